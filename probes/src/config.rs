@@ -1,0 +1,411 @@
+//! Boot arguments (`key=value`, space-separated) and the effective configuration.
+//!
+//! Bad input never stops a run: each unknown key or bad value yields an `error` record that names
+//! what was wrong and what is accepted, and the default applies.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::attr::{Arch, MemAttr};
+use crate::record::ErrorRec;
+
+/// Default base iteration count (`iters=`); each family scales it (docs/probes.md).
+pub const DEFAULT_ITERS: u64 = 10_000;
+/// Largest accepted `iters=`.
+pub const MAX_ITERS: u64 = 1_000_000_000;
+/// Largest accepted `cpus=`.
+pub const MAX_CPUS: u32 = 64;
+
+/// Probe families the suite knows, in run order.
+pub const FAMILIES: &[&str] = &["fault", "tear", "excl", "litmus", "cost"];
+
+/// Test-only ways to end a run badly, to prove that aborts are reported (`selftest=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelfTest {
+    /// An access to an unmapped/invalid address outside any fault guard.
+    Fault,
+    /// A Rust panic.
+    Panic,
+}
+
+/// The effective configuration, printed in `begin.config`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Selected probes: families, names or globs (`*`, `?`), matched against `family`, `name`
+    /// and `family/name`.
+    pub probes: Vec<String>,
+    /// Memory attributes the probes run over.
+    pub attrs: Vec<String>,
+    /// Base iteration count.
+    pub iters: u64,
+    /// Number of cores to use (0 = every core that came up).
+    pub cpus: u32,
+    /// aarch64: MMU on (probe arena with chosen attributes) or off (everything Device-nGnRnE).
+    pub mmu: bool,
+    /// Alignment checking: SCTLR_EL1.A on aarch64, CR0.AM + RFLAGS.AC (at CPL 3) on x86.
+    pub align_check: bool,
+    pub seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selftest: Option<SelfTest>,
+}
+
+impl Config {
+    /// Defaults for `arch` before any boot argument is applied.
+    pub fn defaults(arch: Arch) -> Config {
+        Config {
+            probes: vec!["*".to_string()],
+            attrs: default_attrs(arch)
+                .iter()
+                .map(|a| a.name().to_string())
+                .collect(),
+            iters: DEFAULT_ITERS,
+            cpus: 0,
+            mmu: true,
+            align_check: false,
+            seed: 1,
+            selftest: None,
+        }
+    }
+
+    /// The selected attributes, parsed (names were validated by `parse`).
+    pub fn mem_attrs(&self) -> Vec<MemAttr> {
+        self.attrs
+            .iter()
+            .filter_map(|a| MemAttr::from_name(a))
+            .collect()
+    }
+
+    /// Whether a probe (`family`, `name`) is selected by `probes=`.
+    pub fn selects(&self, family: &str, name: &str) -> bool {
+        self.probes
+            .iter()
+            .any(|pat| selector_matches(pat, family, name))
+    }
+
+    /// Parse a command line for `arch`. `known` lists every `(family, name)` the suite has, so a
+    /// `probes=` item that selects nothing is reported. Returns the effective configuration and
+    /// one error per bad item.
+    pub fn parse(cmdline: &str, arch: Arch, known: &[(&str, &str)]) -> (Config, Vec<ErrorRec>) {
+        let mut cfg = Config::defaults(arch);
+        let mut errors = Vec::new();
+        let mut err = |message: String| {
+            errors.push(ErrorRec {
+                what: "bootarg".into(),
+                message,
+            })
+        };
+        for item in cmdline.split_ascii_whitespace() {
+            let Some((key, value)) = item.split_once('=') else {
+                // Words without '=' that a boot loader adds are not ours, but say so.
+                err(format!(
+                    "boot argument '{item}' is not key=value; accepted keys: {}",
+                    KEYS.join(", ")
+                ));
+                continue;
+            };
+            match key {
+                "probes" => match parse_probes(value, known) {
+                    Ok(list) => cfg.probes = list,
+                    Err(m) => err(m),
+                },
+                "attrs" => match parse_attrs(value, arch) {
+                    Ok(list) => cfg.attrs = list,
+                    Err(m) => err(m),
+                },
+                "iters" => match parse_count(value, 1, MAX_ITERS) {
+                    Some(n) => cfg.iters = n,
+                    None => err(format!(
+                        "iters={value} is not valid: expected a whole number from 1 to {MAX_ITERS} \
+                         (suffix k or M allowed); using {}",
+                        cfg.iters
+                    )),
+                },
+                "cpus" => match parse_count(value, 1, u64::from(MAX_CPUS)) {
+                    Some(n) => cfg.cpus = n as u32,
+                    None => err(format!(
+                        "cpus={value} is not valid: expected a whole number from 1 to {MAX_CPUS}; \
+                         using every core"
+                    )),
+                },
+                "mmu" => match (arch, parse_on_off(value)) {
+                    (Arch::Aarch64, Some(b)) => cfg.mmu = b,
+                    (Arch::Aarch64, None) => err(format!(
+                        "mmu={value} is not valid: expected on or off; using on"
+                    )),
+                    (Arch::X86_64, _) => err(format!(
+                        "mmu={value} is not accepted on x86_64: long mode requires paging; \
+                         choose memory types with attrs="
+                    )),
+                },
+                "align-check" => match parse_on_off(value) {
+                    Some(b) => cfg.align_check = b,
+                    None => err(format!(
+                        "align-check={value} is not valid: expected on or off; using off"
+                    )),
+                },
+                "seed" => match parse_u64(value) {
+                    Some(n) => cfg.seed = n,
+                    None => err(format!(
+                        "seed={value} is not valid: expected a whole number (decimal or 0x hex); \
+                         using {}",
+                        cfg.seed
+                    )),
+                },
+                "selftest" => match value {
+                    "fault" => cfg.selftest = Some(SelfTest::Fault),
+                    "panic" => cfg.selftest = Some(SelfTest::Panic),
+                    _ => err(format!(
+                        "selftest={value} is not valid: expected fault or panic (test-only)"
+                    )),
+                },
+                _ => err(format!(
+                    "unknown boot argument '{key}' (in '{item}'); accepted keys: {}",
+                    KEYS.join(", ")
+                )),
+            }
+        }
+        (cfg, errors)
+    }
+}
+
+const KEYS: &[&str] = &[
+    "probes=",
+    "attrs=",
+    "iters=",
+    "cpus=",
+    "mmu=",
+    "align-check=",
+    "seed=",
+    "selftest=",
+];
+
+/// Default attributes: the cacheable one everything normally uses, plus the weakest Normal type
+/// and the strongest Device/uncached type, so a default run shows the contrast.
+pub fn default_attrs(arch: Arch) -> &'static [MemAttr] {
+    match arch {
+        Arch::Aarch64 => &[MemAttr::NormalWb, MemAttr::NormalNc, MemAttr::DeviceNGnRnE],
+        Arch::X86_64 => &[MemAttr::Wb, MemAttr::Uc],
+    }
+}
+
+fn parse_on_off(v: &str) -> Option<bool> {
+    match v {
+        "on" | "1" | "yes" | "true" => Some(true),
+        "off" | "0" | "no" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_u64(v: &str) -> Option<u64> {
+    if let Some(h) = v.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()
+    } else {
+        v.parse().ok()
+    }
+}
+
+/// A count with an optional `k` (×1000) or `M` (×1 000 000) suffix, within `[min, max]`.
+fn parse_count(v: &str, min: u64, max: u64) -> Option<u64> {
+    let (digits, mul) = match v.as_bytes().last() {
+        Some(b'k') | Some(b'K') => (&v[..v.len() - 1], 1_000),
+        Some(b'M') | Some(b'm') => (&v[..v.len() - 1], 1_000_000),
+        _ => (v, 1),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let n = n.checked_mul(mul)?;
+    (min..=max).contains(&n).then_some(n)
+}
+
+fn parse_attrs(v: &str, arch: Arch) -> Result<Vec<String>, String> {
+    let accepted: Vec<&str> = arch.attrs().iter().map(|a| a.name()).collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut bad = Vec::new();
+    for a in v.split(',').filter(|s| !s.is_empty()) {
+        if a == "all" {
+            out = accepted.iter().map(|s| s.to_string()).collect();
+        } else if accepted.contains(&a) {
+            if !out.iter().any(|o| o == a) {
+                out.push(a.to_string());
+            }
+        } else {
+            bad.push(a);
+        }
+    }
+    if !bad.is_empty() || out.is_empty() {
+        return Err(format!(
+            "attrs={v}: unknown attribute{} {}; accepted on {}: {}, or all; using the default",
+            if bad.len() == 1 { "" } else { "s" },
+            if bad.is_empty() {
+                "(none given)".to_string()
+            } else {
+                bad.join(", ")
+            },
+            arch.name(),
+            accepted.join(", ")
+        ));
+    }
+    Ok(out)
+}
+
+fn parse_probes(v: &str, known: &[(&str, &str)]) -> Result<Vec<String>, String> {
+    let items: Vec<&str> = v.split(',').filter(|s| !s.is_empty()).collect();
+    let bad: Vec<&str> = items
+        .iter()
+        .copied()
+        .filter(|pat| !known.iter().any(|(f, n)| selector_matches(pat, f, n)))
+        .collect();
+    if items.is_empty() || !bad.is_empty() {
+        return Err(format!(
+            "probes={v}: {} selects no probe; accepted: families {}, probe names (e.g. \
+             fault/ldxr-64), or globs (e.g. 'litmus/SB*'); using all probes",
+            if bad.is_empty() {
+                "an empty list".to_string()
+            } else {
+                bad.join(", ")
+            },
+            FAMILIES.join(", ")
+        ));
+    }
+    Ok(items.into_iter().map(String::from).collect())
+}
+
+/// Whether selector `pat` picks the probe `family`/`name`.
+pub fn selector_matches(pat: &str, family: &str, name: &str) -> bool {
+    if glob(pat, family) || glob(pat, name) {
+        return true;
+    }
+    match pat.split_once('/') {
+        Some((pf, pn)) => glob(pf, family) && glob(pn, name),
+        None => false,
+    }
+}
+
+/// Shell-style glob: `*` matches any run of characters, `?` one character.
+pub fn glob(pat: &str, s: &str) -> bool {
+    let (p, s) = (pat.as_bytes(), s.as_bytes());
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: &[(&str, &str)] = &[
+        ("fault", "ldxr-64"),
+        ("litmus", "SB"),
+        ("litmus", "SB+dmb.sys"),
+    ];
+
+    #[test]
+    fn defaults_apply_without_args() {
+        let (c, e) = Config::parse("", Arch::Aarch64, KNOWN);
+        assert!(e.is_empty());
+        assert_eq!(c, Config::defaults(Arch::Aarch64));
+    }
+
+    #[test]
+    fn good_args_apply() {
+        let (c, e) = Config::parse(
+            "probes=fault,litmus/SB* attrs=normal-wb,device-gre iters=5k cpus=2 mmu=off align-check=on seed=0x10",
+            Arch::Aarch64,
+            KNOWN,
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.probes, ["fault", "litmus/SB*"]);
+        assert_eq!(c.attrs, ["normal-wb", "device-gre"]);
+        assert_eq!(
+            (c.iters, c.cpus, c.mmu, c.align_check, c.seed),
+            (5000, 2, false, true, 16)
+        );
+        assert!(c.selects("litmus", "SB+dmb.sys"));
+        assert!(!c.selects("tear", "x"));
+    }
+
+    #[test]
+    fn each_bad_item_gives_one_error_and_defaults_stay() {
+        let (c, e) = Config::parse("probes=nonsense iters=-3 foo", Arch::Aarch64, KNOWN);
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].message.contains("nonsense") && e[0].message.contains("fault"));
+        assert!(e[1].message.contains("-3") && e[1].message.contains("whole number"));
+        assert!(e[2].message.contains("'foo'") && e[2].message.contains("accepted keys"));
+        assert!(e.iter().all(|r| r.what == "bootarg"));
+        assert_eq!(c, Config::defaults(Arch::Aarch64));
+    }
+
+    #[test]
+    fn attrs_are_checked_per_arch() {
+        let (_, e) = Config::parse("attrs=wb", Arch::Aarch64, KNOWN);
+        assert_eq!(e.len(), 1);
+        assert!(e[0].message.contains("normal-wb"));
+        let (c, e) = Config::parse("attrs=wb,uc-", Arch::X86_64, KNOWN);
+        assert!(e.is_empty());
+        assert_eq!(c.attrs, ["wb", "uc-"]);
+        let (c, _) = Config::parse("attrs=all", Arch::X86_64, KNOWN);
+        assert_eq!(c.attrs.len(), 6);
+    }
+
+    #[test]
+    fn bad_values_name_value_and_accepted() {
+        for arg in [
+            "cpus=0",
+            "cpus=x",
+            "mmu=maybe",
+            "align-check=2",
+            "seed=-1",
+            "iters=",
+            "selftest=boom",
+        ] {
+            let (_, e) = Config::parse(arg, Arch::Aarch64, KNOWN);
+            assert_eq!(e.len(), 1, "{arg}");
+            let v = arg.split_once('=').unwrap().1;
+            assert!(
+                e[0].message.contains(&format!("={v}")),
+                "{arg}: {}",
+                e[0].message
+            );
+        }
+        let (_, e) = Config::parse("mmu=off", Arch::X86_64, KNOWN);
+        assert_eq!(e.len(), 1);
+    }
+
+    #[test]
+    fn count_suffixes_and_bounds() {
+        assert_eq!(parse_count("2M", 1, MAX_ITERS), Some(2_000_000));
+        assert_eq!(parse_count("0", 1, 10), None);
+        assert_eq!(parse_count("11", 1, 10), None);
+        assert_eq!(parse_count("99999999999999999999k", 1, u64::MAX), None);
+    }
+
+    #[test]
+    fn glob_matches() {
+        assert!(glob("*", ""));
+        assert!(glob("SB*", "SB+dmb.sys"));
+        assert!(glob("S?", "SB"));
+        assert!(!glob("SB", "SB+dmb.sys"));
+        assert!(glob("*dmb*", "MP+dmb.sy+po"));
+        assert!(!glob("*dmb.st*", "MP+dmb.sy+po"));
+        assert!(selector_matches("litmus/MP*", "litmus", "MP+dmb.sys"));
+        assert!(!selector_matches("tear/MP*", "litmus", "MP+dmb.sys"));
+    }
+}

@@ -1,0 +1,15 @@
+//! Shared heart of atomprobe: the report format, boot-argument parsing, fault decoding, memory
+//! attributes and the probe definitions. `no_std` + `alloc`, so the bare-metal image and the
+//! host tool use the very same code.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod attr;
+pub mod config;
+pub mod fault;
+pub mod record;
+pub mod report;
+
+/// Version of the atomprobe image / tool, printed in `begin.version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
