@@ -1,1 +1,5 @@
-fn main() {}
+//! `atomprobe`: see [`atomprobe::cli`].
+
+fn main() {
+    std::process::exit(atomprobe::cli::main());
+}

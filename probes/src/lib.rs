@@ -8,6 +8,11 @@ extern crate alloc;
 pub mod attr;
 pub mod config;
 pub mod fault;
+pub mod guard;
+pub mod ops;
+pub mod platform;
+pub mod rules;
+pub mod suite;
 pub mod record;
 pub mod report;
 

@@ -1,0 +1,370 @@
+//! The `atomprobe` command line: `run`, `image`, `parse`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use probes::record::{Record, RunStatus};
+use probes::report::{parse_report, Integrity};
+
+use crate::profile::{Board, Profile};
+use crate::{kernel, run_board, RunError, RunOpts};
+
+/// Exit status for a run that failed or a file that did not verify.
+pub const EXIT_FAIL: i32 = 1;
+/// Exit status for usage errors (as clap uses).
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "atomprobe",
+    version,
+    about = "Boot the atomprobe image in QEMU, build board images, check captured reports"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Build the image for a board, boot it in QEMU, stream its serial output and check the report.
+    Run(RunArgs),
+    /// Build an SD-card boot folder for a real Raspberry Pi 4.
+    Image(ImageArgs),
+    /// Check a captured serial log or record file: integrity and records per type.
+    Parse(ParseArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Board profile (qemu/<board>.toml).
+    #[arg(long, value_enum, default_value = "virt")]
+    pub board: Board,
+    /// QEMU CPU model (-cpu), instead of the profile's default.
+    #[arg(long, value_name = "MODEL")]
+    pub cpu: Option<String>,
+    /// Number of cores (-smp), instead of the profile's default.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub smp: Option<u32>,
+    /// Boot arguments for the image (-append), e.g. "probes=fault iters=1000".
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub append: Option<String>,
+    /// Keep the raw serial log in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Kill QEMU after S seconds without an end of run.
+    #[arg(long, value_name = "S", default_value_t = 120.0, value_parser = parse_timeout)]
+    pub timeout: f64,
+    /// Enter at EL2 (-M virt,virtualization=on).
+    #[arg(long)]
+    pub virtualization: bool,
+    /// Boot this kernel ELF instead of building one.
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// Extra QEMU argument, passed through (repeatable; use --qemu-arg=-d for dashes).
+    #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub qemu_arg: Vec<String>,
+    /// Build the kernel in release mode (the default).
+    #[arg(long, conflicts_with = "debug")]
+    pub release: bool,
+    /// Build the kernel in debug mode.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(v > 0.0 && v <= 86_400.0) {
+        return Err(format!("{s}: accepted is more than 0 and at most 86400 seconds"));
+    }
+    Ok(v)
+}
+
+/// Real boards `atomprobe image` builds for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RealBoard {
+    /// Raspberry Pi 4 Model B.
+    Rpi4,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImageArgs {
+    #[arg(long, value_enum)]
+    pub board: RealBoard,
+    /// Folder to write kernel8.img, config.txt and cmdline.txt into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Boot arguments written to cmdline.txt.
+    #[arg(long, value_name = "ARGS", default_value = "", allow_hyphen_values = true)]
+    pub append: String,
+    /// Use this kernel ELF instead of building one.
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// Build the kernel in debug mode.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ParseArgs {
+    /// Serial log or record file.
+    pub file: PathBuf,
+}
+
+/// Entry point of the binary; returns the process exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run(a) => cmd_run(a),
+        Cmd::Image(a) => cmd_image(a),
+        Cmd::Parse(a) => cmd_parse(&a.file),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("atomprobe: error: {e}");
+            match e {
+                RunError::Usage(_) => EXIT_USAGE,
+                _ => EXIT_FAIL,
+            }
+        }
+    }
+}
+
+fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
+    let opts = RunOpts {
+        board: a.board,
+        cpu: a.cpu,
+        smp: a.smp,
+        append: a.append,
+        out: a.out,
+        timeout: Duration::from_secs_f64(a.timeout),
+        virtualization: a.virtualization,
+        kernel: a.kernel,
+        qemu_args: a.qemu_arg,
+        release: !a.debug,
+        echo: true,
+    };
+    let outcome = run_board(&opts)?;
+    if outcome.timed_out {
+        eprintln!("{}", outcome.timeout_message());
+    }
+    eprintln!("{}", outcome.verdict());
+    Ok(if outcome.success() { 0 } else { EXIT_FAIL })
+}
+
+/// Default config.txt for a Pi 4 boot folder (when boot/rpi4/config.txt does not exist).
+pub const RPI4_CONFIG_TXT: &str = "\
+# atomprobe on a Raspberry Pi 4 (read by the GPU firmware, start4.elf).
+# Boot the 64-bit kernel image in this folder.
+arm_64bit=1
+kernel=kernel8.img
+# PL011 UART0 on GPIO 14/15 (pins 8/10), 115200 8N1: the report comes out here.
+enable_uart=1
+# Let the firmware print its own boot progress on the UART too (helps when nothing appears).
+uart_2ndstage=1
+";
+
+/// Firmware files from the raspberrypi/firmware repository's boot/ folder that the SD card needs.
+pub const RPI4_FIRMWARE: [&str; 3] = ["start4.elf", "fixup4.dat", "bcm2711-rpi-4-b.dtb"];
+
+fn cmd_image(a: ImageArgs) -> Result<i32, RunError> {
+    let RealBoard::Rpi4 = a.board;
+    let root = crate::profile::workspace_root();
+    let (profile, _) = Profile::load(Board::Raspi4b, root.as_deref())?;
+    let elf = match a.kernel {
+        Some(k) => k,
+        None => {
+            let root = crate::require_root()?;
+            kernel::build_kernel(&root, &profile, !a.debug)?
+        }
+    };
+    let img = kernel::flat_arm64_image(&elf)?;
+    let io = |p: &Path, e: std::io::Error| RunError::Io(format!("cannot write {}: {e}", p.display()));
+    std::fs::create_dir_all(&a.out).map_err(|e| io(&a.out, e))?;
+    let kpath = a.out.join("kernel8.img");
+    std::fs::write(&kpath, &img.bytes).map_err(|e| io(&kpath, e))?;
+
+    let cfg_path = a.out.join("config.txt");
+    let repo_cfg = root.map(|r| r.join("boot/rpi4/config.txt"));
+    let cfg_source = match repo_cfg.as_ref().filter(|p| p.is_file()) {
+        Some(p) => {
+            std::fs::copy(p, &cfg_path).map_err(|e| io(&cfg_path, e))?;
+            p.display().to_string()
+        }
+        None => {
+            std::fs::write(&cfg_path, RPI4_CONFIG_TXT).map_err(|e| io(&cfg_path, e))?;
+            "built-in default".to_string()
+        }
+    };
+    let cmd_path = a.out.join("cmdline.txt");
+    std::fs::write(&cmd_path, format!("{}\n", a.append.trim())).map_err(|e| io(&cmd_path, e))?;
+
+    println!(
+        "wrote {} ({} bytes, base {:#x}), {} (from {cfg_source}), {}",
+        kpath.display(),
+        img.bytes.len(),
+        img.base,
+        cfg_path.display(),
+        cmd_path.display()
+    );
+    println!(
+        "add these firmware files from the boot/ folder of the raspberrypi/firmware repository \
+         to {}: {}",
+        a.out.display(),
+        RPI4_FIRMWARE.join(", ")
+    );
+    println!(
+        "then copy the folder's contents to a FAT32 SD card; the report comes out on the PL011 \
+         UART (GPIO 14/15, 115200 8N1): capture it and check it with `atomprobe parse FILE`"
+    );
+    Ok(0)
+}
+
+fn cmd_parse(file: &Path) -> Result<i32, RunError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| RunError::Io(format!("cannot read {}: {e}", file.display())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        RunError::Io(format!(
+            "{} is not UTF-8 text (invalid byte at offset {}): an atomprobe log or record file is \
+             UTF-8 text",
+            file.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    let report = parse_report(&text);
+    if report.lines.is_empty() {
+        return Err(RunError::Io(format!(
+            "{} has no record lines (lines starting with `{{\"type\":`): is it an atomprobe serial \
+             log or record file?",
+            file.display()
+        )));
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &report.records {
+        *counts.entry(r.type_name()).or_default() += 1;
+    }
+    let mut results: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &report.records {
+        if let Record::Probe(p) = r {
+            *results
+                .entry(serde_json::to_string(&p.result).unwrap_or_default().trim_matches('"').to_string())
+                .or_default() += 1;
+        }
+    }
+    let integrity = match &report.integrity {
+        Integrity::Verified => "Verified".to_string(),
+        Integrity::Truncated(m) => format!("Truncated: {m}"),
+        Integrity::Corrupted(m) => format!("Corrupted: {m}"),
+    };
+    println!("{}: {} record lines", file.display(), report.lines.len());
+    println!("integrity: {integrity}");
+    for (t, n) in &counts {
+        println!("  {t:<8} {n}");
+    }
+    if !results.is_empty() {
+        let r: Vec<String> = results.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("probe results: {}", r.join(", "));
+    }
+    if let Some(end) = report.end() {
+        println!(
+            "end: status {}, {} ms",
+            match end.status {
+                RunStatus::Complete => "complete",
+                RunStatus::Aborted => "aborted",
+            },
+            end.elapsed_ms
+        );
+    }
+    Ok(if report.integrity.is_verified() { 0 } else { EXIT_FAIL })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_args_parse_with_aliases_and_defaults() {
+        let cli = Cli::try_parse_from(["atomprobe", "run", "--board", "qemu-virt"]).unwrap();
+        let Cmd::Run(a) = cli.command else { panic!() };
+        assert_eq!(a.board, Board::Virt);
+        assert_eq!(a.timeout, 120.0);
+        assert!(!a.debug);
+
+        let cli = Cli::try_parse_from([
+            "atomprobe",
+            "run",
+            "--board",
+            "pc",
+            "--append",
+            "probes=fault iters=3",
+            "--qemu-arg=-d",
+            "--qemu-arg",
+            "int",
+            "--debug",
+            "--smp",
+            "2",
+        ])
+        .unwrap();
+        let Cmd::Run(a) = cli.command else { panic!() };
+        assert_eq!(a.board, Board::Pc);
+        assert_eq!(a.qemu_arg, ["-d", "int"]);
+        assert!(a.debug);
+        assert_eq!(a.smp, Some(2));
+    }
+
+    #[test]
+    fn usage_errors_say_what_is_accepted() {
+        let e = Cli::try_parse_from(["atomprobe", "run", "--board", "sparc"]).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("virt") && s.contains("raspi4b") && s.contains("pc"), "{s}");
+        assert_eq!(e.exit_code(), 2);
+        let e = Cli::try_parse_from(["atomprobe", "run", "--timeout", "-1"]).unwrap_err();
+        assert!(e.to_string().contains("seconds"), "{e}");
+        assert!(Cli::try_parse_from(["atomprobe", "run", "--release", "--debug"]).is_err());
+        assert!(Cli::try_parse_from(["atomprobe", "run", "--smp", "0"]).is_err());
+    }
+
+    #[test]
+    fn parse_command_on_files() {
+        use probes::record::{ErrorRec, Record, RunStatus};
+        use probes::report::ReportWriter;
+        let dir = std::env::temp_dir().join(format!("atomprobe-parse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut w = ReportWriter::new();
+        let mut text = String::from("banner\n");
+        let rec = Record::Error(ErrorRec {
+            what: "bootarg".into(),
+            message: "x".into(),
+        });
+        text.push_str(&w.encode(&rec));
+        text.push('\n');
+        text.push_str(&w.end(RunStatus::Complete, 1).to_line());
+        text.push('\n');
+        let good = dir.join("good.log");
+        std::fs::write(&good, &text).unwrap();
+        assert_eq!(cmd_parse(&good).unwrap(), 0);
+
+        let bad = dir.join("bad.log");
+        std::fs::write(&bad, text.replace("\"x\"", "\"y\"")).unwrap();
+        assert_eq!(cmd_parse(&bad).unwrap(), EXIT_FAIL);
+
+        let none = dir.join("none.log");
+        std::fs::write(&none, "just text\n").unwrap();
+        assert!(cmd_parse(&none).unwrap_err().to_string().contains("no record lines"));
+
+        let bin = dir.join("bin.log");
+        std::fs::write(&bin, [b'{', 0xff, 0xfe]).unwrap();
+        assert!(cmd_parse(&bin).unwrap_err().to_string().contains("not UTF-8"));
+
+        assert!(cmd_parse(&dir.join("missing"))
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

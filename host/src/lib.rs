@@ -1,0 +1,269 @@
+//! atomprobe host tool as a library: boot the image in QEMU and read its report back
+//! ([`run_board`]), build board images, parse captured logs. The `atomprobe` binary is a thin
+//! shell around [`cli`]; integration tests call [`run_board`] directly.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use probes::record::RunStatus;
+use probes::report::{parse_report, Integrity, ParsedReport};
+
+pub mod cli;
+pub mod elfimage;
+pub mod kernel;
+pub mod profile;
+pub mod qemu;
+
+pub use profile::{Board, Profile};
+pub use qemu::MappedExit;
+
+/// Default `--timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What to boot and how (the options of `atomprobe run`).
+#[derive(Clone, Debug)]
+pub struct RunOpts {
+    pub board: Board,
+    /// `-cpu` instead of the profile's default.
+    pub cpu: Option<String>,
+    /// `-smp` instead of the profile's default.
+    pub smp: Option<u32>,
+    /// Boot arguments (`-append`).
+    pub append: Option<String>,
+    /// Keep the raw serial log here.
+    pub out: Option<PathBuf>,
+    pub timeout: Duration,
+    /// `-M virt,virtualization=on` (EL2 entry).
+    pub virtualization: bool,
+    /// Boot this kernel ELF instead of building one.
+    pub kernel: Option<PathBuf>,
+    /// Extra QEMU arguments, passed through after the profile's.
+    pub qemu_args: Vec<String>,
+    pub release: bool,
+    /// Stream the serial output to stdout (and QEMU's stderr to stderr) while it runs.
+    pub echo: bool,
+}
+
+impl RunOpts {
+    /// Defaults for `board`: release build, 120 s timeout, no echo.
+    pub fn new(board: Board) -> RunOpts {
+        RunOpts {
+            board,
+            cpu: None,
+            smp: None,
+            append: None,
+            out: None,
+            timeout: DEFAULT_TIMEOUT,
+            virtualization: false,
+            kernel: None,
+            qemu_args: Vec::new(),
+            release: true,
+            echo: false,
+        }
+    }
+}
+
+/// Why a run could not be carried out (as opposed to a run that went badly: see [`RunOutcome`]).
+#[derive(Debug)]
+pub enum RunError {
+    /// Options that do not fit the board.
+    Usage(String),
+    /// A QEMU profile is missing or invalid.
+    Profile(String),
+    /// The kernel did not build.
+    Build(String),
+    /// The kernel could not be turned into an image.
+    Image(String),
+    /// QEMU could not be started.
+    Qemu(String),
+    /// A file could not be read or written.
+    Io(String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Usage(m) => write!(f, "usage: {m}"),
+            RunError::Profile(m) => write!(f, "profile: {m}"),
+            RunError::Build(m) => write!(f, "build: {m}"),
+            RunError::Image(m) => write!(f, "image: {m}"),
+            RunError::Qemu(m) => write!(f, "qemu: {m}"),
+            RunError::Io(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<profile::ProfileError> for RunError {
+    fn from(e: profile::ProfileError) -> Self {
+        RunError::Profile(e.0)
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub board: Board,
+    /// The raw serial log.
+    pub log: String,
+    /// QEMU's own stderr.
+    pub qemu_stderr: String,
+    pub report: ParsedReport,
+    /// QEMU's exit code (`None`: killed, e.g. on timeout).
+    pub exit_code: Option<i32>,
+    pub exit: MappedExit,
+    pub timed_out: bool,
+    /// The last record line seen.
+    pub last_record: Option<String>,
+    pub elapsed: Duration,
+    /// The QEMU command line used.
+    pub command: Vec<String>,
+    pub timeout: Duration,
+}
+
+impl RunOutcome {
+    /// The `end` record's status, if there is one.
+    pub fn end_status(&self) -> Option<RunStatus> {
+        self.report.end().map(|e| e.status)
+    }
+
+    /// Success: QEMU's mapped status is success, the report is verified and complete.
+    pub fn success(&self) -> bool {
+        !self.timed_out
+            && self.exit.is_success()
+            && self.report.integrity.is_verified()
+            && self.end_status() == Some(RunStatus::Complete)
+    }
+
+    /// The timeout message (when `timed_out`).
+    pub fn timeout_message(&self) -> String {
+        format!(
+            "atomprobe: timed out after {} s without an end record (last record: {})",
+            self.timeout.as_secs_f64(),
+            match &self.last_record {
+                Some(r) => shorten(r, 160),
+                None => "none".into(),
+            }
+        )
+    }
+
+    /// One paragraph saying how the run went.
+    pub fn verdict(&self) -> String {
+        let integrity = match &self.report.integrity {
+            Integrity::Verified => "Verified".to_string(),
+            Integrity::Truncated(m) => format!("Truncated ({m})"),
+            Integrity::Corrupted(m) => format!("Corrupted ({m})"),
+        };
+        let end = match self.report.end() {
+            Some(e) => format!(
+                "end status {} after {} ms",
+                match e.status {
+                    RunStatus::Complete => "complete",
+                    RunStatus::Aborted => "aborted",
+                },
+                e.elapsed_ms
+            ),
+            None => "no end record".into(),
+        };
+        let code = match self.exit_code {
+            Some(c) => format!("status {c}"),
+            None => "killed".into(),
+        };
+        let mut s = format!(
+            "atomprobe: board {} ran {:.1} s: {} records, integrity {integrity}, {end}; QEMU {code} \
+             → {}{}. Result: {}.",
+            self.board,
+            self.elapsed.as_secs_f64(),
+            self.report.records.len(),
+            self.exit,
+            if self.timed_out { " (timed out)" } else { "" },
+            if self.success() { "PASS" } else { "FAIL" },
+        );
+        let stderr = self.qemu_stderr.trim();
+        if !self.success() && !stderr.is_empty() {
+            s.push_str(&format!(" QEMU said: {}", shorten(stderr, 400)));
+        }
+        s
+    }
+}
+
+fn shorten(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Resolve the workspace root or fail with a message saying how to point at it.
+pub fn require_root() -> Result<PathBuf, RunError> {
+    profile::workspace_root().ok_or_else(|| {
+        RunError::Usage(
+            "cannot find the atomprobe workspace (a Cargo.toml with [workspace] next to \
+             kernel/): run from inside it or set ATOMPROBE_ROOT"
+                .into(),
+        )
+    })
+}
+
+/// Build (unless `opts.kernel` is given), boot `opts.board` in QEMU, capture and parse.
+pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
+    let root = profile::workspace_root();
+    let (profile, _origin) = Profile::load(opts.board, root.as_deref())?;
+    let elf = match &opts.kernel {
+        Some(k) => {
+            if !k.is_file() {
+                return Err(RunError::Usage(format!(
+                    "--kernel {}: no such file",
+                    k.display()
+                )));
+            }
+            k.clone()
+        }
+        None => {
+            let root = require_root()?;
+            kernel::build_kernel(&root, &profile, opts.release)?
+        }
+    };
+    let image = kernel::prepare_image(&elf, &profile)?;
+    let argv = qemu::qemu_command(&profile, opts, &image)?;
+    let mut out_file = match &opts.out {
+        Some(p) => Some(std::fs::File::create(p).map_err(|e| {
+            RunError::Io(format!("cannot create --out {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    if opts.echo {
+        eprintln!("atomprobe: {}", argv.join(" "));
+    }
+    let run = qemu::run_qemu(
+        &argv,
+        opts.timeout,
+        opts.echo,
+        out_file.as_mut().map(|f| f as &mut dyn std::io::Write),
+    )?;
+    let exit_code = run.status.and_then(|s| s.code());
+    let exit = if run.timed_out {
+        MappedExit::Failure {
+            status: exit_code,
+            why: format!("killed after the {} s timeout", opts.timeout.as_secs_f64()),
+        }
+    } else {
+        qemu::map_exit(profile.exit, exit_code)
+    };
+    let report = parse_report(&run.log);
+    Ok(RunOutcome {
+        board: opts.board,
+        log: run.log,
+        qemu_stderr: run.stderr,
+        report,
+        exit_code,
+        exit,
+        timed_out: run.timed_out,
+        last_record: run.last_record,
+        elapsed: run.elapsed,
+        command: argv,
+        timeout: opts.timeout,
+    })
+}

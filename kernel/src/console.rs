@@ -1,0 +1,183 @@
+//! The serial console: human text and records, one whole line at a time, and the report's
+//! running count and CRC.
+
+use alloc::string::String;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use probes::record::{Record, RunStatus, Verdict};
+use probes::report::ReportWriter;
+use spin::Mutex;
+
+use crate::board;
+
+/// Tallies for the human summary.
+#[derive(Default)]
+pub struct Tally {
+    pub probes: u64,
+    pub deviations: u64,
+    pub skipped: u64,
+    pub faults: u64,
+    pub litmus: u64,
+    pub violations: u64,
+    pub errors: u64,
+    pub cpus_online: u64,
+    pub cpus_offline: u64,
+}
+
+struct Console {
+    /// Created on first use (`crc32fast::Hasher::new` is not `const`).
+    report: Option<ReportWriter>,
+    tally: Tally,
+    ended: bool,
+}
+
+static CONSOLE: Mutex<Console> = Mutex::new(Console {
+    report: None,
+    tally: Tally {
+        probes: 0,
+        deviations: 0,
+        skipped: 0,
+        faults: 0,
+        litmus: 0,
+        violations: 0,
+        errors: 0,
+        cpus_online: 0,
+        cpus_offline: 0,
+    },
+    ended: false,
+});
+
+/// Set once an abort has started, so a second fault during the abort does not recurse.
+static ABORTING: AtomicBool = AtomicBool::new(false);
+
+struct Raw;
+
+impl Write for Raw {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                board::console_write(b"\r\n");
+            } else {
+                board::console_write(&[b]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Print human text (the caller keeps lines from starting with `{`).
+pub fn print(args: fmt::Arguments) {
+    let _g = CONSOLE.lock();
+    let _ = Raw.write_fmt(args);
+}
+
+#[macro_export]
+macro_rules! println {
+    () => { $crate::console::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Print a record line and count it into the report.
+pub fn emit(rec: &Record) {
+    let mut c = CONSOLE.lock();
+    if c.ended {
+        return;
+    }
+    tally(&mut c.tally, rec);
+    let line: String = c.report.get_or_insert_with(ReportWriter::new).encode(rec);
+    let _ = Raw.write_str(&line);
+    let _ = Raw.write_str("\n");
+}
+
+fn tally(t: &mut Tally, rec: &Record) {
+    match rec {
+        Record::Probe(p) => {
+            t.probes += 1;
+            match p.verdict {
+                Verdict::Deviation | Verdict::Violation => t.deviations += 1,
+                Verdict::Skipped => t.skipped += 1,
+                Verdict::Ok => {}
+            }
+            if p.fault.is_some() {
+                t.faults += 1;
+            }
+        }
+        Record::Litmus(l) => {
+            t.litmus += 1;
+            if l.verdict == Verdict::Violation {
+                t.violations += 1;
+            }
+        }
+        Record::Error(_) => t.errors += 1,
+        Record::Cpu(c) if c.online => t.cpus_online += 1,
+        Record::Cpu(_) => t.cpus_offline += 1,
+        _ => {}
+    }
+}
+
+/// Print the summary and the `end` record; nothing is emitted afterwards.
+pub fn finish(status: RunStatus, elapsed_ms: u64) {
+    let mut c = CONSOLE.lock();
+    finish_locked(&mut c, status, elapsed_ms);
+}
+
+fn finish_locked(c: &mut Console, status: RunStatus, elapsed_ms: u64) {
+    if c.ended {
+        return;
+    }
+    let t = &c.tally;
+    let _ = write!(
+        Raw,
+        "\n== atomprobe summary: {} cores online, {} offline; {} probe records ({} deviations, {} skipped, \
+         {} faults taken); {} litmus records ({} violations); {} errors; {:?} in {} ms ==\n",
+        t.cpus_online,
+        t.cpus_offline,
+        t.probes,
+        t.deviations,
+        t.skipped,
+        t.faults,
+        t.litmus,
+        t.violations,
+        t.errors,
+        status,
+        elapsed_ms
+    );
+    let end = c
+        .report
+        .get_or_insert_with(ReportWriter::new)
+        .end(status, elapsed_ms);
+    c.ended = true;
+    let _ = Raw.write_str(&end.to_line());
+    let _ = Raw.write_str("\n");
+}
+
+/// The abort path: print `args` and an `end` record with status `aborted`, even if another core
+/// holds the console lock (it is taken by force after a bounded wait). Returns false if an abort
+/// was already under way.
+pub fn abort_report(args: fmt::Arguments, elapsed_ms: u64) -> bool {
+    if ABORTING.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    let mut guard = None;
+    for _ in 0..1_000_000 {
+        if let Some(g) = CONSOLE.try_lock() {
+            guard = Some(g);
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    let mut g = match guard {
+        Some(g) => g,
+        None => {
+            // SAFETY: the holder is a core that is stuck or faulted; the run is ending and this
+            // is the only path that still prints, so breaking the lock cannot race a live user
+            // in a way that matters more than getting the dump out.
+            unsafe { CONSOLE.force_unlock() };
+            CONSOLE.lock()
+        }
+    };
+    let _ = Raw.write_fmt(args);
+    finish_locked(&mut g, RunStatus::Aborted, elapsed_ms);
+    true
+}

@@ -1,0 +1,127 @@
+//! The generic run: configuration, `begin`, cores, the suite, summary and `end`.
+
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use probes::attr::Arch;
+use probes::config::{Config, SelfTest};
+use probes::platform::Privilege;
+use probes::record::{Begin, ErrorRec, Record, RunStatus, SCHEMA};
+
+use crate::{arch, board, console, platform::KernelPlatform, println};
+
+/// What the arch/board boot code found, handed to [`kmain`].
+pub struct BootInfo {
+    /// Raw boot arguments (DTB `/chosen/bootargs`, PVH command line).
+    pub cmdline: String,
+    /// Facts printed in `begin.platform` (entry EL, DTB address, timer frequency, …).
+    pub platform: BTreeMap<String, String>,
+}
+
+/// The architecture this image runs on.
+pub const ARCH: Arch = if cfg!(target_arch = "aarch64") {
+    Arch::Aarch64
+} else {
+    Arch::X86_64
+};
+
+/// Entered once, on the boot core, with the console, exception vectors and heap ready.
+pub fn kmain(info: BootInfo) -> ! {
+    let catalogue = probes::suite::catalogue();
+    let known: Vec<(&str, &str)> = catalogue.iter().map(|(f, n)| (*f, n.as_str())).collect();
+    let (mut cfg, mut errors) = Config::parse(&info.cmdline, ARCH, &known);
+    // The arch turns the requested configuration into what it can do (e.g. MMU off means every
+    // access is Device-nGnRnE) and sets up paging, alignment checking and counters accordingly.
+    arch::apply_config(&mut cfg, &mut errors);
+
+    println!(
+        "atomprobe {} on {} ({}), {}",
+        probes::VERSION,
+        board::NAME,
+        ARCH.name(),
+        arch::cpu_id()
+    );
+    let (el, ring) = match arch::privilege() {
+        Privilege::El(e) => (Some(e), None),
+        Privilege::Ring(r) => (None, Some(r)),
+        Privilege::User => (None, None),
+    };
+    let mut facts = info.platform;
+    facts.extend(arch::platform_facts());
+    console::emit(&Record::Begin(Begin {
+        schema: SCHEMA,
+        version: probes::VERSION.to_string(),
+        arch: ARCH.name().to_string(),
+        board: board::NAME.to_string(),
+        el,
+        ring,
+        cpu_id: arch::cpu_id(),
+        cmdline: info.cmdline.clone(),
+        config: cfg.clone(),
+        platform: facts,
+    }));
+    for e in errors {
+        console::emit(&Record::Error(e));
+    }
+
+    // Every core the board knows about is started; each reports itself in a `cpu` record.
+    let cpus = arch::start_cpus(&cfg);
+    for c in cpus {
+        console::emit(&Record::Cpu(c));
+    }
+
+    match cfg.selftest {
+        Some(SelfTest::Fault) => {
+            println!("selftest=fault: making an unguarded access that faults");
+            arch::selftest_unguarded_fault();
+        }
+        Some(SelfTest::Panic) => panic!("selftest=panic: a deliberate panic outside any probe"),
+        None => {}
+    }
+
+    let platform = KernelPlatform::new(cfg);
+    probes::suite::run(&platform);
+
+    let (used, free) = crate::heap::usage();
+    println!("heap: {used} bytes used, {free} free");
+    console::finish(RunStatus::Complete, arch::now_ns() / 1_000_000);
+    board::exit(RunStatus::Complete)
+}
+
+/// End the run after something unexpected: print `what` (the caller has already dumped
+/// registers), an `end` record with status `aborted`, and exit with a failing status.
+pub fn abort_run(what: fmt::Arguments) -> ! {
+    let core = arch::core_index();
+    let elapsed = arch::now_ns() / 1_000_000;
+    if console::abort_report(format_args!("\n!! atomprobe aborted on core {core}: {what}\n"), elapsed) {
+        board::exit(RunStatus::Aborted)
+    }
+    // Another core is already aborting: stay out of its way.
+    arch::halt()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let core = arch::core_index();
+    let loc = info
+        .location()
+        .map(|l| alloc::format!("{}:{}", l.file(), l.line()))
+        .unwrap_or_else(|| "unknown location".into());
+    // Registers of the panicking context, from the arch (SP, link register, EL/ring).
+    let regs = arch::panic_registers();
+    abort_run(format_args!(
+        "panic on core {core} at {loc}: {}\n{regs}",
+        info.message()
+    ))
+}
+
+/// Push an error record from anywhere (used by arch code for cpu/probe problems).
+#[allow(dead_code)]
+pub fn report_error(what: &str, message: String) {
+    console::emit(&Record::Error(ErrorRec {
+        what: what.into(),
+        message,
+    }));
+}

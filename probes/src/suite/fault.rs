@@ -1,0 +1,191 @@
+//! Family `fault`: does an access fault, and is that what the architecture requires?
+//!
+//! For each access form of the architecture ([`crate::ops::fault_cases`]), each selected
+//! attribute and each placement (aligned, misaligned within a line, across a line, across a
+//! page), the access runs once under the fault guard, on core 0 and on the last online core.
+//! `offset` in the record is the byte offset of the access from the start of its cache line.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+
+use crate::attr::Arch;
+use crate::fault::RawFault;
+use crate::ops::{fault_cases, FaultCase};
+use crate::platform::{Arena, Platform, RuleEnv};
+use crate::record::{Probe, ProbeResult, Record, Verdict};
+use crate::rules::{self, Expectation, Placement};
+
+pub fn names() -> Vec<String> {
+    let mut v = Vec::new();
+    for c in fault_cases() {
+        for p in Placement::ALL {
+            v.push(name(c, p));
+        }
+    }
+    v
+}
+
+fn name(c: &FaultCase, p: Placement) -> String {
+    format!("{}-{}-{}", c.op.replace(' ', "-"), c.width, p.name())
+}
+
+/// The rule for `case` at `placement` on this platform.
+pub fn expectation(case: &FaultCase, arena: &Arena, p: Placement, env: &RuleEnv) -> Expectation {
+    match env.arch {
+        Arch::Aarch64 => rules::aarch64::fault_expectation(case.access, case.width, arena.attr, p, env),
+        Arch::X86_64 => rules::x86::fault_expectation(case.access, case.width, arena.attr, p, env),
+    }
+}
+
+/// A result slot written by exactly one core inside `run_on` and read after it returned.
+struct Slot<T>(UnsafeCell<Option<T>>);
+// SAFETY: one role writes the slot while the caller waits in `run_on`, which returns only after
+// every role finished (the engine's completion handshake orders the write before the read).
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+pub fn run(platform: &dyn Platform) {
+    let cfg = platform.config();
+    let env = platform.env();
+    let n = platform.cpu_count();
+    let mut cores = vec![0usize];
+    if n > 1 {
+        cores.push(n - 1);
+    }
+    for attr in cfg.mem_attrs() {
+        let arena = match platform.arena(attr) {
+            Ok(a) => a,
+            Err(reason) => {
+                for c in fault_cases() {
+                    for p in Placement::ALL {
+                        if cfg.selects("fault", &name(c, p)) {
+                            platform.emit(&skipped(c, p, attr.name(), &reason, &env));
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        for &core in &cores {
+            for c in fault_cases() {
+                for p in Placement::ALL {
+                    let nm = name(c, p);
+                    if !cfg.selects("fault", &nm) {
+                        continue;
+                    }
+                    let off = p.offset_in_arena(c.width, env.line, env.page);
+                    if off + (c.width as usize) / 8 > arena.len {
+                        platform.emit(&skipped(c, p, attr.name(), "arena too small", &env));
+                        continue;
+                    }
+                    // SAFETY: `off + size <= arena.len` was checked just above.
+                    let addr = unsafe { arena.base.add(off) };
+                    let outcome = attempt(platform, core, c, addr);
+                    let rec = match outcome {
+                        Ok(fault) => judged(c, p, &arena, core, fault, &env),
+                        Err(e) => skipped(c, p, attr.name(), &e, &env),
+                    };
+                    platform.emit(&rec);
+                }
+            }
+        }
+    }
+}
+
+/// Run the access on `core` under the guard; `Ok(fault)` or why it could not run.
+fn attempt(
+    platform: &dyn Platform,
+    core: usize,
+    c: &FaultCase,
+    addr: *mut u8,
+) -> Result<Option<RawFault>, String> {
+    let addr = addr as usize;
+    let once = || {
+        let mut op = || {
+            // SAFETY: `addr` lies inside the arena with room for the access (checked by the
+            // caller) and `guarded` arms the fault guard around this call.
+            unsafe { (c.run)(addr as *mut u8) }
+        };
+        platform.guarded(&mut op)
+    };
+    if core == 0 {
+        return Ok(once());
+    }
+    let slot: Slot<Option<RawFault>> = Slot(UnsafeCell::new(None));
+    let slot_ref = &slot;
+    let body = move |_role: usize| {
+        let f = once();
+        // SAFETY: only this role writes the slot (see `Slot`).
+        unsafe { *slot_ref.0.get() = Some(f) };
+    };
+    platform
+        .run_on(&[core], 5_000, &body)
+        .map_err(|e| format!("core {core} did not run the probe: {e:?}"))?;
+    // SAFETY: `run_on` returned Ok, so the role finished and nothing writes the slot any more.
+    let got = unsafe { (*slot.0.get()).take() };
+    got.ok_or_else(|| format!("core {core} finished without a result"))
+}
+
+fn base_record(c: &FaultCase, p: Placement, attr: &str, env: &RuleEnv) -> Probe {
+    Probe {
+        family: "fault".into(),
+        name: name(c, p),
+        attr: attr.into(),
+        width: c.width,
+        offset: (p.offset_in_arena(c.width, env.line, env.page) % env.line) as u32,
+        op: c.op.into(),
+        cpus: vec![],
+        iterations: 1,
+        result: ProbeResult::Skipped,
+        counts: BTreeMap::new(),
+        expected: String::new(),
+        verdict: Verdict::Skipped,
+        fault: None,
+        rule: String::new(),
+        reason: None,
+        elapsed_ms: None,
+    }
+}
+
+fn skipped(c: &FaultCase, p: Placement, attr: &str, reason: &str, env: &RuleEnv) -> Record {
+    let mut r = base_record(c, p, attr, env);
+    r.iterations = 0;
+    r.reason = Some(reason.to_string());
+    Record::Probe(r)
+}
+
+fn judged(
+    c: &FaultCase,
+    p: Placement,
+    arena: &Arena,
+    core: usize,
+    fault: Option<RawFault>,
+    env: &RuleEnv,
+) -> Record {
+    let exp = expectation(c, arena, p, env);
+    let mut r = base_record(c, p, arena.attr.name(), env);
+    r.cpus = vec![core as u32];
+    r.result = if fault.is_some() {
+        ProbeResult::Fault
+    } else {
+        ProbeResult::Ok
+    };
+    r.verdict = if exp.admits(fault.map(|f| f.kind())) {
+        Verdict::Ok
+    } else {
+        Verdict::Deviation
+    };
+    r.fault = fault.map(|f| f.to_record());
+    r.counts.insert("faults".into(), u64::from(fault.is_some()));
+    let crosses_line = matches!(p, Placement::CrossLine | Placement::CrossPage);
+    if c.access == rules::AccessKind::Locked && crosses_line {
+        // A LOCKed access spanning two lines is a split lock (SDM Vol. 3A 9.1.2.2).
+        r.counts.insert("split_lock".into(), 1);
+    }
+    r.expected = exp.text;
+    r.rule = exp.rule.into();
+    Record::Probe(r)
+}

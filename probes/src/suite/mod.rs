@@ -1,0 +1,38 @@
+//! The probe suite: every family, written once against [`Platform`].
+
+pub mod fault;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::config::Config;
+use crate::platform::Platform;
+use crate::record::{ErrorRec, Record};
+
+/// Every `(family, name)` the suite can run on this architecture, in run order.
+pub fn catalogue() -> Vec<(&'static str, String)> {
+    let mut all = Vec::new();
+    all.extend(fault::names().into_iter().map(|n| ("fault", n)));
+    all
+}
+
+/// Run every selected probe; records go out through `platform.emit`.
+pub fn run(platform: &dyn Platform) {
+    let cfg: &Config = platform.config();
+    let selected = |family: &str| {
+        catalogue()
+            .iter()
+            .any(|(f, n)| *f == family && cfg.selects(f, n))
+    };
+    if selected("fault") {
+        fault::run(platform);
+    }
+}
+
+/// Emit an `error` record.
+pub fn error(platform: &dyn Platform, what: &str, message: String) {
+    platform.emit(&Record::Error(ErrorRec {
+        what: what.into(),
+        message,
+    }));
+}
