@@ -79,7 +79,9 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(v > 0.0 && v <= 86_400.0) {
-        return Err(format!("{s}: accepted is more than 0 and at most 86400 seconds"));
+        return Err(format!(
+            "{s}: accepted is more than 0 and at most 86400 seconds"
+        ));
     }
     Ok(v)
 }
@@ -99,7 +101,12 @@ pub struct ImageArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Boot arguments written to cmdline.txt.
-    #[arg(long, value_name = "ARGS", default_value = "", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
     pub append: String,
     /// Use this kernel ELF instead of building one.
     #[arg(long, value_name = "PATH")]
@@ -184,7 +191,8 @@ fn cmd_image(a: ImageArgs) -> Result<i32, RunError> {
         }
     };
     let img = kernel::flat_arm64_image(&elf)?;
-    let io = |p: &Path, e: std::io::Error| RunError::Io(format!("cannot write {}: {e}", p.display()));
+    let io =
+        |p: &Path, e: std::io::Error| RunError::Io(format!("cannot write {}: {e}", p.display()));
     std::fs::create_dir_all(&a.out).map_err(|e| io(&a.out, e))?;
     let kpath = a.out.join("kernel8.img");
     std::fs::write(&kpath, &img.bytes).map_err(|e| io(&kpath, e))?;
@@ -252,7 +260,12 @@ fn cmd_parse(file: &Path) -> Result<i32, RunError> {
     for r in &report.records {
         if let Record::Probe(p) = r {
             *results
-                .entry(serde_json::to_string(&p.result).unwrap_or_default().trim_matches('"').to_string())
+                .entry(
+                    serde_json::to_string(&p.result)
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                        .to_string(),
+                )
                 .or_default() += 1;
         }
     }
@@ -280,7 +293,11 @@ fn cmd_parse(file: &Path) -> Result<i32, RunError> {
             end.elapsed_ms
         );
     }
-    Ok(if report.integrity.is_verified() { 0 } else { EXIT_FAIL })
+    Ok(if report.integrity.is_verified() {
+        0
+    } else {
+        EXIT_FAIL
+    })
 }
 
 #[cfg(test)]
@@ -321,9 +338,12 @@ mod tests {
     fn usage_errors_say_what_is_accepted() {
         let e = Cli::try_parse_from(["atomprobe", "run", "--board", "sparc"]).unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("virt") && s.contains("raspi4b") && s.contains("pc"), "{s}");
+        assert!(
+            s.contains("virt") && s.contains("raspi4b") && s.contains("pc"),
+            "{s}"
+        );
         assert_eq!(e.exit_code(), 2);
-        let e = Cli::try_parse_from(["atomprobe", "run", "--timeout", "-1"]).unwrap_err();
+        let e = Cli::try_parse_from(["atomprobe", "run", "--timeout", "0"]).unwrap_err();
         assert!(e.to_string().contains("seconds"), "{e}");
         assert!(Cli::try_parse_from(["atomprobe", "run", "--release", "--debug"]).is_err());
         assert!(Cli::try_parse_from(["atomprobe", "run", "--smp", "0"]).is_err());
@@ -355,11 +375,17 @@ mod tests {
 
         let none = dir.join("none.log");
         std::fs::write(&none, "just text\n").unwrap();
-        assert!(cmd_parse(&none).unwrap_err().to_string().contains("no record lines"));
+        assert!(cmd_parse(&none)
+            .unwrap_err()
+            .to_string()
+            .contains("no record lines"));
 
         let bin = dir.join("bin.log");
         std::fs::write(&bin, [b'{', 0xff, 0xfe]).unwrap();
-        assert!(cmd_parse(&bin).unwrap_err().to_string().contains("not UTF-8"));
+        assert!(cmd_parse(&bin)
+            .unwrap_err()
+            .to_string()
+            .contains("not UTF-8"));
 
         assert!(cmd_parse(&dir.join("missing"))
             .unwrap_err()

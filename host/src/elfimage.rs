@@ -168,9 +168,9 @@ mod tests {
 
     #[test]
     fn flattens_segments_by_paddr_with_gaps_zeroed() {
-        let mut text = vec![0xAAu8; 0x40];
+        let mut text = vec![0xAAu8; ARM64_MAGIC_OFFSET];
         text.extend_from_slice(ARM64_MAGIC);
-        text.extend_from_slice(&[0xBB; 4]);
+        text.extend_from_slice(&[0xBB; 8]);
         let data = [1u8, 2, 3, 4];
         // Listed out of order; a bss-only segment below the image must not move the base, and a
         // trailing bss must not be written.
@@ -187,20 +187,30 @@ mod tests {
         assert_eq!(img.base, 0x4008_0000);
         assert_eq!(img.entry, 0x4008_0000);
         assert_eq!(img.bytes.len(), 0x1004);
-        assert_eq!(&img.bytes[..0x40], &[0xAA; 0x40][..]);
+        assert_eq!(&img.bytes[..0x38], &[0xAA; 0x38][..]);
         assert!(img.has_arm64_header());
-        assert!(img.bytes[0x48..0x1000].iter().all(|&b| b == 0));
+        assert_eq!(&img.bytes[0x3c..0x44], &[0xBB; 8]);
+        assert!(img.bytes[0x44..0x1000].iter().all(|&b| b == 0));
         assert_eq!(&img.bytes[0x1000..], &data);
         assert!(is_aarch64(&elf));
     }
 
     #[test]
     fn rejects_garbage_empty_overlap_and_huge() {
-        assert!(flatten(b"hello").unwrap_err().0.contains("not a 64-bit ELF"));
+        assert!(flatten(b"hello")
+            .unwrap_err()
+            .0
+            .contains("not a 64-bit ELF"));
         let none = synth_elf(&[(PT_LOAD, 0x80000, &[], 0x100)], 0x80000);
-        assert!(flatten(&none).unwrap_err().0.contains("no loadable segment"));
+        assert!(flatten(&none)
+            .unwrap_err()
+            .0
+            .contains("no loadable segment"));
         let overlap = synth_elf(
-            &[(PT_LOAD, 0x80000, &[1; 16], 16), (PT_LOAD, 0x80008, &[2; 16], 16)],
+            &[
+                (PT_LOAD, 0x80000, &[1; 16], 16),
+                (PT_LOAD, 0x80008, &[2; 16], 16),
+            ],
             0x80000,
         );
         assert!(flatten(&overlap).unwrap_err().0.contains("overlap"));

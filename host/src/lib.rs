@@ -229,9 +229,10 @@ pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
     let image = kernel::prepare_image(&elf, &profile)?;
     let argv = qemu::qemu_command(&profile, opts, &image)?;
     let mut out_file = match &opts.out {
-        Some(p) => Some(std::fs::File::create(p).map_err(|e| {
-            RunError::Io(format!("cannot create --out {}: {e}", p.display()))
-        })?),
+        Some(p) => Some(
+            std::fs::File::create(p)
+                .map_err(|e| RunError::Io(format!("cannot create --out {}: {e}", p.display())))?,
+        ),
         None => None,
     };
     if opts.echo {

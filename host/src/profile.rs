@@ -267,7 +267,10 @@ mod tests {
         assert_eq!(pc.cpu, None);
         assert_eq!(pc.smp, 1);
         assert_eq!(pc.exit, ExitConvention::IsaDebugExit);
-        assert!(pc.args.join(" ").contains("isa-debug-exit,iobase=0xf4,iosize=0x04"));
+        assert!(pc
+            .args
+            .join(" ")
+            .contains("isa-debug-exit,iobase=0xf4,iosize=0x04"));
     }
 
     #[test]

@@ -196,11 +196,11 @@ pub fn run_qemu(
     let mut readers = Vec::new();
     if let Some(mut so) = child.stdout.take() {
         let tx = tx.clone();
-        readers.push(std::thread::spawn(move || pump(&mut so, |b| Chunk::Out(b), &tx)));
+        readers.push(std::thread::spawn(move || pump(&mut so, Chunk::Out, &tx)));
     }
     if let Some(mut se) = child.stderr.take() {
         let tx = tx.clone();
-        readers.push(std::thread::spawn(move || pump(&mut se, |b| Chunk::Err(b), &tx)));
+        readers.push(std::thread::spawn(move || pump(&mut se, Chunk::Err, &tx)));
     }
     drop(tx);
 
@@ -254,8 +254,12 @@ pub fn run_qemu(
     }
     // Both pipes are closed (EOF) or QEMU was killed: reap it, bounded in case it lingers.
     let status = wait_bounded(&mut child, Duration::from_secs(10));
-    for r in readers {
-        let _ = r.join();
+    if !timed_out {
+        // The pipes reached EOF: the readers are done. After a kill they may still be blocked
+        // on a pipe held open by a grandchild; leave them.
+        for r in readers {
+            let _ = r.join();
+        }
     }
     // Drain whatever arrived after the loop stopped.
     while let Ok(chunk) = rx.try_recv() {
@@ -328,7 +332,16 @@ mod tests {
         assert_eq!(map_exit(c, Some(0)), MappedExit::Success);
         assert_eq!(map_exit(c, Some(1)), MappedExit::Aborted { status: 1 });
         let f = map_exit(c, Some(3));
-        assert!(matches!(f, MappedExit::Failure { status: Some(3), .. }), "{f:?}");
+        assert!(
+            matches!(
+                f,
+                MappedExit::Failure {
+                    status: Some(3),
+                    ..
+                }
+            ),
+            "{f:?}"
+        );
         assert!(f.to_string().contains("status 3"));
         assert!(!map_exit(c, None).is_success());
     }
@@ -340,7 +353,10 @@ mod tests {
         assert_eq!(map_exit(c, Some(35)), MappedExit::Aborted { status: 35 });
         let zero = map_exit(c, Some(0));
         assert!(!zero.is_success());
-        assert!(zero.to_string().contains("without an isa-debug-exit"), "{zero}");
+        assert!(
+            zero.to_string().contains("without an isa-debug-exit"),
+            "{zero}"
+        );
         let other = map_exit(c, Some(1));
         assert!(other.to_string().contains("wrote 0x0"), "{other}");
         let odd = map_exit(c, Some(0x25));
@@ -366,7 +382,10 @@ mod tests {
         o.qemu_args = vec!["-d".into(), "guest_errors".into()];
         let argv = qemu_command(&profile(Board::Virt), &o, Path::new("/k.img")).unwrap();
         let s = argv.join(" ");
-        assert!(s.starts_with("qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 4 -m 256M "), "{s}");
+        assert!(
+            s.starts_with("qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 4 -m 256M "),
+            "{s}"
+        );
         assert!(s.contains("-semihosting"));
         assert!(s.contains("-kernel /k.img -append"));
         assert!(argv.contains(&"iters=5 probes=fault".to_string()));
@@ -378,7 +397,10 @@ mod tests {
         let s = qemu_command(&profile(Board::Virt), &o, Path::new("/k.img"))
             .unwrap()
             .join(" ");
-        assert!(s.contains("-M virt,virtualization=on -cpu cortex-a53 -smp 2 "), "{s}");
+        assert!(
+            s.contains("-M virt,virtualization=on -cpu cortex-a53 -smp 2 "),
+            "{s}"
+        );
     }
 
     #[test]
@@ -387,24 +409,37 @@ mod tests {
         let s = qemu_command(&rp, &opts(Board::Raspi4b), Path::new("/k"))
             .unwrap()
             .join(" ");
-        assert!(s.starts_with("qemu-system-aarch64 -M raspi4b -m 2G "), "{s}");
+        assert!(
+            s.starts_with("qemu-system-aarch64 -M raspi4b -m 2G "),
+            "{s}"
+        );
         assert!(!s.contains("-smp") && !s.contains("-cpu"), "{s}");
         let mut o = opts(Board::Raspi4b);
         o.smp = Some(2);
-        assert!(matches!(qemu_command(&rp, &o, Path::new("/k")), Err(RunError::Usage(m)) if m.contains("exactly 4")));
+        assert!(
+            matches!(qemu_command(&rp, &o, Path::new("/k")), Err(RunError::Usage(m)) if m.contains("exactly 4"))
+        );
         let mut o = opts(Board::Raspi4b);
         o.cpu = Some("cortex-a53".into());
-        assert!(matches!(qemu_command(&rp, &o, Path::new("/k")), Err(RunError::Usage(_))));
+        assert!(matches!(
+            qemu_command(&rp, &o, Path::new("/k")),
+            Err(RunError::Usage(_))
+        ));
 
         let pc = profile(Board::Pc);
         let s = qemu_command(&pc, &opts(Board::Pc), Path::new("/k"))
             .unwrap()
             .join(" ");
-        assert!(s.starts_with("qemu-system-x86_64 -M q35 -smp 1 -m 256M -nodefaults"), "{s}");
+        assert!(
+            s.starts_with("qemu-system-x86_64 -M q35 -smp 1 -m 256M -nodefaults"),
+            "{s}"
+        );
         assert!(s.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"));
         let mut o = opts(Board::Pc);
         o.virtualization = true;
-        assert!(matches!(qemu_command(&pc, &o, Path::new("/k")), Err(RunError::Usage(m)) if m.contains("virtualization")));
+        assert!(
+            matches!(qemu_command(&pc, &o, Path::new("/k")), Err(RunError::Usage(m)) if m.contains("virtualization"))
+        );
     }
 
     #[test]
