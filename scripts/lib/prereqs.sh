@@ -1,0 +1,109 @@
+# shellcheck shell=bash
+# Prerequisite check shared by scripts/run and scripts/test (source it, then call `prereqs`).
+#
+# Needs: cargo (rustup installs the pinned toolchain and targets from rust-toolchain.toml), and
+# qemu-system-aarch64 + qemu-system-x86_64 >= 9.0 (raspi4b needs 9.0). When QEMU is missing or too
+# old and we are root on Debian 12 it is installed from bookworm-backports; on other Debian/Ubuntu
+# from the main archive; otherwise the script says what is missing and exits 1.
+# ovmf and qemu-user are installed in the same apt call when available (never required here).
+
+ATOMPROBE_QEMU_MIN_MAJOR=9
+ATOMPROBE_QEMU_MIN_MINOR=0
+
+# Prints "MAJOR MINOR" of a QEMU binary, or nothing if it is absent or unreadable.
+qemu_version_of() {
+    local v
+    command -v "$1" >/dev/null 2>&1 || return 0
+    v=$("$1" --version 2>/dev/null | head -n1 | sed -n 's/.*version \([0-9][0-9]*\)\.\([0-9][0-9]*\).*/\1 \2/p')
+    printf '%s' "$v"
+}
+
+# Succeeds when $1 exists and is >= the minimum version.
+qemu_ok() {
+    local v major minor
+    v=$(qemu_version_of "$1")
+    [ -n "$v" ] || return 1
+    read -r major minor <<<"$v"
+    [ "$major" -gt "$ATOMPROBE_QEMU_MIN_MAJOR" ] ||
+        { [ "$major" -eq "$ATOMPROBE_QEMU_MIN_MAJOR" ] && [ "$minor" -ge "$ATOMPROBE_QEMU_MIN_MINOR" ]; }
+}
+
+qemu_missing_list() {
+    local b v missing=()
+    for b in qemu-system-aarch64 qemu-system-x86_64; do
+        if ! qemu_ok "$b"; then
+            v=$(qemu_version_of "$b")
+            if [ -z "$v" ]; then missing+=("$b (not installed)"); else missing+=("$b (version ${v/ /.} < ${ATOMPROBE_QEMU_MIN_MAJOR}.${ATOMPROBE_QEMU_MIN_MINOR})"); fi
+        fi
+    done
+    printf '%s\n' "${missing[@]}"
+}
+
+# Install QEMU with apt; $1 = extra apt-get install options (e.g. "-t bookworm-backports").
+apt_install_qemu() {
+    local target_opt=$1
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || return 1
+    # ovmf and qemu-user are for later work: try them in the same call, and if that fails
+    # (not available here) install QEMU alone.
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $target_opt qemu-system-arm qemu-system-x86 ovmf qemu-user >/dev/null && return 0
+    echo "prereqs: note: installing without ovmf/qemu-user (not needed yet)" >&2
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $target_opt qemu-system-arm qemu-system-x86 >/dev/null
+}
+
+prereqs() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "prereqs: cargo not found: install Rust with rustup (https://rustup.rs); the pinned" >&2
+        echo "         toolchain and targets come from rust-toolchain.toml on first use" >&2
+        return 1
+    fi
+    local missing
+    missing=$(qemu_missing_list)
+    [ -z "$missing" ] && return 0
+
+    echo "prereqs: need QEMU >= ${ATOMPROBE_QEMU_MIN_MAJOR}.${ATOMPROBE_QEMU_MIN_MINOR}; missing:" >&2
+    sed 's/^/  /' <<<"$missing" >&2
+    local id="" version_id="" like=""
+    if [ -r /etc/os-release ]; then
+        # shellcheck disable=SC1091
+        id=$(. /etc/os-release && echo "${ID:-}")
+        version_id=$(. /etc/os-release && echo "${VERSION_ID:-}")
+        like=$(. /etc/os-release && echo "${ID_LIKE:-}")
+    fi
+    local root=0
+    [ "$(id -u)" -eq 0 ] && root=1
+    if [ "$root" -eq 1 ] && [ "$id" = debian ] && [ "$version_id" = 12 ]; then
+        echo "prereqs: installing qemu-system-arm qemu-system-x86 from bookworm-backports" >&2
+        echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/backports.list
+        apt_install_qemu "-t bookworm-backports" || {
+            echo "prereqs: apt-get install from bookworm-backports failed" >&2
+            return 1
+        }
+    elif [ "$root" -eq 1 ] && command -v apt-get >/dev/null 2>&1 &&
+        { [ "$id" = debian ] || [ "$id" = ubuntu ] || [[ "$like" == *debian* ]]; }; then
+        echo "prereqs: installing qemu-system-arm qemu-system-x86 with apt-get" >&2
+        apt_install_qemu "" || {
+            echo "prereqs: apt-get install failed" >&2
+            return 1
+        }
+    else
+        cat >&2 <<'HOW'
+prereqs: install QEMU >= 9.0 with qemu-system-aarch64 and qemu-system-x86_64, e.g.
+  Debian 12 (as root): echo 'deb http://deb.debian.org/debian bookworm-backports main' \
+        > /etc/apt/sources.list.d/backports.list && apt-get update &&
+        apt-get install -y -t bookworm-backports qemu-system-arm qemu-system-x86
+  Debian 13 / Ubuntu 24.04+ (as root): apt-get install -y qemu-system-arm qemu-system-x86
+  macOS: brew install qemu
+HOW
+        return 1
+    fi
+    missing=$(qemu_missing_list)
+    if [ -n "$missing" ]; then
+        echo "prereqs: still missing after install:" >&2
+        sed 's/^/  /' <<<"$missing" >&2
+        return 1
+    fi
+    echo "prereqs: $(qemu-system-aarch64 --version | head -n1)" >&2
+}
