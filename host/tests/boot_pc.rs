@@ -1,0 +1,90 @@
+//! Boot the image on QEMU `q35` (x86-64, PVH) and check its report.
+
+mod common;
+
+use atomprobe::Board;
+use common::{boot, crosses_line, misaligned};
+use probes::record::ProbeResult;
+
+#[test]
+fn pc_default_run() {
+    let Some(o) = boot(Board::Pc, |_| {}) else {
+        return;
+    };
+    let b = o.begin();
+    o.check(b.arch == "x86_64", &format!("begin.arch = {}", b.arch));
+    o.check(b.board == "qemu-pc", &format!("begin.board = {}", b.board));
+    o.check(
+        b.ring == Some(0),
+        &format!("begin.ring = {:?}, want 0", b.ring),
+    );
+
+    let faults = o.probes("fault");
+    o.check(!faults.is_empty(), "no probe records with family fault");
+
+    // A LOCK CMPXCHG across a cache line is a split lock: it must execute (no fault at ring 0
+    // without split-lock detection) and the record must say it was a split lock.
+    let split: Vec<_> = faults
+        .iter()
+        .filter(|p| p.op.contains("lock cmpxchg") && crosses_line(p))
+        .collect();
+    o.check(
+        !split.is_empty(),
+        "no fault probe with op 'lock cmpxchg' across a cache line",
+    );
+    for p in &split {
+        o.check(
+            p.result != ProbeResult::Fault,
+            &format!("{} on {} faulted: {:?}", p.name, p.attr, p.fault),
+        );
+        o.check(
+            p.counts.keys().any(|k| k.contains("split")),
+            &format!(
+                "{} counts {:?} have no split-lock indicator",
+                p.name, p.counts
+            ),
+        );
+    }
+
+    // CMPXCHG16B on an operand that is not 16-byte aligned raises #GP(0) at any CPL.
+    for p in faults.iter().filter(|p| {
+        p.op.contains("cmpxchg16b") && misaligned(p) && p.result != ProbeResult::Skipped
+    }) {
+        o.check(
+            p.result == ProbeResult::Fault,
+            &format!(
+                "misaligned cmpxchg16b {} on {} did not fault",
+                p.name, p.attr
+            ),
+        );
+    }
+    o.assert_complete();
+}
+
+#[test]
+fn pc_bad_boot_args_are_reported_and_run_completes() {
+    let Some(o) = boot(Board::Pc, |opts| {
+        opts.append = Some("probes=nonsense iters=-3 foo".into())
+    }) else {
+        return;
+    };
+    let errs = o.errors("bootarg");
+    o.check(
+        errs.len() == 3,
+        &format!(
+            "want exactly 3 bootarg errors, got {}: {errs:?}",
+            errs.len()
+        ),
+    );
+    o.assert_complete();
+}
+
+#[test]
+fn pc_selftest_fault_aborts() {
+    let Some(o) = boot(Board::Pc, |opts| {
+        opts.append = Some("selftest=fault".into())
+    }) else {
+        return;
+    };
+    o.assert_aborted();
+}

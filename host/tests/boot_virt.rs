@@ -1,0 +1,115 @@
+//! Boot the image on QEMU `virt` (aarch64) and check its report.
+
+mod common;
+
+use atomprobe::Board;
+use common::{boot, misaligned, Outcome};
+use probes::record::ProbeResult;
+
+/// begin (aarch64, qemu-virt, EL1), fault records with misaligned exclusives faulting with an
+/// alignment fault, and a verified, complete end.
+fn check_default_run(o: &Outcome) {
+    let b = o.begin();
+    o.check(b.arch == "aarch64", &format!("begin.arch = {}", b.arch));
+    o.check(
+        b.board == "qemu-virt",
+        &format!("begin.board = {}", b.board),
+    );
+    o.check(b.el == Some(1), &format!("begin.el = {:?}, want 1", b.el));
+
+    let faults = o.probes("fault");
+    o.check(!faults.is_empty(), "no probe records with family fault");
+    let must_fault: Vec<_> = faults
+        .iter()
+        .filter(|p| p.result != ProbeResult::Skipped && misaligned(p))
+        // The Arm ARM requires an alignment fault for misaligned exclusives, acquire/release
+        // and atomics on every memory type, and for any misaligned access to Device memory.
+        .filter(|p| {
+            p.op.contains("xr")
+                || p.op.contains("xp")
+                || p.op.starts_with("ldar")
+                || p.op.starts_with("stlr")
+                || p.attr.starts_with("device")
+        })
+        .collect();
+    o.check(
+        !must_fault.is_empty(),
+        "no misaligned exclusive or Device-memory fault probe ran",
+    );
+    for p in &must_fault {
+        let kind = p.fault.as_ref().map(|f| f.kind.as_str());
+        o.check(
+            p.result == ProbeResult::Fault && kind == Some("alignment"),
+            &format!(
+                "misaligned {} {} on {} (offset {}): result {:?}, fault kind {kind:?}; want an \
+                 alignment fault",
+                p.op, p.width, p.attr, p.offset, p.result
+            ),
+        );
+    }
+    for p in faults.iter().filter(|p| p.result == ProbeResult::Fault) {
+        o.check(
+            p.fault.is_some(),
+            &format!("{} has result fault but no fault object", p.name),
+        );
+    }
+    o.assert_complete();
+}
+
+#[test]
+fn virt_default_run() {
+    let Some(o) = boot(Board::Virt, |_| {}) else {
+        return;
+    };
+    check_default_run(&o);
+}
+
+#[test]
+fn virt_el2_entry_run() {
+    let Some(o) = boot(Board::Virt, |opts| opts.virtualization = true) else {
+        return;
+    };
+    o.check(
+        o.0.command.iter().any(|a| a == "virt,virtualization=on"),
+        "the run did not ask QEMU for EL2 entry",
+    );
+    check_default_run(&o);
+}
+
+#[test]
+fn virt_bad_boot_args_are_reported_and_run_completes() {
+    let Some(o) = boot(Board::Virt, |opts| {
+        opts.append = Some("probes=nonsense iters=-3 foo".into())
+    }) else {
+        return;
+    };
+    let errs = o.errors("bootarg");
+    o.check(
+        errs.len() == 3,
+        &format!(
+            "want exactly 3 bootarg errors, got {}: {errs:?}",
+            errs.len()
+        ),
+    );
+    for (needle, e) in ["nonsense", "-3", "foo"].iter().zip(&errs) {
+        o.check(
+            e.message.contains(needle),
+            &format!("bootarg error {:?} does not name '{needle}'", e.message),
+        );
+    }
+    o.check(
+        o.begin().cmdline.contains("probes=nonsense"),
+        "begin.cmdline does not carry the boot arguments",
+    );
+    o.assert_complete();
+}
+
+#[test]
+fn virt_selftest_fault_aborts() {
+    let Some(o) = boot(Board::Virt, |opts| {
+        opts.append = Some("selftest=fault".into())
+    }) else {
+        return;
+    };
+    o.assert_aborted();
+}

@@ -1,0 +1,191 @@
+//! Shared helpers for the boot tests: build the kernel once per test binary, boot it through the
+//! library's runner (one QEMU at a time: the host has few cores and the boards run 4 vCPUs), and
+//! check records with messages that show what the image printed.
+//!
+//! A missing QEMU skips the tests loudly on a developer machine; with CI set it fails them.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use atomprobe::{kernel, profile, run_board, Board, Profile, RunOpts, RunOutcome};
+use probes::record::{Begin, ErrorRec, Probe, Record};
+
+/// Per-boot timeout: `ATOMPROBE_TEST_TIMEOUT` seconds, default 240 (a loaded CI host is slower
+/// than the 120 s interactive default assumes).
+pub fn timeout() -> Duration {
+    let s = std::env::var("ATOMPROBE_TEST_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(240);
+    Duration::from_secs(s)
+}
+
+fn profile_of(board: Board) -> Profile {
+    Profile::load(board, profile::workspace_root().as_deref())
+        .expect("QEMU profile")
+        .0
+}
+
+/// Whether this board's QEMU runs. `false` (skip) only when CI is unset; under CI a missing
+/// QEMU fails the test.
+pub fn qemu_present(board: Board) -> bool {
+    let qemu = profile_of(board).qemu;
+    let ok = Command::new(&qemu)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{qemu} is not available and CI is set: install QEMU >= 9.0 (scripts/lib/prereqs.sh)"
+        );
+    }
+    eprintln!();
+    eprintln!("**************************************************************************");
+    eprintln!("*** SKIPPED: {qemu} not found; install QEMU >= 9.0 to run this boot test ***");
+    eprintln!("**************************************************************************");
+    false
+}
+
+/// The kernel ELF for `board`, built once per test binary.
+fn kernel_for(board: Board) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<&'static str, Result<PathBuf, String>>>> = OnceLock::new();
+    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = map.entry(board.name()).or_insert_with(|| {
+        let root = atomprobe::require_root().map_err(|e| e.to_string())?;
+        kernel::build_kernel(&root, &profile_of(board), true).map_err(|e| e.to_string())
+    });
+    match entry {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("kernel for {board} did not build: {e}"),
+    }
+}
+
+/// Boot `board` with `opts` adjusted by `adjust`. `None` when the test is skipped (no QEMU).
+pub fn boot(board: Board, adjust: impl FnOnce(&mut RunOpts)) -> Option<Outcome> {
+    if !qemu_present(board) {
+        return None;
+    }
+    static ONE_QEMU: Mutex<()> = Mutex::new(());
+    let kernel = kernel_for(board);
+    let mut opts = RunOpts::new(board);
+    opts.kernel = Some(kernel);
+    opts.timeout = timeout();
+    adjust(&mut opts);
+    let _one = ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let out = run_board(&opts).unwrap_or_else(|e| panic!("run on {board} could not start: {e}"));
+    Some(Outcome(out))
+}
+
+/// A run's outcome with assertion helpers whose failures show the verdict and the log's tail.
+pub struct Outcome(pub RunOutcome);
+
+impl Outcome {
+    /// What to print when an assertion fails.
+    pub fn context(&self) -> String {
+        let lines: Vec<&str> = self.0.log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        format!(
+            "\n--- {}\n--- command: {}\n--- last serial lines:\n{tail}\n--- QEMU stderr:\n{}",
+            self.0.verdict(),
+            self.0.command.join(" "),
+            self.0.qemu_stderr
+        )
+    }
+
+    pub fn check(&self, cond: bool, what: &str) {
+        assert!(cond, "{what}{}", self.context());
+    }
+
+    pub fn begin(&self) -> &Begin {
+        self.0
+            .report
+            .records
+            .iter()
+            .find_map(|r| match r {
+                Record::Begin(b) => Some(b),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no begin record{}", self.context()))
+    }
+
+    pub fn probes(&self, family: &str) -> Vec<&Probe> {
+        self.0
+            .report
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Probe(p) if p.family == family => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn errors(&self, what: &str) -> Vec<&ErrorRec> {
+        self.0
+            .report
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Error(e) if e.what == what => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The run succeeded: mapped QEMU status success, report verified, end status complete.
+    pub fn assert_complete(&self) {
+        let o = &self.0;
+        self.check(!o.timed_out, &o.timeout_message());
+        self.check(
+            o.report.integrity.is_verified(),
+            &format!("report integrity is {:?}", o.report.integrity),
+        );
+        self.check(
+            o.end_status() == Some(probes::record::RunStatus::Complete),
+            &format!("end status is {:?}, want complete", o.end_status()),
+        );
+        self.check(o.exit.is_success(), &format!("QEMU exit is {}", o.exit));
+        self.check(o.success(), "RunOutcome::success() is false");
+    }
+
+    /// The run was aborted by the kernel and reported so through the end record and QEMU status.
+    pub fn assert_aborted(&self) {
+        let o = &self.0;
+        self.check(!o.timed_out, &o.timeout_message());
+        self.check(
+            o.report.integrity.is_verified(),
+            &format!("report integrity is {:?}", o.report.integrity),
+        );
+        self.check(
+            o.end_status() == Some(probes::record::RunStatus::Aborted),
+            &format!("end status is {:?}, want aborted", o.end_status()),
+        );
+        self.check(
+            matches!(o.exit, atomprobe::MappedExit::Aborted { .. }),
+            &format!("QEMU exit is {}, want aborted", o.exit),
+        );
+        self.check(!o.success(), "an aborted run must not count as success");
+    }
+}
+
+/// Whether a probe's access is misaligned for its width (`offset` counts from a cache-line
+/// start, which is aligned for every access width up to 128 bits).
+pub fn misaligned(p: &Probe) -> bool {
+    let bytes = p.width / 8;
+    bytes > 1 && !p.offset.is_multiple_of(bytes)
+}
+
+/// Whether the access straddles two cache lines of 64 bytes.
+pub fn crosses_line(p: &Probe) -> bool {
+    p.offset + p.width / 8 > 64
+}
