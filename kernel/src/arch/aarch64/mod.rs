@@ -1,0 +1,254 @@
+//! aarch64 support (QEMU virt, Raspberry Pi 4): entry and EL handling (boot/aarch64/entry.S,
+//! [`boot`]), exceptions and the fault guard ([`exceptions`]), secondary cores and the
+//! cross-core engine ([`smp`]), counters, and the configuration (MMU, attributes, alignment
+//! checking). See `arch/mod.rs` for the contract this module fulfils.
+
+// Phase 1: the secondary-core and real-board parts are not wired up yet.
+#[allow(dead_code)]
+mod boot;
+mod exceptions;
+#[allow(dead_code)]
+pub mod pl011;
+#[allow(dead_code)]
+mod psci;
+pub mod semihosting;
+mod smp;
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::arch::asm;
+
+use aarch64_cpu::asm::wfe;
+use aarch64_cpu::registers::{
+    Readable, ReadWriteable, CNTFRQ_EL0, CNTVCT_EL0, MIDR_EL1, MPIDR_EL1, SCTLR_EL1,
+    TPIDR_EL1,
+};
+use probes::attr::{Arch, MemAttr};
+use probes::config::Config;
+use probes::fault::RawFault;
+use probes::platform::{Arena, Privilege, RuleEnv, RunError};
+use probes::record::{Cpu, ErrorRec};
+
+pub use boot::CpuDesc;
+pub use smp::{online_cpus, run_on, start_cpus};
+
+/// Most cores the image brings up (stacks and guard slots are per core).
+pub const MAX_CORES: usize = 8;
+/// Stack size per core.
+pub const STACK_SIZE: usize = 64 * 1024;
+
+/// Logical index of the calling core (kept in TPIDR_EL1 by the entry code).
+pub fn core_index() -> usize {
+    (TPIDR_EL1.get() as usize).min(MAX_CORES - 1)
+}
+
+/// MPIDR_EL1 affinity fields (Aff3..Aff0), as the `hwid` of a `cpu` record.
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+pub fn mpidr_string() -> String {
+    format!("MPIDR {:#x}", mpidr())
+}
+
+pub fn privilege() -> Privilege {
+    Privilege::El(1)
+}
+
+pub fn cpu_id() -> String {
+    format!("{:#010x}", MIDR_EL1.get())
+}
+
+/// Effective run settings every core applies (set by [`apply_config`] on core 0).
+#[derive(Clone, Copy, Debug)]
+pub struct Effective {
+    pub mmu: bool,
+    pub align_check: bool,
+}
+
+static EFFECTIVE: spin::Once<Effective> = spin::Once::new();
+
+pub fn effective() -> Effective {
+    EFFECTIVE.get().copied().unwrap_or(Effective {
+        mmu: false,
+        align_check: false,
+    })
+}
+
+/// Make the configuration effective on the boot core: MMU and attributes, alignment checking.
+pub fn apply_config(cfg: &mut Config, errors: &mut Vec<ErrorRec>) {
+    let mut err = |message: String| {
+        errors.push(ErrorRec {
+            what: "bootarg".into(),
+            message,
+        })
+    };
+    if cfg.mmu {
+        err("mmu=on is not available in this build yet (the MMU stays off); running with mmu=off, \
+             where every data access is Device-nGnRnE"
+            .into());
+        cfg.mmu = false;
+    }
+    if !cfg.mmu {
+        let defaults: Vec<String> = probes::config::default_attrs(Arch::Aarch64)
+            .iter()
+            .map(|a| a.name().to_string())
+            .collect();
+        let others: Vec<&str> = cfg
+            .attrs
+            .iter()
+            .filter(|a| a.as_str() != MemAttr::DeviceNGnRnE.name())
+            .map(String::as_str)
+            .collect();
+        if !others.is_empty() && cfg.attrs != defaults {
+            err(format!(
+                "attrs: {} cannot apply with the MMU off: every data access is Device-nGnRnE \
+                 (Arm ARM D8.2.11); running attrs=device-ngnrne only",
+                others.join(", ")
+            ));
+        }
+        cfg.attrs = alloc::vec![MemAttr::DeviceNGnRnE.name().to_string()];
+    }
+    EFFECTIVE.call_once(|| Effective {
+        mmu: cfg.mmu,
+        align_check: cfg.align_check,
+    });
+    apply_on_this_core();
+}
+
+/// Per-core part of the configuration (SCTLR_EL1.A, counters). Every core calls it.
+pub fn apply_on_this_core() {
+    let e = effective();
+    if e.align_check {
+        SCTLR_EL1.modify(SCTLR_EL1::A::Enable);
+    } else {
+        SCTLR_EL1.modify(SCTLR_EL1::A::Disable);
+    }
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+pub fn platform_facts() -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("mpidr".to_string(), format!("{:#x}", mpidr()));
+    m.insert(
+        "guarded_instructions".to_string(),
+        format!("{}", probes::guard::guarded_instructions()),
+    );
+    m
+}
+
+/// Nanoseconds since the counter started (CNTVCT_EL0 scaled by CNTFRQ_EL0).
+pub fn now_ns() -> u64 {
+    let freq = CNTFRQ_EL0.get().max(1);
+    let t = CNTVCT_EL0.get();
+    ((u128::from(t) * 1_000_000_000) / u128::from(freq)) as u64
+}
+
+pub fn cycles() -> Option<u64> {
+    None
+}
+
+pub fn rule_env(_cfg: &Config) -> RuleEnv {
+    let e = effective();
+    RuleEnv {
+        arch: Arch::Aarch64,
+        privilege: privilege(),
+        mmu_on: e.mmu,
+        align_check: e.align_check,
+        line: 64,
+        page: 4096,
+    }
+}
+
+/// Pages in the probe arena.
+pub const ARENA_PAGES: usize = 4;
+pub const PAGE: usize = 4096;
+
+#[repr(C, align(4096))]
+struct ArenaPages([u8; ARENA_PAGES * PAGE]);
+
+struct ArenaCell(core::cell::UnsafeCell<ArenaPages>);
+// SAFETY: the arena is only ever reached through raw pointers handed to probes, which use asm
+// or atomic accesses on it by design (see `probes::platform::Arena`).
+unsafe impl Sync for ArenaCell {}
+
+static ARENA: ArenaCell = ArenaCell(core::cell::UnsafeCell::new(ArenaPages(
+    [0; ARENA_PAGES * PAGE],
+)));
+
+pub fn arena(attr: MemAttr) -> Result<Arena, String> {
+    if attr != MemAttr::DeviceNGnRnE {
+        return Err(format!(
+            "{attr} is not available: the MMU is off, so every access is Device-nGnRnE"
+        ));
+    }
+    Ok(Arena {
+        base: ARENA.0.get().cast(),
+        len: ARENA_PAGES * PAGE,
+        attr,
+    })
+}
+
+pub fn guarded(op: &mut dyn FnMut()) -> Option<RawFault> {
+    exceptions::guarded(op)
+}
+
+/// A Load-Exclusive at a misaligned address outside any guard: an alignment fault under every
+/// memory attribute and with the MMU on or off (Arm ARM B2.5.2), hence a dump and an abort.
+pub fn selftest_unguarded_fault() -> ! {
+    let buf = [0u64; 2];
+    let addr = buf.as_ptr() as usize + 1;
+    let v: u64;
+    // SAFETY: deliberately faults (misaligned LDXR); the exception handler ends the run, so
+    // nothing after the LDXR executes. `addr` points into `buf`, which outlives the asm.
+    unsafe {
+        asm!("ldxr {v}, [{a}]", "clrex", v = out(reg) v, a = in(reg) addr, options(nostack, readonly));
+    }
+    panic!("selftest=fault: a misaligned LDXR at {addr:#x} did not fault (read {v:#x})")
+}
+
+pub fn panic_registers() -> String {
+    let (sp, lr): (u64, u64);
+    // SAFETY: reads SP and LR into registers; no memory access.
+    unsafe { asm!("mov {0}, sp", "mov {1}, x30", out(reg) sp, out(reg) lr, options(nomem, nostack)) };
+    format!(
+        "SP {sp:#x}  LR {lr:#x}  EL1  {}  SCTLR_EL1 {:#x}",
+        mpidr_string(),
+        SCTLR_EL1.get()
+    )
+}
+
+/// Whether semihosting answered at boot (false before the boot facts exist).
+pub fn facts_semihosting() -> bool {
+    boot::FACTS.get().is_some_and(|f| f.semihosting)
+}
+
+/// PSCI SYSTEM_OFF through the DTB's conduit, if there is PSCI.
+pub fn psci_system_off() {
+    if let Some(c) = boot::FACTS.get().and_then(|f| f.psci) {
+        psci::call(c, psci::SYSTEM_OFF, 0, 0, 0);
+    }
+}
+
+pub fn halt() -> ! {
+    loop {
+        wfe();
+    }
+}
+
+#[allow(dead_code)]
+fn cpu_record(index: usize, hwid: u64, online: bool, error: Option<String>) -> Cpu {
+    Cpu {
+        index: index as u32,
+        hwid: format!("{hwid:#x}"),
+        online,
+        error,
+        el: online.then_some(1),
+        cycle_counter: online.then(|| cycles().is_some()),
+    }
+}
+
+#[allow(dead_code)]
+fn unused(_: RunError) {}
