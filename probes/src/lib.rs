@@ -1,7 +1,7 @@
 //! Shared heart of atomprobe: the report format, boot-argument parsing, fault decoding, memory
 //! attributes and the probe definitions. `no_std` + `alloc`, so the bare-metal image and the
-//! host tool use the very same code.
-#![cfg_attr(not(test), no_std)]
+//! host tool use the very same code. With the `std` feature, [`hosted`] runs them as OS threads.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 extern crate alloc;
 
@@ -9,6 +9,8 @@ pub mod attr;
 pub mod config;
 pub mod fault;
 pub mod guard;
+#[cfg(feature = "std")]
+pub mod hosted;
 pub mod ops;
 pub mod platform;
 pub mod rules;

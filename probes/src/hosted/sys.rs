@@ -1,0 +1,184 @@
+//! The few OS services the hosted platform needs: CPU affinity, page-aligned anonymous memory,
+//! the page size and the CPU's identification. Linux gets the real thing; other systems build and
+//! run unpinned (with a note in `begin.platform`).
+
+use std::string::String;
+use std::vec::Vec;
+
+/// OS CPU numbers this process may run on (Linux: its affinity mask), in increasing order.
+pub fn allowed_cpus() -> Vec<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `set` is a plain bitmask owned by this frame; sched_getaffinity writes at
+        // most `size_of::<cpu_set_t>()` bytes into it.
+        let got = unsafe {
+            let mut set: libc::cpu_set_t = core::mem::zeroed();
+            if libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+                Some(
+                    (0..libc::CPU_SETSIZE as usize)
+                        .filter(|&c| libc::CPU_ISSET(c, &set))
+                        .collect::<Vec<usize>>(),
+                )
+            } else {
+                None
+            }
+        };
+        if let Some(cpus) = got.filter(|c| !c.is_empty()) {
+            return cpus;
+        }
+    }
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (0..n).collect()
+}
+
+/// Whether threads are pinned on this OS.
+pub const PINS: bool = cfg!(target_os = "linux");
+
+/// Pin the calling thread to OS CPU `cpu` (Linux `sched_setaffinity`); elsewhere do nothing.
+pub fn pin_current_thread(cpu: usize) -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `set` is a plain bitmask owned by this frame; CPU_SET only writes inside it
+        // (checked `cpu < CPU_SETSIZE`), and sched_setaffinity only reads it.
+        let rc = unsafe {
+            if cpu >= libc::CPU_SETSIZE as usize {
+                return Err(format!("cpu {cpu} is beyond CPU_SETSIZE"));
+            }
+            let mut set: libc::cpu_set_t = core::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        if rc != 0 {
+            return Err(format!(
+                "sched_setaffinity(cpu {cpu}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpu;
+        Ok(())
+    }
+}
+
+/// The OS page size.
+pub fn page_size() -> usize {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf only reads a system constant.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            return n as usize;
+        }
+    }
+    4096
+}
+
+/// `len` bytes of zeroed, page-aligned, readable and writable memory that is never freed (probe
+/// arenas live as long as the process; the memory is the OS's normal cacheable memory).
+pub fn map_zeroed(len: usize) -> Result<*mut u8, String> {
+    #[cfg(unix)]
+    {
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches no
+        // existing memory.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!(
+                "mmap of {len} bytes failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(p.cast())
+    }
+    #[cfg(not(unix))]
+    {
+        let layout = std::alloc::Layout::from_size_align(len, page_size())
+            .map_err(|e| format!("arena layout: {e}"))?;
+        // SAFETY: `layout` has a non-zero size (the arena length).
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        if p.is_null() {
+            return Err(format!("allocation of {len} bytes failed"));
+        }
+        Ok(p)
+    }
+}
+
+/// `begin.cpu_id`: CPUID vendor/family/model/stepping on x86-64 (SDM Vol. 2A, CPUID leaf 1
+/// EAX), MIDR_EL1 on aarch64 (from Linux's sysfs, else `/proc/cpuinfo`).
+pub fn cpu_id() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::__cpuid;
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID exists on every x86-64 processor and only reads identification data.
+        let (l0, l1) = unsafe { (__cpuid(0), __cpuid(1)) };
+        let mut vendor = [0u8; 12];
+        vendor[0..4].copy_from_slice(&l0.ebx.to_le_bytes());
+        vendor[4..8].copy_from_slice(&l0.edx.to_le_bytes());
+        vendor[8..12].copy_from_slice(&l0.ecx.to_le_bytes());
+        let eax = l1.eax;
+        let base_family = (eax >> 8) & 0xf;
+        let family = if base_family == 0xf {
+            base_family + ((eax >> 20) & 0xff)
+        } else {
+            base_family
+        };
+        let model = if base_family == 0x6 || base_family == 0xf {
+            ((eax >> 4) & 0xf) | (((eax >> 16) & 0xf) << 4)
+        } else {
+            (eax >> 4) & 0xf
+        };
+        format!(
+            "{} family {family:#x} model {model:#x} stepping {}",
+            String::from_utf8_lossy(&vendor),
+            eax & 0xf
+        )
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        midr().map_or_else(|| "unknown".to_string(), |m| format!("{m:#010x}"))
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "unknown".to_string()
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn midr() -> Option<u64> {
+    if let Ok(s) =
+        std::fs::read_to_string("/sys/devices/system/cpu/cpu0/regs/identification/midr_el1")
+    {
+        if let Some(v) = crate::record::parse_hex(s.trim()) {
+            return Some(v);
+        }
+    }
+    // /proc/cpuinfo: "CPU implementer : 0x41", "CPU variant : 0x0", "CPU architecture: 8",
+    // "CPU part : 0xd08", "CPU revision : 3" -> MIDR_EL1 fields [31:24], [23:20], [19:16],
+    // [15:4], [3:0] (Arm ARM D24.2 MIDR_EL1).
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = info.lines().find(|l| l.starts_with(name))?;
+        let v = line.split(':').nth(1)?.trim();
+        crate::record::parse_hex(v).or_else(|| v.parse().ok())
+    };
+    let arch = field("CPU architecture").map(|a| if a >= 8 { 0xf } else { a })?;
+    Some(
+        (field("CPU implementer")? << 24)
+            | (field("CPU variant")? << 20)
+            | (arch << 16)
+            | (field("CPU part")? << 4)
+            | field("CPU revision")?,
+    )
+}
