@@ -172,7 +172,7 @@ arm_64bit=1
 kernel=kernel8.img
 # PL011 UART0 on GPIO 14/15 (pins 8/10), 115200 8N1: the report comes out here. On a Pi 4
 # the PL011 serves Bluetooth and the mini UART is on GPIO 14/15 unless Bluetooth is disabled
-# (Raspberry Pi documentation, "UART configuration").
+# (Raspberry Pi documentation, UART configuration).
 enable_uart=1
 dtoverlay=disable-bt
 # Let the firmware print its own boot progress on the UART too (helps when nothing appears).
