@@ -56,16 +56,33 @@ park:
     b       park
 
 // ---- Secondary cores ------------------------------------------------------------------------
-// Entered from PSCI CPU_ON or a spin-table release, MMU off, at EL2 or EL1. Core 0 has filled
-// the boot block (and cleaned it to the point of coherency) before releasing this core: stack
-// top, logical index and the MMU/SCTLR state to adopt, so no Rust runs with the MMU off here
-// while core 0 runs with caches on.
+// Entered from PSCI CPU_ON or a spin-table release, MMU off, at EL2 or EL1 (x0 is not used:
+// spin tables pass 0). Core 0 has filled one boot block per core it starts (and cleaned them to
+// the point of coherency) before releasing any: this core finds its own by MPIDR and adopts its
+// stack, logical index and MMU/SCTLR state before running any Rust, so no Rust runs with the
+// MMU off here while core 0 runs with caches on. A core with no block parks.
     .global atomprobe_secondary_entry
 atomprobe_secondary_entry:
     bl      el2_to_el1
     bl      el1_common
-    adrp    x9, {boot_block}
-    add     x9, x9, :lo12:{boot_block}
+    mrs     x2, mpidr_el1
+    and     x3, x2, #0xffffff       // Aff2..Aff0
+    lsr     x4, x2, #32
+    and     x4, x4, #0xff           // Aff3
+    orr     x2, x3, x4, lsl #32
+    adrp    x9, {boot_blocks}
+    add     x9, x9, :lo12:{boot_blocks}
+    mov     x5, #{max_cores}
+4:  cbz     x5, park
+    ldr     x1, [x9, #0]            // stack top; 0 = unused block
+    ldr     x6, [x9, #56]           // MPIDR affinity
+    cbz     x1, 5f
+    cmp     x6, x2
+    b.eq    6f
+5:  add     x9, x9, #{block_size}
+    sub     x5, x5, #1
+    b       4b
+6:
     ldr     x0, [x9, #16]           // mmu_on
     cbz     x0, 3f
     ldr     x1, [x9, #24]
@@ -76,6 +93,8 @@ atomprobe_secondary_entry:
     msr     ttbr0_el1, x1
     isb
     tlbi    vmalle1
+    dsb     nsh
+    ic      iallu
     dsb     nsh
     isb
 3:

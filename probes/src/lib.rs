@@ -11,6 +11,7 @@ pub mod fault;
 pub mod guard;
 #[cfg(feature = "std")]
 pub mod hosted;
+pub mod mmu;
 pub mod ops;
 pub mod platform;
 pub mod rules;

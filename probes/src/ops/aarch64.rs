@@ -56,7 +56,9 @@ macro_rules! guarded_pair {
 
 unsafe fn ldr16(a: *mut u8) {
     // SAFETY: the caller guarantees `a` is in a probe arena and the guard is armed.
-    unsafe { guarded_one!("ldrh {v:w}, [{a}]", a = in(reg) a, v = out(reg) _, options(nostack, readonly)) }
+    unsafe {
+        guarded_one!("ldrh {v:w}, [{a}]", a = in(reg) a, v = out(reg) _, options(nostack, readonly))
+    }
 }
 unsafe fn str16(a: *mut u8) {
     // SAFETY: as for `ldr16`; stores zero into the arena.
@@ -71,7 +73,9 @@ unsafe fn ldxr16(a: *mut u8) {
 }
 unsafe fn ldr32(a: *mut u8) {
     // SAFETY: as for `ldr16`.
-    unsafe { guarded_one!("ldr {v:w}, [{a}]", a = in(reg) a, v = out(reg) _, options(nostack, readonly)) }
+    unsafe {
+        guarded_one!("ldr {v:w}, [{a}]", a = in(reg) a, v = out(reg) _, options(nostack, readonly))
+    }
 }
 unsafe fn str32(a: *mut u8) {
     // SAFETY: as for `str16`.
@@ -86,7 +90,9 @@ unsafe fn ldxr32(a: *mut u8) {
 }
 unsafe fn ldr64(a: *mut u8) {
     // SAFETY: as for `ldr16`.
-    unsafe { guarded_one!("ldr {v}, [{a}]", a = in(reg) a, v = out(reg) _, options(nostack, readonly)) }
+    unsafe {
+        guarded_one!("ldr {v}, [{a}]", a = in(reg) a, v = out(reg) _, options(nostack, readonly))
+    }
 }
 unsafe fn str64(a: *mut u8) {
     // SAFETY: as for `str16`.
@@ -119,7 +125,12 @@ unsafe fn ldxp128(a: *mut u8) {
     }
 }
 
-const fn case(op: &'static str, width: u32, access: AccessKind, run: unsafe fn(*mut u8)) -> FaultCase {
+const fn case(
+    op: &'static str,
+    width: u32,
+    access: AccessKind,
+    run: unsafe fn(*mut u8),
+) -> FaultCase {
     FaultCase {
         op,
         width,

@@ -26,7 +26,9 @@ pub static STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_CORES]);
 
 /// What a secondary core adopts before running any Rust (layout fixed by entry.S).
 #[repr(C, align(64))]
+#[derive(Clone, Copy)]
 pub struct BootBlock {
+    /// 0 = block unused.
     pub stack_top: u64,
     pub index: u64,
     pub mmu_on: u64,
@@ -34,28 +36,37 @@ pub struct BootBlock {
     pub tcr: u64,
     pub ttbr0: u64,
     pub sctlr: u64,
+    /// MPIDR_EL1 affinity fields (Aff3..Aff0) of the core this block is for.
+    pub mpidr: u64,
 }
 
-pub struct BootBlockCell(pub UnsafeCell<BootBlock>);
-// SAFETY: written only by core 0 while no secondary is being started, read by exactly one
-// starting secondary (with the MMU off) after core 0 cleaned it to the point of coherency.
-unsafe impl Sync for BootBlockCell {}
+const _: () = assert!(core::mem::size_of::<BootBlock>() == 64);
 
-pub static BOOT_BLOCK: BootBlockCell = BootBlockCell(UnsafeCell::new(BootBlock {
-    stack_top: 0,
-    index: 0,
-    mmu_on: 0,
-    mair: 0,
-    tcr: 0,
-    ttbr0: 0,
-    sctlr: 0,
-}));
+pub struct BootBlocks(pub UnsafeCell<[BootBlock; MAX_CORES]>);
+// SAFETY: written only by core 0 before it releases any secondary, read (with the MMU off) by
+// the secondaries after core 0 cleaned the blocks to the point of coherency.
+unsafe impl Sync for BootBlocks {}
+
+pub static BOOT_BLOCKS: BootBlocks = BootBlocks(UnsafeCell::new(
+    [BootBlock {
+        stack_top: 0,
+        index: 0,
+        mmu_on: 0,
+        mair: 0,
+        tcr: 0,
+        ttbr0: 0,
+        sctlr: 0,
+        mpidr: 0,
+    }; MAX_CORES],
+));
 
 global_asm!(
     include_str!("../../../../boot/aarch64/entry.S"),
     stacks = sym STACKS,
     stack_size = const STACK_SIZE,
-    boot_block = sym BOOT_BLOCK,
+    boot_blocks = sym BOOT_BLOCKS,
+    block_size = const core::mem::size_of::<BootBlock>(),
+    max_cores = const MAX_CORES,
     rust_primary = sym rust_primary,
     rust_secondary = sym super::smp::rust_secondary,
     handler = sym exceptions::handle,
@@ -63,7 +74,6 @@ global_asm!(
 );
 
 extern "C" {
-    static __image_start: u8;
     static __image_end: u8;
     /// Entry point for secondary cores (entry.S).
     pub fn atomprobe_secondary_entry();
@@ -93,15 +103,10 @@ pub enum Conduit {
 
 /// What boot found out, for the rest of the arch code.
 pub struct BootFacts {
-    pub entry_el: u64,
-    pub dtb: Option<usize>,
     pub memory: Vec<(usize, usize)>,
     pub cpus: Vec<CpuDesc>,
     pub psci: Option<Conduit>,
     pub semihosting: bool,
-    pub uart: usize,
-    /// Physical range of the image (including .bss).
-    pub image: (usize, usize),
 }
 
 pub static FACTS: Once<BootFacts> = Once::new();
@@ -178,10 +183,7 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
 
     // Heap: 16 MiB of RAM after the image, clear of the DTB.
     // Linker-defined symbols; only their addresses are taken.
-    let (img_start, img_end) = (
-        &raw const __image_start as usize,
-        &raw const __image_end as usize,
-    );
+    let img_end = &raw const __image_end as usize;
     let dtb_range = dtb
         .as_ref()
         .map(|f| (dtb_addr, dtb_addr + f.total_size()));
@@ -275,14 +277,10 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
     platform.insert("heap".to_string(), format!("{heap_start:#x}+{HEAP_SIZE:#x}"));
 
     FACTS.call_once(|| BootFacts {
-        entry_el,
-        dtb: dtb_range.map(|(a, _)| a),
         memory: regions[..nreg].to_vec(),
         cpus,
         psci,
         semihosting,
-        uart,
-        image: (img_start, img_end),
     });
 
     crate::kmain(crate::BootInfo { cmdline, platform })

@@ -3,13 +3,13 @@
 //! cross-core engine ([`smp`]), counters, and the configuration (MMU, attributes, alignment
 //! checking). See `arch/mod.rs` for the contract this module fulfils.
 
-// Phase 1: the secondary-core and real-board parts are not wired up yet.
-#[allow(dead_code)]
 mod boot;
 mod exceptions;
-#[allow(dead_code)]
+mod mmu;
+// The full UART set-up is only needed on the real Raspberry Pi 4.
+#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))]
 pub mod pl011;
-#[allow(dead_code)]
+mod pmu;
 mod psci;
 pub mod semihosting;
 mod smp;
@@ -19,6 +19,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use aarch64_cpu::asm::wfe;
 use aarch64_cpu::registers::{
@@ -28,10 +29,12 @@ use aarch64_cpu::registers::{
 use probes::attr::{Arch, MemAttr};
 use probes::config::Config;
 use probes::fault::RawFault;
-use probes::platform::{Arena, Privilege, RuleEnv, RunError};
+use probes::platform::{Arena, Privilege, RuleEnv};
 use probes::record::{Cpu, ErrorRec};
 
-pub use boot::CpuDesc;
+pub use boot::{facts, CpuDesc};
+#[cfg_attr(not(feature = "board-rpi4"), allow(unused_imports))]
+pub use boot::EnableMethod;
 pub use smp::{online_cpus, run_on, start_cpus};
 
 /// Most cores the image brings up (stacks and guard slots are per core).
@@ -77,7 +80,8 @@ pub fn effective() -> Effective {
     })
 }
 
-/// Make the configuration effective on the boot core: MMU and attributes, alignment checking.
+/// Make the configuration effective on the boot core: MMU and attributes, alignment checking,
+/// counters. Secondary cores adopt the same state when they start (see `smp`).
 pub fn apply_config(cfg: &mut Config, errors: &mut Vec<ErrorRec>) {
     let mut err = |message: String| {
         errors.push(ErrorRec {
@@ -86,10 +90,16 @@ pub fn apply_config(cfg: &mut Config, errors: &mut Vec<ErrorRec>) {
         })
     };
     if cfg.mmu {
-        err("mmu=on is not available in this build yet (the MMU stays off); running with mmu=off, \
-             where every data access is Device-nGnRnE"
-            .into());
-        cfg.mmu = false;
+        match enable_mmu() {
+            Ok(()) => {}
+            Err(e) => {
+                err(format!(
+                    "mmu=on failed ({e}); running with mmu=off, where every data access is \
+                     Device-nGnRnE"
+                ));
+                cfg.mmu = false;
+            }
+        }
     }
     if !cfg.mmu {
         let defaults: Vec<String> = probes::config::default_attrs(Arch::Aarch64)
@@ -118,7 +128,20 @@ pub fn apply_config(cfg: &mut Config, errors: &mut Vec<ErrorRec>) {
     apply_on_this_core();
 }
 
-/// Per-core part of the configuration (SCTLR_EL1.A, counters). Every core calls it.
+/// The MMU registers every core loads (set once core 0 has built the tables).
+static MMU_REGS: spin::Once<mmu::Regs> = spin::Once::new();
+
+fn enable_mmu() -> Result<(), String> {
+    let f = facts();
+    let root = mmu::build(&f.memory, ARENA.0.get() as u64, (ARENA_PAGES * PAGE) as u64)?;
+    let regs = mmu::regs(root)?;
+    mmu::enable(&regs);
+    MMU_REGS.call_once(|| regs);
+    Ok(())
+}
+
+/// Per-core part of the configuration: SCTLR_EL1.A and the cycle counter. Every core calls it
+/// (secondaries arrive with translation already on, see `smp`).
 pub fn apply_on_this_core() {
     let e = effective();
     if e.align_check {
@@ -127,10 +150,27 @@ pub fn apply_on_this_core() {
         SCTLR_EL1.modify(SCTLR_EL1::A::Disable);
     }
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    let pmu = pmu::enable();
+    PMU_OK[core_index()].store(pmu, Ordering::Relaxed);
 }
+
+static PMU_OK: [AtomicBool; MAX_CORES] = [const { AtomicBool::new(false) }; MAX_CORES];
 
 pub fn platform_facts() -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
+    if effective().mmu {
+        let list: Vec<String> = mmu::ALIASES
+            .iter()
+            .enumerate()
+            .map(|(k, (a, sh))| format!("{a}/{}@{:#x}", sh.name(), mmu::alias_va(k)))
+            .collect();
+        m.insert("arena_aliases".to_string(), list.join(","));
+    }
+    m.insert(
+        "arena_pa".to_string(),
+        format!("{:#x}+{:#x}", ARENA.0.get() as usize, ARENA_PAGES * PAGE),
+    );
+    m.insert("dcache_line".to_string(), format!("{}", mmu::dline()));
     m.insert("mpidr".to_string(), format!("{:#x}", mpidr()));
     m.insert(
         "guarded_instructions".to_string(),
@@ -146,8 +186,11 @@ pub fn now_ns() -> u64 {
     ((u128::from(t) * 1_000_000_000) / u128::from(freq)) as u64
 }
 
+/// PMCCNTR_EL0 where this core has a usable PMU cycle counter.
 pub fn cycles() -> Option<u64> {
-    None
+    PMU_OK[core_index()]
+        .load(Ordering::Relaxed)
+        .then(pmu::read)
 }
 
 pub fn rule_env(_cfg: &Config) -> RuleEnv {
@@ -178,15 +221,33 @@ static ARENA: ArenaCell = ArenaCell(core::cell::UnsafeCell::new(ArenaPages(
     [0; ARENA_PAGES * PAGE],
 )));
 
+/// The probe arena for `attr`. With the MMU off there is only the identity view (Device-nGnRnE).
+/// With the MMU on it is the attribute's alias of the same physical pages; before handing it
+/// out the pages are cleaned and invalidated to the point of coherency through the cacheable
+/// identity mapping, so no dirty or stale line from an earlier alias with other attributes is
+/// left (Arm ARM B2.12 "Mismatched memory attributes": software must clean/invalidate when
+/// switching between aliases of different cacheability).
 pub fn arena(attr: MemAttr) -> Result<Arena, String> {
-    if attr != MemAttr::DeviceNGnRnE {
-        return Err(format!(
-            "{attr} is not available: the MMU is off, so every access is Device-nGnRnE"
-        ));
+    let pa = ARENA.0.get() as usize;
+    let len = ARENA_PAGES * PAGE;
+    if !effective().mmu {
+        if attr != MemAttr::DeviceNGnRnE {
+            return Err(format!(
+                "{attr} is not available: the MMU is off, so every access is Device-nGnRnE"
+            ));
+        }
+        return Ok(Arena {
+            base: pa as *mut u8,
+            len,
+            attr,
+        });
     }
+    let va = mmu::alias_for(attr, probes::mmu::aarch64::Shareability::Inner)
+        .ok_or_else(|| format!("{attr} is not an aarch64 memory attribute"))?;
+    mmu::dc_range(pa, len, mmu::Dc::Civac);
     Ok(Arena {
-        base: ARENA.0.get().cast(),
-        len: ARENA_PAGES * PAGE,
+        base: va as *mut u8,
+        len,
         attr,
     })
 }
@@ -238,7 +299,6 @@ pub fn halt() -> ! {
     }
 }
 
-#[allow(dead_code)]
 fn cpu_record(index: usize, hwid: u64, online: bool, error: Option<String>) -> Cpu {
     Cpu {
         index: index as u32,
@@ -246,9 +306,6 @@ fn cpu_record(index: usize, hwid: u64, online: bool, error: Option<String>) -> C
         online,
         error,
         el: online.then_some(1),
-        cycle_counter: online.then(|| cycles().is_some()),
+        cycle_counter: online.then(|| PMU_OK[index.min(MAX_CORES - 1)].load(Ordering::Relaxed)),
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: RunError) {}

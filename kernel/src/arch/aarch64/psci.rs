@@ -5,6 +5,12 @@ use core::arch::asm;
 use super::boot::Conduit;
 
 pub const CPU_ON: u64 = 0xc400_0003;
+pub const CPU_OFF: u64 = 0x8400_0002;
+pub const AFFINITY_INFO: u64 = 0xc400_0004;
+/// AFFINITY_INFO: the core is off.
+pub const AFF_OFF: i64 = 1;
+pub const ALREADY_ON: i64 = -4;
+pub const ON_PENDING: i64 = -5;
 pub const SYSTEM_OFF: u64 = 0x8400_0008;
 
 /// Make a PSCI call; returns x0 (a signed PSCI status for CPU_ON).

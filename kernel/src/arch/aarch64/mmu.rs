@@ -1,0 +1,204 @@
+//! Stage 1 translation at EL1: identity map (RAM Normal write-back inner shareable, everything
+//! else in the low 4 GiB Device-nGnRnE), plus the probe arena's aliases — the same physical pages
+//! mapped once per attribute (and per shareability for Normal memory). Descriptor encodings and
+//! the table builder are `probes::mmu::aarch64` (host unit-tested); this file only owns the
+//! tables and the system registers.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::arch::asm;
+use core::cell::UnsafeCell;
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    ReadWriteable, Readable, Writeable, ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1,
+};
+use probes::attr::MemAttr;
+use probes::mmu::aarch64::{self as desc, Builder, Leaf, Shareability, Table};
+
+/// Virtual base of the arena aliases (256 GiB: above any RAM or MMIO identity mapping).
+pub const ALIAS_BASE: u64 = 0x40_0000_0000;
+/// Distance between aliases; the pages between one alias's end and the next are unmapped.
+pub const ALIAS_STRIDE: u64 = 0x1_0000;
+
+/// The aliases, in VA order: each attribute, and the two other shareabilities for Normal ones.
+pub const ALIASES: [(MemAttr, Shareability); 12] = [
+    (MemAttr::NormalWb, Shareability::Inner),
+    (MemAttr::NormalWt, Shareability::Inner),
+    (MemAttr::NormalNc, Shareability::Inner),
+    (MemAttr::DeviceNGnRnE, Shareability::Non),
+    (MemAttr::DeviceNGnRE, Shareability::Non),
+    (MemAttr::DeviceGRE, Shareability::Non),
+    (MemAttr::NormalWb, Shareability::Outer),
+    (MemAttr::NormalWt, Shareability::Outer),
+    (MemAttr::NormalNc, Shareability::Outer),
+    (MemAttr::NormalWb, Shareability::Non),
+    (MemAttr::NormalWt, Shareability::Non),
+    (MemAttr::NormalNc, Shareability::Non),
+];
+
+const POOL_TABLES: usize = 24;
+
+struct Pool(UnsafeCell<[Table; POOL_TABLES]>);
+// SAFETY: written only by core 0 in `build`, before the MMU is on and before any other core
+// runs; afterwards only the MMU reads it.
+unsafe impl Sync for Pool {}
+
+static POOL: Pool = Pool(UnsafeCell::new([Table::EMPTY; POOL_TABLES]));
+
+/// Register values every core loads to turn translation on.
+#[derive(Clone, Copy, Debug)]
+pub struct Regs {
+    pub mair: u64,
+    pub tcr: u64,
+    pub ttbr0: u64,
+}
+
+/// Build the tables for `ram` regions and an arena of `arena_len` bytes at physical `arena_pa`.
+pub fn build(ram: &[(usize, usize)], arena_pa: u64, arena_len: u64) -> Result<u64, String> {
+    // SAFETY: see `Pool`: only core 0 calls this, once, with the MMU off.
+    let tables = unsafe { &mut *POOL.0.get() };
+    let pool_pa = tables.as_ptr() as u64;
+    let mut b = Builder::new(tables, pool_pa);
+    let err = |what: &str, e| format!("page tables: {what}: {e:?}");
+
+    // RAM (page-rounded inwards), then everything else below 4 GiB as Device-nGnRnE.
+    let mut ram: Vec<(u64, u64)> = ram
+        .iter()
+        .map(|&(s, l)| {
+            let s = s as u64;
+            let start = (s + desc::PAGE - 1) & !(desc::PAGE - 1);
+            let end = (s + l as u64) & !(desc::PAGE - 1);
+            (start, end)
+        })
+        .filter(|(s, e)| e > s)
+        .collect();
+    ram.sort_unstable();
+    for &(s, e) in &ram {
+        b.map(s, s, e - s, Leaf::RAM).map_err(|e| err("RAM", e))?;
+    }
+    let mut cursor = 0u64;
+    const LOW: u64 = 1 << 32;
+    for &(s, e) in ram.iter().chain(core::iter::once(&(LOW, LOW))) {
+        let s = s.min(LOW);
+        if s > cursor {
+            b.map(cursor, cursor, s - cursor, Leaf::MMIO)
+                .map_err(|e| err("MMIO", e))?;
+        }
+        cursor = cursor.max(e.min(LOW));
+    }
+    for (k, &(attr, sh)) in ALIASES.iter().enumerate() {
+        b.map(alias_va(k), arena_pa, arena_len, Leaf::data(attr, sh))
+            .map_err(|e| err("arena alias", e))?;
+    }
+    // The tables were written with the MMU (and so the caches) off, straight to memory; drop
+    // any stale line that could shadow them once walks are cacheable.
+    dc_range(pool_pa as usize, POOL_TABLES * 4096, Dc::Civac);
+    Ok(b.root_pa())
+}
+
+pub fn alias_va(k: usize) -> u64 {
+    ALIAS_BASE + k as u64 * ALIAS_STRIDE
+}
+
+/// VA of the arena alias for `attr` with shareability `sh`.
+pub fn alias_for(attr: MemAttr, sh: Shareability) -> Option<u64> {
+    ALIASES
+        .iter()
+        .position(|&(a, s)| a == attr && (s == sh || attr.is_arm_device()))
+        .map(alias_va)
+}
+
+/// The MAIR and TCR values, written through the aarch64-cpu field names and cross-checked
+/// against the host-tested encodings.
+pub fn regs(ttbr0: u64) -> Result<Regs, String> {
+    MAIR_EL1.write(
+        MAIR_EL1::Attr0_Normal_Outer::WriteBack_NonTransient_ReadWriteAlloc
+            + MAIR_EL1::Attr0_Normal_Inner::WriteBack_NonTransient_ReadWriteAlloc
+            + MAIR_EL1::Attr1_Normal_Outer::WriteThrough_NonTransient_ReadWriteAlloc
+            + MAIR_EL1::Attr1_Normal_Inner::WriteThrough_NonTransient_ReadWriteAlloc
+            + MAIR_EL1::Attr2_Normal_Outer::NonCacheable
+            + MAIR_EL1::Attr2_Normal_Inner::NonCacheable
+            + MAIR_EL1::Attr3_Device::nonGathering_nonReordering_noEarlyWriteAck
+            + MAIR_EL1::Attr4_Device::nonGathering_nonReordering_EarlyWriteAck
+            + MAIR_EL1::Attr5_Device::Gathering_Reordering_EarlyWriteAck,
+    );
+    let ips = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101);
+    TCR_EL1.write(
+        TCR_EL1::T0SZ.val(desc::T0SZ)
+            + TCR_EL1::EPD0::EnableTTBR0Walks
+            + TCR_EL1::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::SH0::Inner
+            + TCR_EL1::TG0::KiB_4
+            + TCR_EL1::EPD1::DisableTTBR1Walks
+            + TCR_EL1::IPS.val(ips),
+    );
+    let r = Regs {
+        mair: MAIR_EL1.get(),
+        tcr: TCR_EL1.get(),
+        ttbr0,
+    };
+    if r.mair != desc::mair_value() {
+        return Err(format!(
+            "MAIR_EL1 {:#x} differs from the table encoding {:#x}",
+            r.mair,
+            desc::mair_value()
+        ));
+    }
+    if r.tcr != desc::tcr_value(ips) {
+        return Err(format!(
+            "TCR_EL1 {:#x} differs from the expected {:#x}",
+            r.tcr,
+            desc::tcr_value(ips)
+        ));
+    }
+    Ok(r)
+}
+
+/// Turn translation and caches on for the calling core (MAIR and TCR already written).
+pub fn enable(r: &Regs) {
+    TTBR0_EL1.set_baddr(r.ttbr0);
+    barrier::isb(barrier::SY);
+    // SAFETY: invalidates this core's EL1 TLB entries and instruction cache; no memory effect.
+    unsafe { asm!("tlbi vmalle1", "dsb nsh", "ic iallu", "dsb nsh", options(nostack)) };
+    barrier::isb(barrier::SY);
+    SCTLR_EL1.modify(
+        SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable,
+    );
+    barrier::isb(barrier::SY);
+}
+
+#[derive(Clone, Copy)]
+pub enum Dc {
+    /// Clean to the point of coherency.
+    Cvac,
+    /// Clean and invalidate to the point of coherency.
+    Civac,
+}
+
+/// Smallest data cache line (CTR_EL0.DminLine, log2 of words).
+pub fn dline() -> usize {
+    let ctr: u64;
+    // SAFETY: reads CTR_EL0, which EL1 may always read.
+    unsafe { asm!("mrs {0}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    4 << ((ctr >> 16) & 0xf)
+}
+
+/// Data cache maintenance by VA over `[start, start + len)`, then `dsb sy`.
+pub fn dc_range(start: usize, len: usize, op: Dc) {
+    let line = dline();
+    let mut a = start & !(line - 1);
+    while a < start + len {
+        match op {
+            // SAFETY: cache maintenance by VA on a mapped (or, MMU off, any) address; it
+            // changes no data as seen by a coherent observer.
+            Dc::Cvac => unsafe { asm!("dc cvac, {0}", in(reg) a, options(nostack)) },
+            // SAFETY: as above.
+            Dc::Civac => unsafe { asm!("dc civac, {0}", in(reg) a, options(nostack)) },
+        }
+        a += line;
+    }
+    barrier::dsb(barrier::SY);
+}
