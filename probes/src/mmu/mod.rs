@@ -3,3 +3,4 @@
 //! produce; nothing here touches a system register.
 
 pub mod aarch64;
+pub mod x86_64;

@@ -29,43 +29,61 @@ macro_rules! guarded_asm {
 /// `mov r, m` (load).
 unsafe fn mov_load_16(addr: *mut u8) {
     // SAFETY: the caller guarantees `addr` is in the arena with the guard armed (FaultCase::run).
-    unsafe { guarded_asm!("mov {v:x}, word ptr [{a}]", a = in(reg) addr, v = out(reg) _, options(nostack, readonly, preserves_flags)) }
+    unsafe {
+        guarded_asm!("mov {v:x}, word ptr [{a}]", a = in(reg) addr, v = out(reg) _, options(nostack, readonly, preserves_flags))
+    }
 }
 unsafe fn mov_load_32(addr: *mut u8) {
     // SAFETY: as for `mov_load_16`.
-    unsafe { guarded_asm!("mov {v:e}, dword ptr [{a}]", a = in(reg) addr, v = out(reg) _, options(nostack, readonly, preserves_flags)) }
+    unsafe {
+        guarded_asm!("mov {v:e}, dword ptr [{a}]", a = in(reg) addr, v = out(reg) _, options(nostack, readonly, preserves_flags))
+    }
 }
 unsafe fn mov_load_64(addr: *mut u8) {
     // SAFETY: as for `mov_load_16`.
-    unsafe { guarded_asm!("mov {v}, qword ptr [{a}]", a = in(reg) addr, v = out(reg) _, options(nostack, readonly, preserves_flags)) }
+    unsafe {
+        guarded_asm!("mov {v}, qword ptr [{a}]", a = in(reg) addr, v = out(reg) _, options(nostack, readonly, preserves_flags))
+    }
 }
 
 /// `mov m, r` (store of zero).
 unsafe fn mov_store_16(addr: *mut u8) {
     // SAFETY: as for `mov_load_16`; the arena is scratch memory, any value may be stored.
-    unsafe { guarded_asm!("mov word ptr [{a}], {v:x}", a = in(reg) addr, v = in(reg) 0u64, options(nostack, preserves_flags)) }
+    unsafe {
+        guarded_asm!("mov word ptr [{a}], {v:x}", a = in(reg) addr, v = in(reg) 0u64, options(nostack, preserves_flags))
+    }
 }
 unsafe fn mov_store_32(addr: *mut u8) {
     // SAFETY: as for `mov_store_16`.
-    unsafe { guarded_asm!("mov dword ptr [{a}], {v:e}", a = in(reg) addr, v = in(reg) 0u64, options(nostack, preserves_flags)) }
+    unsafe {
+        guarded_asm!("mov dword ptr [{a}], {v:e}", a = in(reg) addr, v = in(reg) 0u64, options(nostack, preserves_flags))
+    }
 }
 unsafe fn mov_store_64(addr: *mut u8) {
     // SAFETY: as for `mov_store_16`.
-    unsafe { guarded_asm!("mov qword ptr [{a}], {v}", a = in(reg) addr, v = in(reg) 0u64, options(nostack, preserves_flags)) }
+    unsafe {
+        guarded_asm!("mov qword ptr [{a}], {v}", a = in(reg) addr, v = in(reg) 0u64, options(nostack, preserves_flags))
+    }
 }
 
 /// `lock cmpxchg m, r`: compare with RAX (0), store 0 if equal.
 unsafe fn lock_cmpxchg_16(addr: *mut u8) {
     // SAFETY: as for `mov_store_16`.
-    unsafe { guarded_asm!("lock cmpxchg word ptr [{a}], {n:x}", a = in(reg) addr, n = in(reg) 0u64, inout("rax") 0u64 => _, options(nostack)) }
+    unsafe {
+        guarded_asm!("lock cmpxchg word ptr [{a}], {n:x}", a = in(reg) addr, n = in(reg) 0u64, inout("rax") 0u64 => _, options(nostack))
+    }
 }
 unsafe fn lock_cmpxchg_32(addr: *mut u8) {
     // SAFETY: as for `mov_store_16`.
-    unsafe { guarded_asm!("lock cmpxchg dword ptr [{a}], {n:e}", a = in(reg) addr, n = in(reg) 0u64, inout("rax") 0u64 => _, options(nostack)) }
+    unsafe {
+        guarded_asm!("lock cmpxchg dword ptr [{a}], {n:e}", a = in(reg) addr, n = in(reg) 0u64, inout("rax") 0u64 => _, options(nostack))
+    }
 }
 unsafe fn lock_cmpxchg_64(addr: *mut u8) {
     // SAFETY: as for `mov_store_16`.
-    unsafe { guarded_asm!("lock cmpxchg qword ptr [{a}], {n}", a = in(reg) addr, n = in(reg) 0u64, inout("rax") 0u64 => _, options(nostack)) }
+    unsafe {
+        guarded_asm!("lock cmpxchg qword ptr [{a}], {n}", a = in(reg) addr, n = in(reg) 0u64, inout("rax") 0u64 => _, options(nostack))
+    }
 }
 
 /// 128-bit vector loads. The instruction names XMM0 directly and saves/restores it on the stack
@@ -141,16 +159,76 @@ unsafe fn lock_cmpxchg16b_128(addr: *mut u8) {
 }
 
 pub static FAULT_CASES: &[FaultCase] = &[
-    FaultCase { op: "mov load", width: 16, access: AccessKind::Load, run: mov_load_16 },
-    FaultCase { op: "mov load", width: 32, access: AccessKind::Load, run: mov_load_32 },
-    FaultCase { op: "mov load", width: 64, access: AccessKind::Load, run: mov_load_64 },
-    FaultCase { op: "mov store", width: 16, access: AccessKind::Store, run: mov_store_16 },
-    FaultCase { op: "mov store", width: 32, access: AccessKind::Store, run: mov_store_32 },
-    FaultCase { op: "mov store", width: 64, access: AccessKind::Store, run: mov_store_64 },
-    FaultCase { op: "lock cmpxchg", width: 16, access: AccessKind::Locked, run: lock_cmpxchg_16 },
-    FaultCase { op: "lock cmpxchg", width: 32, access: AccessKind::Locked, run: lock_cmpxchg_32 },
-    FaultCase { op: "lock cmpxchg", width: 64, access: AccessKind::Locked, run: lock_cmpxchg_64 },
-    FaultCase { op: "movdqu load", width: 128, access: AccessKind::Load, run: movdqu_load_128 },
-    FaultCase { op: "movdqa load", width: 128, access: AccessKind::AlignedVector, run: movdqa_load_128 },
-    FaultCase { op: "lock cmpxchg16b", width: 128, access: AccessKind::Cmpxchg16b, run: lock_cmpxchg16b_128 },
+    FaultCase {
+        op: "mov load",
+        width: 16,
+        access: AccessKind::Load,
+        run: mov_load_16,
+    },
+    FaultCase {
+        op: "mov load",
+        width: 32,
+        access: AccessKind::Load,
+        run: mov_load_32,
+    },
+    FaultCase {
+        op: "mov load",
+        width: 64,
+        access: AccessKind::Load,
+        run: mov_load_64,
+    },
+    FaultCase {
+        op: "mov store",
+        width: 16,
+        access: AccessKind::Store,
+        run: mov_store_16,
+    },
+    FaultCase {
+        op: "mov store",
+        width: 32,
+        access: AccessKind::Store,
+        run: mov_store_32,
+    },
+    FaultCase {
+        op: "mov store",
+        width: 64,
+        access: AccessKind::Store,
+        run: mov_store_64,
+    },
+    FaultCase {
+        op: "lock cmpxchg",
+        width: 16,
+        access: AccessKind::Locked,
+        run: lock_cmpxchg_16,
+    },
+    FaultCase {
+        op: "lock cmpxchg",
+        width: 32,
+        access: AccessKind::Locked,
+        run: lock_cmpxchg_32,
+    },
+    FaultCase {
+        op: "lock cmpxchg",
+        width: 64,
+        access: AccessKind::Locked,
+        run: lock_cmpxchg_64,
+    },
+    FaultCase {
+        op: "movdqu load",
+        width: 128,
+        access: AccessKind::Load,
+        run: movdqu_load_128,
+    },
+    FaultCase {
+        op: "movdqa load",
+        width: 128,
+        access: AccessKind::AlignedVector,
+        run: movdqa_load_128,
+    },
+    FaultCase {
+        op: "lock cmpxchg16b",
+        width: 128,
+        access: AccessKind::Cmpxchg16b,
+        run: lock_cmpxchg16b_128,
+    },
 ];

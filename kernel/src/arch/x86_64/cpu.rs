@@ -12,7 +12,7 @@ use x86_64::structures::idt::{EntryOptions, InterruptDescriptorTable};
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
-use super::trap::{stub_address, EXCEPTION_VECTORS};
+use super::trap::{stub_address, EXCEPTION_VECTORS, STUBS};
 
 /// IST slots (1-based in the IDT entry, 0-based in the TSS).
 const IST_DOUBLE_FAULT: u16 = 0;
@@ -33,11 +33,11 @@ struct Tables {
 
 static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
     let mut idt = InterruptDescriptorTable::new();
-    for v in 0..EXCEPTION_VECTORS {
-        let addr = VirtAddr::new(stub_address(v));
+    for (i, &(v, _)) in STUBS.iter().enumerate() {
+        let addr = VirtAddr::new(stub_address(i));
         // SAFETY: `addr` is the `global_asm!` stub for vector `v`, which saves the full state,
         // accounts for the presence of an error code and returns with iretq.
-        let opts = unsafe { set_handler(&mut idt, v as u8, addr) };
+        let opts = unsafe { set_handler(&mut idt, v, addr) };
         if let Some(opts) = opts {
             match v {
                 // SAFETY: the IST index names a stack the TSS of every core provides.
@@ -77,6 +77,7 @@ unsafe fn set_handler(
             29 => idt.vmm_communication_exception.set_handler_addr(addr),
             30 => idt.security_exception.set_handler_addr(addr),
             0..=7 | 9 | 16 | 19 | 20 | 28 => idt[v].set_handler_addr(addr),
+            v if usize::from(v) >= EXCEPTION_VECTORS => idt[v].set_handler_addr(addr),
             _ => return None,
         })
     }

@@ -3,15 +3,20 @@
 //! - `cpu`: per-core GDT/TSS (IST stacks), the shared IDT, the core index in GS base.
 //! - `trap`: `global_asm!` exception stubs, the fault guard and the register dump.
 //! - `time`: TSC calibrated against the PIT.
+//! - `apic`: local APIC, xAPIC or x2APIC.
+//! - `smp`: APs from the ACPI MADT via INIT-SIPI-SIPI, and the cross-core engine.
+//! - `paging`: PAT and the arena's memory-type aliases, MTRRs.
 
+mod apic;
 mod cpu;
+mod paging;
+mod smp;
 mod time;
 mod trap;
 
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::x86_64::__cpuid;
 use core::cell::UnsafeCell;
@@ -40,10 +45,26 @@ struct ArenaMem(UnsafeCell<[u8; ARENA_PAGES * PAGE]>);
 unsafe impl Sync for ArenaMem {}
 static ARENA: ArenaMem = ArenaMem(UnsafeCell::new([0; ARENA_PAGES * PAGE]));
 
-/// Boot-core setup, called by the board once the heap exists: descriptor tables, TSC.
-pub fn init_boot_cpu(_rsdp: u64) {
+/// Boot-core setup, called by the board once the heap exists: descriptor tables, TSC, legacy
+/// PIC masked, local APIC, PAT and the arena aliases, SMP bookkeeping.
+pub fn init_boot_cpu(rsdp: u64) {
     cpu::init_core(0);
     time::calibrate();
+    mask_pic();
+    apic::init_boot(smp::needs_x2apic(rsdp));
+    paging::init(ARENA.0.get() as u64, (ARENA_PAGES * PAGE) as u64);
+    smp::init_boot(rsdp);
+}
+
+/// Mask both 8259 PICs: nothing here takes legacy interrupts.
+fn mask_pic() {
+    let mut master: x86_64::instructions::port::Port<u8> = x86_64::instructions::port::Port::new(0x21);
+    let mut slave: x86_64::instructions::port::Port<u8> = x86_64::instructions::port::Port::new(0xa1);
+    // SAFETY: writing the interrupt mask registers of the PC's 8259 pair only masks IRQs.
+    unsafe {
+        master.write(0xff);
+        slave.write(0xff);
+    }
 }
 
 pub fn apply_config(cfg: &mut Config, errors: &mut Vec<ErrorRec>) {
@@ -64,11 +85,19 @@ pub fn privilege() -> Privilege {
     Privilege::Ring(0)
 }
 
-fn cpuid(leaf: u32) -> core::arch::x86_64::CpuidResult {
+pub(crate) fn cpuid(leaf: u32) -> core::arch::x86_64::CpuidResult {
     #[allow(unused_unsafe)]
     // SAFETY: CPUID exists on every x86-64 processor and only reads identification registers.
     unsafe {
         __cpuid(leaf)
+    }
+}
+
+fn cpuid_sub(leaf: u32, sub: u32) -> core::arch::x86_64::CpuidResult {
+    #[allow(unused_unsafe)]
+    // SAFETY: as for `cpuid`.
+    unsafe {
+        core::arch::x86_64::__cpuid_count(leaf, sub)
     }
 }
 
@@ -98,13 +127,23 @@ pub fn cpu_id() -> String {
     )
 }
 
-/// This core's local APIC ID (CPUID leaf 1 EBX[31:24]; the initial xAPIC ID).
-fn apic_id() -> u32 {
-    cpuid(1).ebx >> 24
-}
-
 pub fn platform_facts() -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
+    m.insert("apic".to_string(), apic::mode_name().to_string());
+    // Split-lock detection is enumerated by IA32_CORE_CAPABILITIES[5], which exists when
+    // CPUID.(EAX=7,ECX=0):EDX[30] is set; it is reported, never assumed (and not enabled here).
+    let core_caps = cpuid(0).eax >= 7 && cpuid_sub(7, 0).edx & (1 << 30) != 0;
+    m.insert(
+        "split_lock_detect".to_string(),
+        if core_caps {
+            // SAFETY: IA32_CORE_CAPABILITIES (0xcf) exists when CPUID.7.0:EDX[30] is set.
+            let caps = unsafe { x86_64::registers::model_specific::Msr::new(0xcf).read() };
+            format!("IA32_CORE_CAPABILITIES={caps:#x}: {}", if caps & (1 << 5) != 0 { "supported, not enabled" } else { "not supported" })
+        } else {
+            "not enumerated (CPUID.7.0:EDX[30] = 0): split locks cannot raise #AC".to_string()
+        },
+    );
+    paging::facts(&mut m);
     m.insert("tsc_hz".to_string(), time::tsc_hz().to_string());
     m.insert(
         "guarded_instructions".to_string(),
@@ -114,18 +153,11 @@ pub fn platform_facts() -> BTreeMap<String, String> {
 }
 
 pub fn start_cpus(_cfg: &Config) -> Vec<Cpu> {
-    vec![Cpu {
-        index: 0,
-        hwid: format!("{:#x}", apic_id()),
-        online: true,
-        error: None,
-        el: None,
-        cycle_counter: Some(true),
-    }]
+    smp::start_cpus()
 }
 
 pub fn online_cpus() -> usize {
-    1
+    smp::online_cpus()
 }
 
 /// The logical index of the calling core, kept in IA32_GS_BASE by `cpu::init_core`.
@@ -152,32 +184,24 @@ pub fn rule_env(cfg: &Config) -> RuleEnv {
     }
 }
 
+/// The arena alias whose PTEs select `attr` through the PAT (confirmed by reading back the page
+/// tables and IA32_PAT; see `paging`).
 pub fn arena(attr: MemAttr) -> Result<Arena, String> {
-    match attr {
-        MemAttr::Wb => Ok(Arena {
-            base: ARENA.0.get().cast::<u8>(),
-            len: ARENA_PAGES * PAGE,
-            attr,
-        }),
-        _ => Err(format!(
-            "memory type {attr} needs a PAT-selected alias of the arena; only wb (the identity \
-             map) is set up so far"
-        )),
-    }
+    paging::confirm(attr).map_err(|e| format!("memory type {attr}: alias not confirmed: {e}"))?;
+    let va = paging::alias(attr).ok_or_else(|| format!("{attr} is not an x86 memory type"))?;
+    Ok(Arena {
+        base: va as *mut u8,
+        len: ARENA_PAGES * PAGE,
+        attr,
+    })
 }
 
 pub fn run_on(
     cpus: &[usize],
-    _timeout_ms: u64,
+    timeout_ms: u64,
     body: &(dyn Fn(usize) + Sync),
 ) -> Result<(), RunError> {
-    if let Some(&c) = cpus.iter().find(|&&c| c != core_index()) {
-        return Err(RunError::NoSuchCpu(c));
-    }
-    for role in 0..cpus.len() {
-        body(role);
-    }
-    Ok(())
+    smp::run_on(cpus, timeout_ms, body)
 }
 
 /// A canonical address no page table maps (PML4 entry 0xfd is empty): reading it raises #PF.

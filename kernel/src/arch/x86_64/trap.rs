@@ -14,9 +14,9 @@ use probes::fault::{x86_vector_has_error_code, x86_vector_name, RawFault};
 use spin::Mutex;
 use x86_64::registers::control::{Cr0, Cr2, Cr3, Cr4};
 
-use super::{core_index, MAX_CPUS};
+use super::{apic, core_index, MAX_CPUS};
 
-/// Vectors with a stub: the 32 exceptions.
+/// Exception vectors (0-31); every one has a stub.
 pub const EXCEPTION_VECTORS: usize = 32;
 
 /// The saved state, lowest address first (the order the common stub leaves it on the stack).
@@ -88,12 +88,9 @@ macro_rules! stubs {
             trap = sym trap,
         );
 
-        /// Which stubs expect a CPU-pushed error code (from the same list as the stubs).
-        const STUB_HAS_ERROR_CODE: [bool; EXCEPTION_VECTORS] = {
-            let mut t = [false; EXCEPTION_VECTORS];
-            $(t[$v] = stubs!(@err $kind);)*
-            t
-        };
+        /// The vector of each stub and whether it expects a CPU-pushed error code, in the order
+        /// of `atomprobe_isr_table` (from the same list as the stubs).
+        pub const STUBS: &[(u8, bool)] = &[$(($v, stubs!(@err $kind))),*];
     };
     (@err ISR_ERR) => { true };
     (@err ISR_NOERR) => { false };
@@ -106,25 +103,32 @@ stubs!(
     8 ISR_ERR, 9 ISR_NOERR, 10 ISR_ERR, 11 ISR_ERR, 12 ISR_ERR, 13 ISR_ERR, 14 ISR_ERR, 15 ISR_NOERR,
     16 ISR_NOERR, 17 ISR_ERR, 18 ISR_NOERR, 19 ISR_NOERR, 20 ISR_NOERR, 21 ISR_ERR, 22 ISR_NOERR, 23 ISR_NOERR,
     24 ISR_NOERR, 25 ISR_NOERR, 26 ISR_NOERR, 27 ISR_NOERR, 28 ISR_NOERR, 29 ISR_ERR, 30 ISR_ERR, 31 ISR_NOERR,
+    240 ISR_NOERR, 255 ISR_NOERR,
 );
 
 // The stub list above and the shared decoder must agree.
+// Vectors 240 (engine wake-up IPI) and 255 (APIC spurious) are interrupts: no error code.
 const _: () = {
-    let mut v = 0;
-    while v < EXCEPTION_VECTORS {
-        assert!(STUB_HAS_ERROR_CODE[v] == x86_vector_has_error_code(v as u8));
-        v += 1;
+    let mut i = 0;
+    while i < STUBS.len() {
+        let (v, err) = STUBS[i];
+        assert!(err == x86_vector_has_error_code(v) || v as usize >= EXCEPTION_VECTORS);
+        assert!(v as usize >= EXCEPTION_VECTORS || v as usize == i, "exceptions first, in order");
+        i += 1;
     }
+    assert!(STUBS[STUBS.len() - 2].0 == apic::WAKE_VECTOR);
+    assert!(STUBS[STUBS.len() - 1].0 == apic::SPURIOUS_VECTOR);
 };
 
 extern "C" {
-    static atomprobe_isr_table: [u64; EXCEPTION_VECTORS];
+    static atomprobe_isr_table: [u64; STUBS.len()];
 }
 
-/// Address of the entry stub for exception `vector`.
-pub fn stub_address(vector: usize) -> u64 {
-    // SAFETY: the table is 32 quadwords of stub addresses emitted above, never written.
-    unsafe { atomprobe_isr_table[vector] }
+/// Address of the entry stub for `STUBS[i]`.
+pub fn stub_address(i: usize) -> u64 {
+    // SAFETY: the table holds one quadword stub address per `STUBS` entry, emitted above and
+    // never written.
+    unsafe { atomprobe_isr_table[i] }
 }
 
 /// Per-core fault guard: armed flag and the fault taken while armed.
@@ -152,6 +156,15 @@ pub fn guarded(op: &mut dyn FnMut()) -> Option<RawFault> {
 
 extern "C" fn trap(f: &mut TrapFrame) {
     let vector = f.vector as u8;
+    if vector == apic::WAKE_VECTOR {
+        // The engine's wake-up: the worker loop re-reads its mailbox after `hlt` returns.
+        apic::eoi();
+        return;
+    }
+    if vector == apic::SPURIOUS_VECTOR {
+        // Spurious APIC interrupts take no EOI (SDM Vol. 3A 11.9).
+        return;
+    }
     let cr2 = Cr2::read_raw();
     let core = core_index();
     let fault = RawFault::X86 {
