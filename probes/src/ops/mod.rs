@@ -28,6 +28,25 @@ pub mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use x86_64 as native;
 
+// The tear/excl/cost families' instructions (suite::{tear, excl, cost}); ELF targets only, since
+// their guard entries use ELF sections.
+#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+pub mod cost_aarch64;
+#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+pub mod excl_aarch64;
+#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+pub mod tear_aarch64;
+#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+pub use {cost_aarch64 as cost, excl_aarch64 as excl, tear_aarch64 as tear};
+#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+pub mod cost_x86_64;
+#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+pub mod excl_x86_64;
+#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+pub mod tear_x86_64;
+#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+pub use {cost_x86_64 as cost, excl_x86_64 as excl, tear_x86_64 as tear};
+
 /// The `fault` family's accesses for the architecture this is compiled for.
 pub fn fault_cases() -> &'static [FaultCase] {
     #[cfg(any(target_arch = "aarch64", target_arch = "x86_64"))]

@@ -2,6 +2,7 @@
 //! expectation carries the rule it comes from, printed in the record.
 
 pub mod aarch64;
+pub mod atomicity;
 pub mod x86;
 
 use alloc::string::String;

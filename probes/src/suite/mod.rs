@@ -1,6 +1,9 @@
 //! The probe suite: every family, written once against [`Platform`].
 
+pub mod cost;
+pub mod excl;
 pub mod fault;
+pub mod tear;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -13,6 +16,9 @@ use crate::record::{ErrorRec, Record};
 pub fn catalogue() -> Vec<(&'static str, String)> {
     let mut all = Vec::new();
     all.extend(fault::names().into_iter().map(|n| ("fault", n)));
+    all.extend(tear::names().into_iter().map(|n| ("tear", n)));
+    all.extend(excl::names().into_iter().map(|n| ("excl", n)));
+    all.extend(cost::names().into_iter().map(|n| ("cost", n)));
     all
 }
 
@@ -26,6 +32,15 @@ pub fn run(platform: &dyn Platform) {
     };
     if selected("fault") {
         fault::run(platform);
+    }
+    if selected("tear") {
+        tear::run(platform);
+    }
+    if selected("excl") {
+        excl::run(platform);
+    }
+    if selected("cost") {
+        cost::run(platform);
     }
 }
 

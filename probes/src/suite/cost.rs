@@ -1,0 +1,257 @@
+//! Family `cost`: what barriers and atomic accesses cost, per memory attribute.
+//!
+//! Each operation ([`crate::ops::cost`]) runs in an unrolled loop on core 0 against an aligned
+//! doubleword of the attribute's arena, in [`BATCHES`] batches of `iters` × [`COST_SCALE`] /
+//! [`BATCHES`] operations, timed with `Platform::cycles()` (PMCCNTR_EL0, RDTSC) or, where that is
+//! `None`, with `now_ns()` (the record's counters are then `ns_…` and `op` says so). Each batch of
+//! the operation is followed by a batch of its baseline: the empty loop for memory operations, the
+//! loop with only the store for barriers (which are measured after a store to the arena, since a
+//! barrier's cost depends on what it orders). The figure is the median over batches of
+//! operation − baseline, per operation, ×100 (`cycles_per_op_x100`).
+//!
+//! Timing is not architected: records are informational (`verdict` `ok`) unless an access faults
+//! where the alignment and attribute rules say it must not.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::excl::Clock;
+use super::tear::{arena_addr, base_probe, features};
+use crate::attr::{Arch, MemAttr};
+use crate::platform::{Platform, RuleEnv};
+use crate::record::{ProbeResult, Record, Verdict};
+use crate::rules::atomicity::{self, Feature, Features};
+use crate::rules::{AccessKind, Placement};
+
+/// Copies of the body per loop iteration.
+pub const UNROLL: u64 = 8;
+/// Operations timed per operation and attribute = `Config::iters` × this.
+pub const COST_SCALE: u64 = 4;
+/// Batches per measurement (the median is reported).
+pub const BATCHES: usize = 9;
+
+/// A timing loop: runs the body `UNROLL × n` times at `addr`; returns the failed
+/// Store-Exclusives.
+///
+/// # Safety
+/// `addr` must be 8-byte aligned in a probe arena with 8 bytes of room; the fault guard must be
+/// armed.
+pub type LoopFn = unsafe fn(addr: *mut u8, n: u64) -> u64;
+
+/// One timed operation.
+pub struct CostOp {
+    /// Record name (`dmb-ish`).
+    pub name: &'static str,
+    /// Instruction form for `op`.
+    pub op: &'static str,
+    /// Measured after a store, against the store alone.
+    pub barrier: bool,
+    /// The arena access the loop makes (for the fault rules).
+    pub access: Option<AccessKind>,
+    pub needs: Option<Feature>,
+    pub run: LoopFn,
+}
+
+#[cfg(all(
+    any(target_arch = "aarch64", target_arch = "x86_64"),
+    any(target_os = "none", target_os = "linux")
+))]
+fn table() -> (&'static [CostOp], Option<(LoopFn, LoopFn)>) {
+    use crate::ops::cost;
+    (cost::OPS, Some((cost::EMPTY_LOOP, cost::STORE_LOOP)))
+}
+
+#[cfg(not(all(
+    any(target_arch = "aarch64", target_arch = "x86_64"),
+    any(target_os = "none", target_os = "linux")
+)))]
+fn table() -> (&'static [CostOp], Option<(LoopFn, LoopFn)>) {
+    (&[], None)
+}
+
+pub fn names() -> Vec<String> {
+    table().0.iter().map(|o| String::from(o.name)).collect()
+}
+
+const RULE_PMU: &str = "informational: timing is not architected; cycles from PMCCNTR_EL0, the \
+     PMU cycle counter (Arm ARM, 'The Performance Monitors Extension')";
+const RULE_TSC: &str =
+    "informational: timing is not architected; cycles from RDTSC, the time-stamp \
+     counter (Intel SDM Vol. 3B, 'Time-Stamp Counter'), which may tick at a constant rate \
+     unrelated to the core clock";
+const RULE_NS: &str = "informational: timing is not architected; no cycle counter here, so \
+     nanoseconds from the platform's monotonic clock";
+
+pub fn run(platform: &dyn Platform) {
+    let cfg = platform.config();
+    let env = platform.env();
+    let feat = features(&env);
+    let (ops, base) = table();
+    let Some((empty, store)) = base else { return };
+    for attr in cfg.mem_attrs() {
+        for o in ops {
+            if !cfg.selects("cost", o.name) {
+                continue;
+            }
+            let rec = one(platform, o, attr, &env, &feat, empty, store);
+            platform.emit(&Record::Probe(rec));
+        }
+    }
+}
+
+/// Median of per-op figures ×100.
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one(
+    platform: &dyn Platform,
+    o: &CostOp,
+    attr: MemAttr,
+    env: &RuleEnv,
+    feat: &Features,
+    empty: LoopFn,
+    store: LoopFn,
+) -> crate::record::Probe {
+    let clock = Clock::new(platform);
+    let off = env.line;
+    let unit = if clock.cycles { "cycles" } else { "ns" };
+    let op_text = if clock.cycles {
+        String::from(o.op)
+    } else {
+        format!("{} (timed in ns: no cycle counter)", o.op)
+    };
+    let mut rec = base_probe("cost", String::from(o.name), attr.name(), 64, 0, op_text);
+    if let Some(f) = o.needs {
+        if let Some(why) = feat.missing(f) {
+            rec.reason = Some(format!("{}: {why}", o.op));
+            return rec;
+        }
+    }
+    let addr = match arena_addr(platform, attr, off, 8) {
+        Ok(a) => a,
+        Err(why) => {
+            rec.reason = Some(why);
+            return rec;
+        }
+    };
+    let fx = o.access.map(|k| {
+        atomicity::access_fault_expectation(k, 64, addr, attr, Placement::Aligned, env, feat)
+    });
+    // Start from 0 (CAS/LDADD/XCHG bodies keep it 0).
+    // SAFETY: `addr` is 8-byte aligned in the arena with room (checked by `arena_addr`).
+    unsafe { core::ptr::write_volatile(addr as *mut u64, 0) };
+    rec.cpus = alloc::vec![0];
+    // Trial.
+    let fault = platform.guarded(&mut || {
+        // SAFETY: aligned arena address with room; guard armed.
+        unsafe { (o.run)(addr as *mut u8, 1) };
+    });
+    if let Some(f) = fault {
+        let ok = fx
+            .as_ref()
+            .is_some_and(|e| atomicity::fault_admitted(e, Some(&f)));
+        rec.result = ProbeResult::Fault;
+        rec.verdict = if ok { Verdict::Ok } else { Verdict::Deviation };
+        rec.fault = Some(f.to_record());
+        rec.iterations = 1;
+        rec.counts.insert("faults".into(), 1);
+        if let Some(e) = fx {
+            rec.expected = e.text;
+            rec.rule = String::from(e.rule);
+        }
+        return rec;
+    }
+    let total = platform
+        .config()
+        .iters
+        .saturating_mul(COST_SCALE)
+        .max(UNROLL * BATCHES as u64);
+    let n = (total / (UNROLL * BATCHES as u64)).max(1);
+    let ops_per_batch = n * UNROLL;
+    let baseline = if o.barrier { store } else { empty };
+    let (mut raw, mut base, mut net) = (Vec::new(), Vec::new(), Vec::new());
+    let mut fails = 0u64;
+    let mut faults = 0u64;
+    let t0 = platform.now_ns();
+    for _ in 0..BATCHES {
+        let time = |f: LoopFn, fails: &mut u64| -> (u64, bool) {
+            let mut ticks = 0;
+            let flt = platform.guarded(&mut || {
+                let c0 = clock.now();
+                // SAFETY: aligned arena address with room; guard armed.
+                *fails += unsafe { f(addr as *mut u8, n) };
+                ticks = clock.now().wrapping_sub(c0);
+            });
+            (ticks * 100 / ops_per_batch, flt.is_some())
+        };
+        let (r, f1) = time(o.run, &mut fails);
+        let mut unused = 0;
+        let (b, f2) = time(baseline, &mut unused);
+        faults += u64::from(f1) + u64::from(f2);
+        raw.push(r);
+        base.push(b);
+        net.push(r.saturating_sub(b));
+    }
+    let elapsed = platform.now_ns() - t0;
+    let (min, max) = (
+        net.iter().copied().min().unwrap_or(0),
+        net.iter().copied().max().unwrap_or(0),
+    );
+    let (raw_m, base_m, net_m) = (median(raw), median(base), median(net));
+    rec.iterations = ops_per_batch * BATCHES as u64;
+    rec.elapsed_ms = Some(elapsed / 1_000_000);
+    for (k, v) in [
+        (format!("{unit}_per_op_x100"), net_m),
+        (format!("{unit}_per_op"), (net_m + 50) / 100),
+        (format!("raw_{unit}_per_op_x100"), raw_m),
+        (format!("baseline_{unit}_per_op_x100"), base_m),
+        (format!("min_{unit}_per_op_x100"), min),
+        (format!("max_{unit}_per_op_x100"), max),
+        ("batches".into(), BATCHES as u64),
+        ("ops_per_batch".into(), ops_per_batch),
+        ("faults".into(), faults),
+    ] {
+        rec.counts.insert(k, v);
+    }
+    if !clock.cycles {
+        rec.counts.insert("timebase_ns".into(), 1);
+    }
+    if o.access == Some(AccessKind::Exclusive) {
+        rec.counts.insert("stxr_failures".into(), fails);
+    }
+    rec.result = if faults > 0 {
+        ProbeResult::Fault
+    } else {
+        ProbeResult::Ok
+    };
+    let fault_ok = faults == 0
+        || fx
+            .as_ref()
+            .is_some_and(|e| e.expect != crate::rules::FaultExpect::NoFault);
+    rec.verdict = if fault_ok {
+        Verdict::Ok
+    } else {
+        Verdict::Deviation
+    };
+    let what = if o.barrier {
+        format!(
+            "{} after a store to {}, minus the store alone",
+            o.op,
+            attr.name()
+        )
+    } else {
+        format!("{} on {}, minus the empty loop", o.op, attr.name())
+    };
+    rec.expected =
+        format!("informational: median {unit} per op of {what}; no architectural requirement");
+    rec.rule = String::from(match (clock.cycles, env.arch) {
+        (false, _) => RULE_NS,
+        (true, Arch::Aarch64) => RULE_PMU,
+        (true, Arch::X86_64) => RULE_TSC,
+    });
+    rec
+}
