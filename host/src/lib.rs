@@ -139,6 +139,13 @@ impl RunOutcome {
 
     /// The timeout message (when `timed_out`).
     pub fn timeout_message(&self) -> String {
+        if self.report.end().is_some() {
+            return format!(
+                "atomprobe: timed out after {} s: the end record was printed but QEMU did not exit \
+                 (the kernel's exit path hangs)",
+                self.timeout.as_secs_f64()
+            );
+        }
         format!(
             "atomprobe: timed out after {} s without an end record (last record: {})",
             self.timeout.as_secs_f64(),
@@ -267,4 +274,96 @@ pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
         command: argv,
         timeout: opts.timeout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use probes::record::{ErrorRec, Record};
+    use probes::report::ReportWriter;
+
+    fn log(status: Option<RunStatus>) -> String {
+        let mut w = ReportWriter::new();
+        let rec = Record::Error(ErrorRec {
+            what: "bootarg".into(),
+            message: "m".into(),
+        });
+        let mut s = format!("banner\r\n{}\r\n", w.encode(&rec));
+        if let Some(st) = status {
+            s.push_str(&w.end(st, 3).to_line());
+            s.push_str("\r\n");
+        }
+        s
+    }
+
+    fn outcome(text: &str, exit: MappedExit, timed_out: bool) -> RunOutcome {
+        RunOutcome {
+            board: Board::Virt,
+            log: text.into(),
+            qemu_stderr: String::new(),
+            report: parse_report(text),
+            exit_code: None,
+            exit,
+            timed_out,
+            last_record: text
+                .lines()
+                .filter_map(probes::report::record_text)
+                .next_back()
+                .map(str::to_string),
+            elapsed: Duration::from_millis(300),
+            command: vec![],
+            timeout: Duration::from_secs(7),
+        }
+    }
+
+    #[test]
+    fn success_needs_exit_integrity_and_complete() {
+        let ok = outcome(&log(Some(RunStatus::Complete)), MappedExit::Success, false);
+        assert!(ok.success());
+        assert!(ok.verdict().contains("Result: PASS"), "{}", ok.verdict());
+        assert!(ok.verdict().contains("integrity Verified"));
+
+        let aborted = outcome(
+            &log(Some(RunStatus::Aborted)),
+            MappedExit::Aborted { status: 1 },
+            false,
+        );
+        assert!(!aborted.success());
+        assert!(aborted.verdict().contains("end status aborted"));
+
+        // QEMU says success but the report says aborted, or is truncated/corrupted: failure.
+        let lying = outcome(&log(Some(RunStatus::Aborted)), MappedExit::Success, false);
+        assert!(!lying.success());
+        let truncated = outcome(&log(None), MappedExit::Success, false);
+        assert!(!truncated.success());
+        assert!(truncated.verdict().contains("Truncated"));
+        let corrupted = outcome(
+            &log(Some(RunStatus::Complete)).replace("\"m\"", "\"n\""),
+            MappedExit::Success,
+            false,
+        );
+        assert!(!corrupted.success());
+        assert!(corrupted.verdict().contains("Corrupted"));
+    }
+
+    #[test]
+    fn timeout_messages() {
+        let t = outcome(
+            &log(None),
+            MappedExit::Failure {
+                status: None,
+                why: "killed".into(),
+            },
+            true,
+        );
+        assert!(!t.success());
+        let m = t.timeout_message();
+        assert!(
+            m.starts_with("atomprobe: timed out after 7 s without an end record (last record: {\"type\":\"error\""),
+            "{m}"
+        );
+        let t = outcome(&log(Some(RunStatus::Complete)), MappedExit::Success, true);
+        assert!(!t.success());
+        assert!(t.timeout_message().contains("did not exit"));
+    }
 }
