@@ -1,5 +1,6 @@
-//! Per-core descriptor tables: a GDT with a TSS (IST stacks for #DF, NMI and #MC) for every
-//! core, and one IDT shared by all cores (it is read-only once built).
+//! Per-core descriptor tables: a GDT with a TSS (IST stacks for #DF, NMI and #MC; RSP0 for
+//! exceptions taken at ring 3) and ring-3 code/data segments for every core, and one IDT shared by
+//! all cores (it is read-only once built).
 
 use alloc::boxed::Box;
 
@@ -12,6 +13,7 @@ use x86_64::structures::idt::{EntryOptions, InterruptDescriptorTable};
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
+use super::ring3;
 use super::trap::{stub_address, EXCEPTION_VECTORS, STUBS};
 
 /// IST slots (1-based in the IDT entry, 0-based in the TSS).
@@ -19,10 +21,17 @@ const IST_DOUBLE_FAULT: u16 = 0;
 const IST_NMI: u16 = 1;
 const IST_MACHINE_CHECK: u16 = 2;
 const IST_STACK_SIZE: usize = 16 * 1024;
+/// TSS.RSP0: where the CPU switches to when ring 3 (`ring3`) takes an exception or interrupt.
+const RSP0_STACK_SIZE: usize = 32 * 1024;
 
 /// The kernel code selector: entry 1, as in the boot GDT (`entry.S`), so IDT entries built with
 /// either GDT loaded stay valid.
 pub const KERNEL_CS: SegmentSelector = SegmentSelector::new(1, PrivilegeLevel::Ring0);
+/// The kernel data selector (entry 2, as in the boot GDT).
+pub const KERNEL_DS: SegmentSelector = SegmentSelector::new(2, PrivilegeLevel::Ring0);
+/// Ring-3 data and code selectors (entries 5 and 6, after the 16-byte TSS descriptor at 3-4).
+pub const USER_DS: SegmentSelector = SegmentSelector::new(5, PrivilegeLevel::Ring3);
+pub const USER_CS: SegmentSelector = SegmentSelector::new(6, PrivilegeLevel::Ring3);
 
 struct Tables {
     gdt: GlobalDescriptorTable,
@@ -49,6 +58,13 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
                 _ => opts,
             };
         }
+    }
+    // SAFETY: the stub is `ring3`'s return path: it discards the frame and restores the ring-0
+    // context `atomprobe_ring3_call` saved. DPL 3 so that `int` at CPL 3 may use it.
+    unsafe {
+        idt[ring3::RETURN_VECTOR]
+            .set_handler_addr(VirtAddr::new(ring3::return_stub()))
+            .set_privilege_level(PrivilegeLevel::Ring3);
     }
     idt
 });
@@ -92,12 +108,16 @@ pub fn init_core(index: usize) {
         let top = VirtAddr::from_ptr(stack.as_ptr_range().end).align_down(16u64);
         tss.interrupt_stack_table[usize::from(slot)] = top;
     }
+    let rsp0: &'static mut [u8] = Box::leak(alloc::vec![0u8; RSP0_STACK_SIZE].into_boxed_slice());
+    tss.privilege_stack_table[0] = VirtAddr::from_ptr(rsp0.as_ptr_range().end).align_down(16u64);
     let tss: &'static TaskStateSegment = Box::leak(Box::new(tss));
     let mut gdt = GlobalDescriptorTable::new();
     let code = gdt.append(Descriptor::kernel_code_segment());
     let data = gdt.append(Descriptor::kernel_data_segment());
     let tss_sel = gdt.append(Descriptor::tss_segment(tss));
-    debug_assert_eq!(code, KERNEL_CS);
+    let user_data = gdt.append(Descriptor::user_data_segment());
+    let user_code = gdt.append(Descriptor::user_code_segment());
+    assert!(code == KERNEL_CS && data == KERNEL_DS && user_data == USER_DS && user_code == USER_CS);
     let t: &'static Tables = Box::leak(Box::new(Tables {
         gdt,
         code,
@@ -119,4 +139,5 @@ pub fn init_core(index: usize) {
     // Writing GS (the selector) above cleared GS base: set it afterwards.
     GsBase::write(VirtAddr::new(index as u64));
     IDT.load();
+    ring3::init_core();
 }

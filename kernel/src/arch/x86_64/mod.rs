@@ -1,4 +1,5 @@
-//! x86-64 support (long mode, ring 0). See `arch/mod.rs` for the items every arch provides.
+//! x86-64 support (long mode, ring 0; guarded ops at ring 3 under `align-check=on`). See
+//! `arch/mod.rs` for the items every arch provides.
 //!
 //! - `cpu`: per-core GDT/TSS (IST stacks), the shared IDT, the core index in GS base.
 //! - `trap`: `global_asm!` exception stubs, the fault guard and the register dump.
@@ -6,10 +7,12 @@
 //! - `apic`: local APIC, xAPIC or x2APIC.
 //! - `smp`: APs from the ACPI MADT via INIT-SIPI-SIPI, and the cross-core engine.
 //! - `paging`: PAT and the arena's memory-type aliases, MTRRs.
+//! - `ring3`: `align-check=on`: CR0.AM, and the guarded ops run at CPL 3 with RFLAGS.AC = 1.
 
 mod apic;
 mod cpu;
 mod paging;
+mod ring3;
 mod smp;
 mod time;
 mod trap;
@@ -67,22 +70,28 @@ fn mask_pic() {
     }
 }
 
-pub fn apply_config(cfg: &mut Config, errors: &mut Vec<ErrorRec>) {
+/// `align-check=on`: CR0.AM on every core, pages user-accessible, and `guarded` runs each op at
+/// CPL 3 with RFLAGS.AC = 1 (Intel SDM Vol. 3A 6.15: alignment is checked only at CPL 3); the
+/// suite itself stays at ring 0. See `ring3`.
+pub fn apply_config(cfg: &mut Config, _errors: &mut Vec<ErrorRec>) {
     if cfg.align_check {
-        errors.push(ErrorRec {
-            what: "bootarg".into(),
-            message: "align-check=on needs the probes to run at ring 3 (the processor checks \
-                      alignment only at CPL 3 with CR0.AM and RFLAGS.AC, Intel SDM Vol. 3A 6.15); \
-                      ring-3 probes are not implemented yet, so probes run at ring 0 with \
-                      align-check=off"
-                .into(),
-        });
-        cfg.align_check = false;
+        ring3::enable();
     }
 }
 
+/// Where the suite runs (`begin.ring`): ring 0. Under `align-check=on` the guarded ops run at
+/// ring 3 (`rule_env` and the `guarded_ops_ring` platform fact say so).
 pub fn privilege() -> Privilege {
     Privilege::Ring(0)
+}
+
+/// The ring the guarded ops (the accesses the verdict rules judge) run at.
+fn ops_privilege() -> Privilege {
+    if ring3::enabled() {
+        Privilege::Ring(3)
+    } else {
+        Privilege::Ring(0)
+    }
 }
 
 pub(crate) fn cpuid(leaf: u32) -> core::arch::x86_64::CpuidResult {
@@ -130,17 +139,16 @@ pub fn cpu_id() -> String {
 pub fn platform_facts() -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     m.insert("apic".to_string(), apic::mode_name().to_string());
-    // Split-lock detection is enumerated by IA32_CORE_CAPABILITIES[5], which exists when
-    // CPUID.(EAX=7,ECX=0):EDX[30] is set; it is reported, never assumed (and not enabled here).
-    let core_caps = cpuid(0).eax >= 7 && cpuid_sub(7, 0).edx & (1 << 30) != 0;
+    m.insert("split_lock_detect".to_string(), split_lock_detect());
     m.insert(
-        "split_lock_detect".to_string(),
-        if core_caps {
-            // SAFETY: IA32_CORE_CAPABILITIES (0xcf) exists when CPUID.7.0:EDX[30] is set.
-            let caps = unsafe { x86_64::registers::model_specific::Msr::new(0xcf).read() };
-            format!("IA32_CORE_CAPABILITIES={caps:#x}: {}", if caps & (1 << 5) != 0 { "supported, not enabled" } else { "not supported" })
-        } else {
-            "not enumerated (CPUID.7.0:EDX[30] = 0): split locks cannot raise #AC".to_string()
+        "guarded_ops_ring".to_string(),
+        match ops_privilege() {
+            Privilege::Ring(3) => format!(
+                "3 (align-check=on; {}; RAM identity map and arena aliases user-accessible; the \
+                 suite runs at ring 0)",
+                ring3::selfcheck()
+            ),
+            _ => "0".to_string(),
         },
     );
     paging::facts(&mut m);
@@ -150,6 +158,22 @@ pub fn platform_facts() -> BTreeMap<String, String> {
         probes::guard::guarded_instructions().to_string(),
     );
     m
+}
+
+/// Split-lock detection is enumerated by IA32_CORE_CAPABILITIES (MSR 0xcf) bit 5; the MSR
+/// exists only when CPUID.(EAX=7,ECX=0):EDX[30] is set (Intel SDM Vol. 4, Vol. 3A 9.1.2.3). It
+/// is reported, never assumed, and not enabled (MSR_TEST_CTRL is left alone).
+fn split_lock_detect() -> String {
+    if cpuid(0).eax < 7 || cpuid_sub(7, 0).edx & (1 << 30) == 0 {
+        return "absent (CPUID.(EAX=7,ECX=0):EDX[30] = 0: no IA32_CORE_CAPABILITIES)".to_string();
+    }
+    // SAFETY: IA32_CORE_CAPABILITIES (0xcf) exists when CPUID.7.0:EDX[30] is set (checked).
+    let caps = unsafe { x86_64::registers::model_specific::Msr::new(0xcf).read() };
+    if caps & (1 << 5) != 0 {
+        format!("supported (IA32_CORE_CAPABILITIES={caps:#x} bit 5), not enabled")
+    } else {
+        format!("absent (IA32_CORE_CAPABILITIES={caps:#x} bit 5 = 0)")
+    }
 }
 
 pub fn start_cpus(_cfg: &Config) -> Vec<Cpu> {
@@ -176,9 +200,9 @@ pub fn cycles() -> Option<u64> {
 pub fn rule_env(cfg: &Config) -> RuleEnv {
     RuleEnv {
         arch: Arch::X86_64,
-        privilege: privilege(),
+        privilege: ops_privilege(),
         mmu_on: true,
-        align_check: cfg.align_check,
+        align_check: cfg.align_check && ring3::enabled(),
         line: LINE,
         page: PAGE,
     }

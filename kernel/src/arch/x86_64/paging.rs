@@ -17,7 +17,7 @@ use probes::mmu::x86_64::{
     decode_pat, effective_type, pat_index, pat_msr_value, pte_4k, pte_pat_index_4k, MemType,
     MtrrType, Mtrrs, IA32_MTRRCAP, IA32_MTRR_DEF_TYPE, IA32_MTRR_FIX16K_80000,
     IA32_MTRR_FIX16K_A0000, IA32_MTRR_FIX4K_C0000, IA32_MTRR_FIX64K_00000, IA32_MTRR_PHYSBASE0,
-    IA32_PAT, MAX_VAR_MTRRS, PAT_LAYOUT, PTE_ADDR_4K, PTE_P, PTE_PS, PTE_RW,
+    IA32_PAT, MAX_VAR_MTRRS, PAT_LAYOUT, PTE_ADDR_4K, PTE_P, PTE_PS, PTE_RW, PTE_US,
 };
 use spin::Once;
 use x86_64::registers::control::Cr3;
@@ -42,9 +42,15 @@ static ALIAS_PD: Table = Table(UnsafeCell::new([0; 512]));
 static ALIAS_PT: [Table; NTYPES] = [const { Table(UnsafeCell::new([0; 512])) }; NTYPES];
 
 extern "C" {
-    /// The boot PDPT (`entry.S`): PML4[0] points at it.
+    /// The boot page tables (`entry.S`): PML4[0] -> PDPT, PDPT[0..4] -> the four PDs (2 MiB
+    /// pages) that identity-map the first 4 GiB.
+    static boot_pml4: u8;
     static boot_pdpt: u8;
+    static boot_pd: u8;
 }
+
+/// The identity map below this is RAM (image, heap, stacks); 3-4 GiB is the MMIO hole.
+const RAM_MAP_GIB: usize = 3;
 
 /// What `init` set up and found.
 pub struct State {
@@ -165,6 +171,39 @@ pub fn init(phys: u64, len: u64) {
         arena_phys: phys,
         arena_len: len,
     });
+}
+
+/// `align-check=on` (see `ring3`): set U/S at every level for the RAM identity map (0-3 GiB:
+/// kernel text, data, heap and stacks) and for the arena aliases, so the guarded ops can run at
+/// ring 3 on their own stack. A test-image trade-off, not isolation: the 3-4 GiB MMIO hole stays
+/// supervisor-only. Boot core only, before the APs start (they load the same CR3 afresh).
+pub fn make_user_accessible() {
+    let set = |table: *mut u64, range: core::ops::Range<usize>| {
+        for i in range {
+            // SAFETY: `table` is one of the boot or alias tables (512 entries each, or 2048 for
+            // the four contiguous boot PDs) and `i` is inside it; setting U/S on a present entry
+            // changes only who may access the mapping.
+            unsafe {
+                let e = table.add(i);
+                let v = e.read_volatile();
+                if v & PTE_P != 0 {
+                    e.write_volatile(v | PTE_US);
+                }
+            }
+        }
+    };
+    set((&raw const boot_pml4).cast_mut().cast(), 0..1);
+    set((&raw const boot_pdpt).cast_mut().cast(), 0..RAM_MAP_GIB);
+    set(
+        (&raw const boot_pdpt).cast_mut().cast(),
+        ALIAS_PDPT_INDEX..ALIAS_PDPT_INDEX + 1,
+    );
+    set((&raw const boot_pd).cast_mut().cast(), 0..RAM_MAP_GIB * 512);
+    set(ALIAS_PD.0.get().cast(), 0..NTYPES);
+    for pt in &ALIAS_PT {
+        set(pt.0.get().cast(), 0..512);
+    }
+    flush_tlb();
 }
 
 /// The arena alias's virtual address for `attr`.

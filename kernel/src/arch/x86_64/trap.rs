@@ -14,7 +14,7 @@ use probes::fault::{x86_vector_has_error_code, x86_vector_name, RawFault};
 use spin::Mutex;
 use x86_64::registers::control::{Cr0, Cr2, Cr3, Cr4};
 
-use super::{apic, core_index, MAX_CPUS};
+use super::{apic, core_index, ring3, MAX_CPUS};
 
 /// Exception vectors (0-31); every one has a stub.
 pub const EXCEPTION_VECTORS: usize = 32;
@@ -144,12 +144,18 @@ static GUARDS: [Guard; MAX_CPUS] = [const {
     }
 }; MAX_CPUS];
 
-/// Run `op` with this core's guard armed; the fault a guarded instruction took, if any.
+/// Run `op` with this core's guard armed; the fault a guarded instruction took, if any. Under
+/// `align-check=on` the op runs at CPL 3 with RFLAGS.AC = 1 (`ring3`); a fault it takes there
+/// is handled by [`trap`] exactly as at ring 0 and execution resumes at ring 3.
 pub fn guarded(op: &mut dyn FnMut()) -> Option<RawFault> {
     let g = &GUARDS[core_index()];
     *g.fault.lock() = None;
     g.armed.store(true, Ordering::SeqCst);
-    op();
+    if ring3::enabled() {
+        ring3::run(op);
+    } else {
+        op();
+    }
     g.armed.store(false, Ordering::SeqCst);
     g.fault.lock().take()
 }
