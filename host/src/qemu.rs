@@ -232,7 +232,7 @@ pub fn run_qemu(
                         last_record = Some(rec.to_string());
                     }
                     if echo {
-                        println!("{line}");
+                        echo_line(line);
                     }
                 }
             }
@@ -277,7 +277,7 @@ pub fn run_qemu(
             last_record = Some(rec.to_string());
         }
         if echo {
-            println!("{}", line.trim_end_matches('\r'));
+            echo_line(line.trim_end_matches('\r'));
         }
     }
     Ok(QemuRun {
@@ -288,6 +288,12 @@ pub fn run_qemu(
         last_record,
         elapsed: start.elapsed(),
     })
+}
+
+/// Print one serial line to stdout; a closed stdout (`| head`) must not stop the capture.
+fn echo_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }
 
 fn pump(r: &mut dyn Read, wrap: fn(Vec<u8>) -> Chunk, tx: &mpsc::Sender<Chunk>) {
