@@ -11,13 +11,14 @@ pub mod fault;
 pub mod guard;
 #[cfg(feature = "std")]
 pub mod hosted;
+pub mod litmus;
 pub mod mmu;
 pub mod ops;
 pub mod platform;
-pub mod rules;
-pub mod suite;
 pub mod record;
 pub mod report;
+pub mod rules;
+pub mod suite;
 
 /// Version of the atomprobe image / tool, printed in `begin.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -218,6 +218,9 @@ pub struct Litmus {
     /// Extra: source of `model` (herdtools7 model file / kinds.txt, SDM section).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rule: String,
+    /// Extra: why the test did not run (`verdict` = `skipped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

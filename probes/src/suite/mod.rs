@@ -3,6 +3,7 @@
 pub mod cost;
 pub mod excl;
 pub mod fault;
+pub mod litmus;
 pub mod tear;
 
 use alloc::string::String;
@@ -18,6 +19,7 @@ pub fn catalogue() -> Vec<(&'static str, String)> {
     all.extend(fault::names().into_iter().map(|n| ("fault", n)));
     all.extend(tear::names().into_iter().map(|n| ("tear", n)));
     all.extend(excl::names().into_iter().map(|n| ("excl", n)));
+    all.extend(litmus::names().into_iter().map(|n| ("litmus", n)));
     all.extend(cost::names().into_iter().map(|n| ("cost", n)));
     all
 }
@@ -38,6 +40,9 @@ pub fn run(platform: &dyn Platform) {
     }
     if selected("excl") {
         excl::run(platform);
+    }
+    if selected("litmus") {
+        litmus::run(platform);
     }
     if selected("cost") {
         cost::run(platform);

@@ -1,0 +1,112 @@
+//! Family `litmus`: every litmus test of the architecture ([`crate::litmus`]) on every selected
+//! attribute, judged against the architecture's model.
+//!
+//! Iterations per test: `iters × ITERS_SCALE`. Threads are placed over all usable cores; the
+//! runner rotates the role-to-core mapping and the variable layout across chunks
+//! ([`crate::litmus::engine`]). A test is skipped (a `litmus` record with `verdict` `skipped` and
+//! `reason`) when the attribute has no arena here, when it needs more cores than there are, or
+//! when the core lacks a feature it needs (LDAPR).
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::litmus::engine::{self, RunFailure, RunOpts};
+use crate::litmus::{self, Test};
+use crate::platform::Platform;
+use crate::record::{Litmus, Record, Verdict};
+
+/// Instances per test for each unit of `iters=` (default 10,000 → 200,000 instances).
+pub const ITERS_SCALE: u64 = 20;
+
+/// The test names of this architecture, in run order.
+pub fn names() -> Vec<String> {
+    match crate::attr::Arch::current() {
+        Some(arch) => litmus::tests(arch)
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn skipped(test: &Test, attr: &str, reason: String) -> Record {
+    Record::Litmus(Litmus {
+        name: test.name.into(),
+        attr: attr.into(),
+        cpus: Vec::new(),
+        iterations: 0,
+        histogram: Vec::new(),
+        condition: test.condition(),
+        observed: 0,
+        model: test.model,
+        verdict: Verdict::Skipped,
+        elapsed_ms: 0,
+        iter_per_s: 0,
+        relaxed_per_s: 0,
+        rule: test.source.cite(),
+        reason: Some(reason),
+    })
+}
+
+pub fn run(platform: &dyn Platform) {
+    let Some(arch) = crate::attr::Arch::current() else {
+        return;
+    };
+    let cfg = platform.config();
+    let tests: Vec<&Test> = litmus::tests(arch)
+        .iter()
+        .filter(|t| cfg.selects("litmus", t.name))
+        .collect();
+    let ncpus = platform.cpu_count();
+    let cpus: Vec<usize> = (0..ncpus).collect();
+    let opts = RunOpts::new(cfg.iters.saturating_mul(ITERS_SCALE));
+    for attr in cfg.mem_attrs() {
+        let arena = match platform.arena(attr) {
+            Ok(a) => a,
+            Err(reason) => {
+                for t in &tests {
+                    platform.emit(&skipped(t, attr.name(), reason.clone()));
+                }
+                continue;
+            }
+        };
+        for t in &tests {
+            if let Err(why) = litmus::runnable(t) {
+                platform.emit(&skipped(t, attr.name(), why.into()));
+                continue;
+            }
+            if t.thread_count() > ncpus {
+                platform.emit(&skipped(
+                    t,
+                    attr.name(),
+                    format!(
+                        "needs {} cores (one per thread), {ncpus} usable",
+                        t.thread_count()
+                    ),
+                ));
+                continue;
+            }
+            match engine::run(platform, t, &arena, &cpus, &opts) {
+                Ok(out) => {
+                    let rec = engine::record(t, attr.name(), &cpus, &out);
+                    if rec.verdict == Verdict::Violation {
+                        platform.progress(&format!(
+                            "litmus {} on {}: forbidden outcome observed {} times",
+                            t.name,
+                            attr.name(),
+                            rec.observed
+                        ));
+                    }
+                    platform.emit(&Record::Litmus(rec));
+                }
+                Err(RunFailure::Harness(e)) => {
+                    super::error(platform, "probe", format!("litmus harness error: {}", e.0));
+                }
+                Err(RunFailure::Platform(e)) | Err(RunFailure::Setup(e)) => {
+                    platform.emit(&skipped(t, attr.name(), e));
+                }
+            }
+        }
+    }
+}
