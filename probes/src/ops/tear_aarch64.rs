@@ -282,6 +282,48 @@ unsafe fn ldxp_stxp_read(a: *const u8, fallback: u128) -> (u128, u32) {
     (u128::from(lo) | (u128::from(hi) << 64), st as u32)
 }
 
+/// An atomic 16-byte store: LDXP then STXP of the new value, retried until the STXP succeeds (at
+/// most 1000 times; status 2 = never succeeded). Arm ARM B2.2.1: a successful STXP of two 64-bit
+/// registers is a single-copy atomic update of all 16 bytes.
+unsafe fn stxp_store(a: *mut u8, val: u128) -> u32 {
+    let lo = val as u64;
+    let hi = (val >> 64) as u64;
+    let mut st: u64 = 0;
+    // SAFETY: arena address with 16 bytes of room, guard armed; a fault in LDXP or STXP resumes
+    // at 24 (status 1); the retry loop is bounded by `n`.
+    unsafe {
+        core::arch::asm!(
+            "mov {n:w}, #1000",
+            "21: ldxp {t1}, {t2}, [{a}]",
+            "22: stxp {s:w}, {lo}, {hi}, [{a}]",
+            "cbz {s:w}, 25f",
+            "subs {n:w}, {n:w}, #1",
+            "b.ne 21b",
+            "mov {st}, #2",
+            "b 25f",
+            "24: mov {st}, #1",
+            "25:",
+            ".pushsection atomprobe_guard, \"aR\"",
+            ".balign 4",
+            ".long 21b - .",
+            ".long 24b - .",
+            ".long 22b - .",
+            ".long 24b - .",
+            ".popsection",
+            a = in(reg) a,
+            lo = in(reg) lo,
+            hi = in(reg) hi,
+            st = inout(reg) st,
+            n = out(reg) _,
+            s = out(reg) _,
+            t1 = out(reg) _,
+            t2 = out(reg) _,
+            options(nostack)
+        );
+    }
+    st as u32
+}
+
 store1!(strb, "strb {v:w}, [{a}]");
 store1!(strh, "strh {v:w}, [{a}]");
 store1!(str32, "str {v:w}, [{a}]");
@@ -433,7 +475,7 @@ pub static CASES: &[TearCase] = &[
         placements: ALL,
     },
     TearCase {
-        name: "ldxp.stxp-stp-128",
+        name: "ldxp.stxp-ldxp.stxp-128",
         width: 128,
         shape: Shape::Whole,
         load: side(
@@ -443,7 +485,15 @@ pub static CASES: &[TearCase] = &[
             128,
         ),
         read: ldxp_stxp_read,
-        store: Some((STP128, stp64x2)),
+        store: Some((
+            side(
+                "ldxp+stxp",
+                Form::ExclPairStored,
+                AccessKind::Exclusive,
+                128,
+            ),
+            stxp_store,
+        )),
         half: None,
         placements: ALL,
     },

@@ -120,78 +120,76 @@ macro_rules! store1 {
     };
 }
 
-/// One guarded 16-byte SSE load (MOVDQA / MOVDQU) into `x`, split into two quadwords with SSE2.
+/// One guarded 16-byte SSE load (MOVDQA / MOVDQU) through XMM0. No XMM operand is declared (the
+/// bare-metal target is soft-float and has no SSE register class): XMM0 is saved to `buf[0..2]`
+/// and restored, and the value read goes through `buf[2..4]`.
 macro_rules! load128 {
     ($name:ident, $ins:literal) => {
-        #[target_feature(enable = "sse2")]
         unsafe fn $name(a: *const u8, fallback: u128) -> (u128, u32) {
-            let mut lo = fallback as u64;
-            let mut hi = (fallback >> 64) as u64;
+            let mut buf = [0u64, 0, fallback as u64, (fallback >> 64) as u64];
             let mut st: u64 = 0;
-            // SAFETY: arena address with 16 bytes of room, guard armed; a fault (including #UD
-            // where SSE is disabled) in any of the SSE instructions resumes at 22, leaving the
-            // fallback.
+            // SAFETY: arena address with 16 bytes of room, guard armed; `buf` is 32 writable
+            // bytes. A fault (including #UD where SSE is disabled) in any SSE instruction resumes
+            // at 22 (status 1, `buf[2..4]` keep the fallback) or, for the restore, after it.
+            // XMM0 holds its old value again on every path.
             unsafe {
                 core::arch::asm!(
+                    "24: movdqu xmmword ptr [{buf}], xmm0",
                     concat!("21: ", $ins),
-                    "24: movq {lo}, {x}",
-                    "25: psrldq {x}, 8",
-                    "26: movq {hi}, {x}",
+                    "25: movdqu xmmword ptr [{buf} + 16], xmm0",
                     "jmp 23f",
                     "22: mov {st:e}, 1",
                     "23:",
+                    "26: movdqu xmm0, xmmword ptr [{buf}]",
+                    "27:",
                     ".pushsection atomprobe_guard, \"aR\"",
                     ".balign 4",
-                    ".long 21b - .", ".long 22b - .",
                     ".long 24b - .", ".long 22b - .",
+                    ".long 21b - .", ".long 22b - .",
                     ".long 25b - .", ".long 22b - .",
-                    ".long 26b - .", ".long 22b - .",
+                    ".long 26b - .", ".long 27b - .",
                     ".popsection",
                     a = in(reg) a,
-                    lo = inout(reg) lo,
-                    hi = inout(reg) hi,
+                    buf = in(reg) buf.as_mut_ptr(),
                     st = inout(reg) st,
-                    x = out(xmm_reg) _,
                     options(nostack, preserves_flags)
                 );
             }
-            (u128::from(lo) | (u128::from(hi) << 64), st as u32)
+            (u128::from(buf[2]) | (u128::from(buf[3]) << 64), st as u32)
         }
     };
 }
 
-/// One guarded 16-byte SSE store (MOVDQA / MOVDQU) of `x` built from two quadwords.
+/// One guarded 16-byte SSE store (MOVDQA / MOVDQU) through XMM0, saved and restored as in
+/// `load128`; the value comes from `buf[2..4]`.
 macro_rules! store128 {
     ($name:ident, $ins:literal) => {
-        #[target_feature(enable = "sse2")]
         unsafe fn $name(a: *mut u8, val: u128) -> u32 {
-            let lo = val as u64;
-            let hi = (val >> 64) as u64;
+            let mut buf = [0u64, 0, val as u64, (val >> 64) as u64];
             let mut st: u64 = 0;
-            // SAFETY: arena address with 16 bytes of room, guard armed; a fault (including #UD
-            // where SSE is disabled) in any SSE instruction resumes at 22.
+            // SAFETY: arena address with 16 bytes of room, guard armed; `buf` is 32 writable
+            // bytes. A fault in any SSE instruction resumes at 22 or, for the restore, after it;
+            // XMM0 holds its old value again on every path.
             unsafe {
                 core::arch::asm!(
-                    "24: movq {x}, {lo}",
-                    "25: movq {y}, {hi}",
-                    "26: punpcklqdq {x}, {y}",
+                    "24: movdqu xmmword ptr [{buf}], xmm0",
+                    "25: movdqu xmm0, xmmword ptr [{buf} + 16]",
                     concat!("21: ", $ins),
                     "jmp 23f",
                     "22: mov {st:e}, 1",
                     "23:",
+                    "26: movdqu xmm0, xmmword ptr [{buf}]",
+                    "27:",
                     ".pushsection atomprobe_guard, \"aR\"",
                     ".balign 4",
-                    ".long 21b - .", ".long 22b - .",
                     ".long 24b - .", ".long 22b - .",
                     ".long 25b - .", ".long 22b - .",
-                    ".long 26b - .", ".long 22b - .",
+                    ".long 21b - .", ".long 22b - .",
+                    ".long 26b - .", ".long 27b - .",
                     ".popsection",
                     a = in(reg) a,
-                    lo = in(reg) lo,
-                    hi = in(reg) hi,
+                    buf = in(reg) buf.as_mut_ptr(),
                     st = inout(reg) st,
-                    x = out(xmm_reg) _,
-                    y = out(xmm_reg) _,
                     options(nostack, preserves_flags)
                 );
             }
@@ -208,10 +206,10 @@ store1!(mov8_store, "mov byte ptr [{a}], {v:l}");
 store1!(mov16_store, "mov word ptr [{a}], {v:x}");
 store1!(mov32_store, "mov dword ptr [{a}], {v:e}");
 store1!(mov64_store, "mov qword ptr [{a}], {v}");
-load128!(movdqa_load, "movdqa {x}, xmmword ptr [{a}]");
-load128!(movdqu_load, "movdqu {x}, xmmword ptr [{a}]");
-store128!(movdqa_store, "movdqa xmmword ptr [{a}], {x}");
-store128!(movdqu_store, "movdqu xmmword ptr [{a}], {x}");
+load128!(movdqa_load, "movdqa xmm0, xmmword ptr [{a}]");
+load128!(movdqu_load, "movdqu xmm0, xmmword ptr [{a}]");
+store128!(movdqa_store, "movdqa xmmword ptr [{a}], xmm0");
+store128!(movdqu_store, "movdqu xmmword ptr [{a}], xmm0");
 
 /// LOCK CMPXCHG16B with the same value as comparand and replacement: whether or not it matches,
 /// RDX:RAX ends up holding the 16 bytes read atomically (SDM Vol. 2A CMPXCHG16B); on a match it

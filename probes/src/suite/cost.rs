@@ -22,7 +22,7 @@ use crate::attr::{Arch, MemAttr};
 use crate::platform::{Platform, RuleEnv};
 use crate::record::{ProbeResult, Record, Verdict};
 use crate::rules::atomicity::{self, Feature, Features};
-use crate::rules::{AccessKind, Placement};
+use crate::rules::AccessKind;
 
 /// Copies of the body per loop iteration.
 pub const UNROLL: u64 = 8;
@@ -139,7 +139,7 @@ fn one(
         }
     };
     let fx = o.access.map(|k| {
-        atomicity::access_fault_expectation(k, 64, addr, attr, Placement::Aligned, env, feat)
+        atomicity::access_fault_expectation(k, 64, addr, attr, env, feat)
     });
     // Start from 0 (CAS/LDADD/XCHG bodies keep it 0).
     // SAFETY: `addr` is 8-byte aligned in the arena with room (checked by `arena_addr`).

@@ -263,7 +263,7 @@ fn one(
         Err(why) => return skip_both(un, why),
     };
     let counter = if o.lock_counter { aux } else { addr };
-    let fx = atomicity::access_fault_expectation(o.kind, o.width, addr, attr, p, env, feat);
+    let fx = atomicity::access_fault_expectation(o.kind, o.width, addr, attr, env, feat);
     let may_fail = exclusives_may_fail(attr, env);
     let rule = rmw_rule(o, env);
 
