@@ -3,8 +3,7 @@
 mod common;
 
 use atomprobe::Board;
-use common::{boot, misaligned, Outcome};
-use probes::record::ProbeResult;
+use common::{boot, Outcome};
 
 /// begin (aarch64, qemu-virt, EL1), fault records with misaligned exclusives faulting with an
 /// alignment fault, and a verified, complete end.
@@ -17,42 +16,7 @@ fn check_default_run(o: &Outcome) {
     );
     o.check(b.el == Some(1), &format!("begin.el = {:?}, want 1", b.el));
 
-    let faults = o.probes("fault");
-    o.check(!faults.is_empty(), "no probe records with family fault");
-    let must_fault: Vec<_> = faults
-        .iter()
-        .filter(|p| p.result != ProbeResult::Skipped && misaligned(p))
-        // The Arm ARM requires an alignment fault for misaligned exclusives, acquire/release
-        // and atomics on every memory type, and for any misaligned access to Device memory.
-        .filter(|p| {
-            p.op.contains("xr")
-                || p.op.contains("xp")
-                || p.op.starts_with("ldar")
-                || p.op.starts_with("stlr")
-                || p.attr.starts_with("device")
-        })
-        .collect();
-    o.check(
-        !must_fault.is_empty(),
-        "no misaligned exclusive or Device-memory fault probe ran",
-    );
-    for p in &must_fault {
-        let kind = p.fault.as_ref().map(|f| f.kind.as_str());
-        o.check(
-            p.result == ProbeResult::Fault && kind == Some("alignment"),
-            &format!(
-                "misaligned {} {} on {} (offset {}): result {:?}, fault kind {kind:?}; want an \
-                 alignment fault",
-                p.op, p.width, p.attr, p.offset, p.result
-            ),
-        );
-    }
-    for p in faults.iter().filter(|p| p.result == ProbeResult::Fault) {
-        o.check(
-            p.fault.is_some(),
-            &format!("{} has result fault but no fault object", p.name),
-        );
-    }
+    common::check_aarch64_faults(o);
     o.assert_complete();
 }
 

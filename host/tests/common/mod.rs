@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use atomprobe::{kernel, profile, run_board, Board, Profile, RunOpts, RunOutcome};
-use probes::record::{Begin, ErrorRec, Probe, Record};
+use probes::record::{Begin, ErrorRec, Probe, ProbeResult, Record};
 
 /// Per-boot timeout: `ATOMPROBE_TEST_TIMEOUT` seconds, default 240 (a loaded CI host is slower
 /// than the 120 s interactive default assumes).
@@ -188,4 +188,45 @@ pub fn misaligned(p: &Probe) -> bool {
 /// Whether the access straddles two cache lines of 64 bytes.
 pub fn crosses_line(p: &Probe) -> bool {
     p.offset + p.width / 8 > 64
+}
+
+/// aarch64 `fault` family: records exist, and every misaligned access the Arm ARM requires to
+/// fault (exclusives, acquire/release, anything on Device memory) took an alignment fault.
+pub fn check_aarch64_faults(o: &Outcome) {
+    let faults = o.probes("fault");
+    o.check(!faults.is_empty(), "no probe records with family fault");
+    let must_fault: Vec<_> = faults
+        .iter()
+        .filter(|p| p.result != ProbeResult::Skipped && misaligned(p))
+        // The Arm ARM requires an alignment fault for misaligned exclusives, acquire/release
+        // and atomics on every memory type, and for any misaligned access to Device memory.
+        .filter(|p| {
+            p.op.contains("xr")
+                || p.op.contains("xp")
+                || p.op.starts_with("ldar")
+                || p.op.starts_with("stlr")
+                || p.attr.starts_with("device")
+        })
+        .collect();
+    o.check(
+        !must_fault.is_empty(),
+        "no misaligned exclusive or Device-memory fault probe ran",
+    );
+    for p in &must_fault {
+        let kind = p.fault.as_ref().map(|f| f.kind.as_str());
+        o.check(
+            p.result == ProbeResult::Fault && kind == Some("alignment"),
+            &format!(
+                "misaligned {} {} on {} (offset {}): result {:?}, fault kind {kind:?}; want an \
+                 alignment fault",
+                p.op, p.width, p.attr, p.offset, p.result
+            ),
+        );
+    }
+    for p in faults.iter().filter(|p| p.result == ProbeResult::Fault) {
+        o.check(
+            p.fault.is_some(),
+            &format!("{} has result fault but no fault object", p.name),
+        );
+    }
 }
