@@ -40,7 +40,18 @@ pub fn build_command(root: &Path, profile: &Profile, release: bool) -> Command {
     cmd
 }
 
-/// Build the kernel for `profile`; returns the ELF path. Cargo's output goes to our stderr.
+/// Where [`build_kernel`] keeps its board's copy of the ELF: boards of one target (virt and
+/// rpi4) build to the same cargo output path, so each build is copied aside at once, and a later
+/// build for the other board does not swap the kernel under a run.
+pub fn board_elf_path(root: &Path, profile: &Profile, release: bool) -> PathBuf {
+    let mut p = kernel_elf_path(root, profile, release);
+    let board = profile.feature.trim_start_matches("board-");
+    p.set_file_name(format!("{KERNEL_PACKAGE}-{board}"));
+    p
+}
+
+/// Build the kernel for `profile`; returns the path of the board's copy of the ELF
+/// ([`board_elf_path`]). Cargo's output goes to our stderr.
 pub fn build_kernel(root: &Path, profile: &Profile, release: bool) -> Result<PathBuf, RunError> {
     let mut cmd = build_command(root, profile, release);
     let shown = format!("{cmd:?}");
@@ -59,21 +70,50 @@ pub fn build_kernel(root: &Path, profile: &Profile, release: bool) -> Result<Pat
             elf.display()
         )));
     }
-    Ok(elf)
+    let copy = board_elf_path(root, profile, release);
+    // Copy then rename: a run reading the previous copy never sees a half-written file.
+    let tmp = copy.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::copy(&elf, &tmp)
+        .and_then(|_| std::fs::rename(&tmp, &copy))
+        .map_err(|e| {
+            RunError::Build(format!(
+                "cannot copy {} to {}: {e}",
+                elf.display(),
+                copy.display()
+            ))
+        })?;
+    Ok(copy)
 }
 
 /// Turn the kernel ELF into what `-kernel` takes for this profile: the ELF itself, or a flat
-/// arm64 Image written next to it (`<elf>.img`). Returns the path to give QEMU.
+/// arm64 Image written next to it (`<elf>.img`, or in the temp dir when that folder is not
+/// writable). Returns the path to give QEMU.
 pub fn prepare_image(elf_path: &Path, profile: &Profile) -> Result<PathBuf, RunError> {
     match profile.image {
         ImageKind::Elf => Ok(elf_path.to_path_buf()),
         ImageKind::Arm64Image => {
-            let img_path = elf_path.with_extension("img");
             let img = flat_arm64_image(elf_path)?;
-            std::fs::write(&img_path, &img.bytes).map_err(|e| {
-                RunError::Image(format!("cannot write {}: {e}", img_path.display()))
+            let img_path = elf_path.with_extension("img");
+            if std::fs::write(&img_path, &img.bytes).is_ok() {
+                return Ok(img_path);
+            }
+            // Next to the ELF is not writable (a --kernel from elsewhere): use the temp dir.
+            let name = img_path
+                .file_name()
+                .unwrap_or_else(|| "kernel.img".as_ref());
+            let tmp = std::env::temp_dir().join(format!(
+                "atomprobe-{}-{}",
+                std::process::id(),
+                name.to_string_lossy()
+            ));
+            std::fs::write(&tmp, &img.bytes).map_err(|e| {
+                RunError::Image(format!(
+                    "cannot write the flat image next to the kernel ({}) nor to {}: {e}",
+                    img_path.display(),
+                    tmp.display()
+                ))
             })?;
-            Ok(img_path)
+            Ok(tmp)
         }
     }
 }
@@ -98,4 +138,38 @@ pub fn flat_arm64_image(elf_path: &Path) -> Result<elfimage::FlatImage, RunError
         );
     }
     Ok(img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Board;
+
+    #[test]
+    fn boards_of_one_target_get_their_own_elf() {
+        let root = Path::new("/r");
+        let p = |b: Board| Profile::parse(b.builtin_profile(), "t").unwrap();
+        let virt = board_elf_path(root, &p(Board::Virt), true);
+        let rpi = board_elf_path(root, &p(Board::Raspi4b), true);
+        assert_eq!(
+            virt,
+            Path::new("/r/target/kernel/aarch64-unknown-none/release/atomprobe-kernel-virt")
+        );
+        assert_eq!(
+            rpi,
+            Path::new("/r/target/kernel/aarch64-unknown-none/release/atomprobe-kernel-rpi4")
+        );
+        assert_eq!(
+            kernel_elf_path(root, &p(Board::Pc), false),
+            Path::new("/r/target/kernel/x86_64-unknown-none/debug/atomprobe-kernel")
+        );
+        let cmd = format!("{:?}", build_command(root, &p(Board::Raspi4b), true));
+        for part in [
+            "\"build\" \"--release\" \"-p\" \"atomprobe-kernel\"",
+            "\"--target\" \"aarch64-unknown-none\" \"--features\" \"board-rpi4\"",
+            "\"--target-dir\" \"/r/target/kernel\"",
+        ] {
+            assert!(cmd.contains(part), "{cmd} lacks {part}");
+        }
+    }
 }
