@@ -16,13 +16,15 @@ const RULE_DEVICE_ALIGN: &str =
     "Arm ARM B2.5.2: an unaligned access to any type of Device memory generates an Alignment fault";
 const RULE_SCTLR_A: &str =
     "Arm ARM B2.5.2: with SCTLR_EL1.A = 1 an unaligned access to Normal memory generates an Alignment fault";
-const RULE_NORMAL_UNALIGNED: &str = "Arm ARM B2.5.2: with SCTLR_EL1.A = 0 unaligned LDR/STR/LDP/STP \
+const RULE_NORMAL_UNALIGNED: &str =
+    "Arm ARM B2.5.2: with SCTLR_EL1.A = 0 unaligned LDR/STR/LDP/STP \
      to Normal memory are permitted (not single-copy atomic as a whole)";
 const RULE_MMU_OFF: &str = "Arm ARM D8.2.11: with stage 1 translation disabled at EL1 every data \
      access is treated as Device-nGnRnE";
 const RULE_EXCL_NONWB: &str = "Arm ARM B2.9.5: whether exclusives to memory other than Normal \
      inner/outer write-back shareable are supported is IMPLEMENTATION DEFINED (they may fault or never succeed)";
-const RULE_ALIGNED_OK: &str = "Arm ARM B2.5.2: naturally aligned accesses never generate an Alignment fault";
+const RULE_ALIGNED_OK: &str =
+    "Arm ARM B2.5.2: naturally aligned accesses never generate an Alignment fault";
 
 /// The attribute an access really has: with the MMU off everything is Device-nGnRnE.
 pub fn effective_attr(attr: MemAttr, env: &RuleEnv) -> MemAttr {
@@ -48,21 +50,29 @@ pub fn fault_expectation(
     let eff = effective_attr(attr, env);
     let misaligned = placement.is_misaligned(width, env.line, env.page);
     let device = eff.is_arm_device();
-    let mmu_note = if env.mmu_on { "" } else { " (MMU off: Device-nGnRnE)" };
+    let mmu_note = if env.mmu_on {
+        ""
+    } else {
+        " (MMU off: Device-nGnRnE)"
+    };
     if misaligned {
         let (text, rule) = match kind {
             AccessKind::Exclusive | AccessKind::AcquireRelease | AccessKind::Atomic => (
-                format!("alignment fault: misaligned {} access{mmu_note}", kind_name(kind)),
+                format!(
+                    "alignment fault: misaligned {} access{mmu_note}",
+                    kind_name(kind)
+                ),
                 RULE_EXCL_ALIGN,
             ),
             _ if device => (
                 format!("alignment fault: unaligned access to Device memory{mmu_note}"),
-                if env.mmu_on { RULE_DEVICE_ALIGN } else { RULE_MMU_OFF },
+                if env.mmu_on {
+                    RULE_DEVICE_ALIGN
+                } else {
+                    RULE_MMU_OFF
+                },
             ),
-            _ if env.align_check => (
-                "alignment fault: SCTLR_EL1.A = 1".into(),
-                RULE_SCTLR_A,
-            ),
+            _ if env.align_check => ("alignment fault: SCTLR_EL1.A = 1".into(), RULE_SCTLR_A),
             _ => {
                 return Expectation {
                     expect: FaultExpect::NoFault,
@@ -125,37 +135,81 @@ mod tests {
     #[test]
     fn mmu_off_every_misaligned_access_faults() {
         for kind in [AccessKind::Load, AccessKind::Store, AccessKind::Exclusive] {
-            for p in [Placement::Misaligned, Placement::CrossLine, Placement::CrossPage] {
+            for p in [
+                Placement::Misaligned,
+                Placement::CrossLine,
+                Placement::CrossPage,
+            ] {
                 let e = fault_expectation(kind, 64, MemAttr::NormalWb, p, &env(false, false));
-                assert_eq!(e.expect, FaultExpect::Fault(FaultKind::Alignment), "{kind:?} {p:?}");
+                assert_eq!(
+                    e.expect,
+                    FaultExpect::Fault(FaultKind::Alignment),
+                    "{kind:?} {p:?}"
+                );
             }
         }
     }
 
     #[test]
     fn normal_wb_unaligned_plain_access_is_fine_without_a_bit() {
-        let e = fault_expectation(AccessKind::Load, 64, MemAttr::NormalWb, Placement::Misaligned, &env(true, false));
+        let e = fault_expectation(
+            AccessKind::Load,
+            64,
+            MemAttr::NormalWb,
+            Placement::Misaligned,
+            &env(true, false),
+        );
         assert_eq!(e.expect, FaultExpect::NoFault);
-        let e = fault_expectation(AccessKind::Load, 64, MemAttr::NormalWb, Placement::Misaligned, &env(true, true));
+        let e = fault_expectation(
+            AccessKind::Load,
+            64,
+            MemAttr::NormalWb,
+            Placement::Misaligned,
+            &env(true, true),
+        );
         assert_eq!(e.expect, FaultExpect::Fault(FaultKind::Alignment));
     }
 
     #[test]
     fn misaligned_exclusive_faults_on_every_attr() {
         for &a in Arch::Aarch64.attrs() {
-            let e = fault_expectation(AccessKind::Exclusive, 32, a, Placement::Misaligned, &env(true, false));
+            let e = fault_expectation(
+                AccessKind::Exclusive,
+                32,
+                a,
+                Placement::Misaligned,
+                &env(true, false),
+            );
             assert_eq!(e.expect, FaultExpect::Fault(FaultKind::Alignment), "{a}");
         }
     }
 
     #[test]
     fn device_unaligned_faults_and_aligned_exclusive_is_impdef() {
-        let e = fault_expectation(AccessKind::Store, 16, MemAttr::DeviceGRE, Placement::CrossLine, &env(true, false));
+        let e = fault_expectation(
+            AccessKind::Store,
+            16,
+            MemAttr::DeviceGRE,
+            Placement::CrossLine,
+            &env(true, false),
+        );
         assert_eq!(e.expect, FaultExpect::Fault(FaultKind::Alignment));
-        let e = fault_expectation(AccessKind::Exclusive, 64, MemAttr::DeviceNGnRnE, Placement::Aligned, &env(true, false));
+        let e = fault_expectation(
+            AccessKind::Exclusive,
+            64,
+            MemAttr::DeviceNGnRnE,
+            Placement::Aligned,
+            &env(true, false),
+        );
         assert_eq!(e.expect, FaultExpect::Either);
         assert!(e.admits(Some(FaultKind::UnsupportedAtomic)) && e.admits(None));
-        let e = fault_expectation(AccessKind::Exclusive, 64, MemAttr::NormalWb, Placement::Aligned, &env(true, false));
+        let e = fault_expectation(
+            AccessKind::Exclusive,
+            64,
+            MemAttr::NormalWb,
+            Placement::Aligned,
+            &env(true, false),
+        );
         assert_eq!(e.expect, FaultExpect::NoFault);
         assert!(!e.admits(Some(FaultKind::Alignment)));
     }
@@ -164,7 +218,13 @@ mod tests {
     fn pair_exclusive_needs_total_size_alignment() {
         // 128-bit LDXP at a 64-bit aligned but not 128-bit aligned address is misaligned.
         assert!(Placement::CrossLine.is_misaligned(128, 64, 4096));
-        let e = fault_expectation(AccessKind::Exclusive, 128, MemAttr::NormalWb, Placement::CrossLine, &env(true, false));
+        let e = fault_expectation(
+            AccessKind::Exclusive,
+            128,
+            MemAttr::NormalWb,
+            Placement::CrossLine,
+            &env(true, false),
+        );
         assert_eq!(e.expect, FaultExpect::Fault(FaultKind::Alignment));
     }
 }
