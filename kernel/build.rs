@@ -34,7 +34,12 @@ fn main() {
                 "aarch64/virt.ld"
             };
             let boot = format!("{manifest}/../boot");
-            for f in ["aarch64/image.ld", "aarch64/virt.ld", "aarch64/entry.S", "rpi4/rpi4.ld"] {
+            for f in [
+                "aarch64/image.ld",
+                "aarch64/virt.ld",
+                "aarch64/entry.S",
+                "rpi4/rpi4.ld",
+            ] {
                 println!("cargo:rerun-if-changed={boot}/{f}");
             }
             println!("cargo:rustc-link-arg-bins=-L{boot}/aarch64");

@@ -95,7 +95,10 @@ pub fn kmain(info: BootInfo) -> ! {
 pub fn abort_run(what: fmt::Arguments) -> ! {
     let core = arch::core_index();
     let elapsed = arch::now_ns() / 1_000_000;
-    if console::abort_report(format_args!("\n!! atomprobe aborted on core {core}: {what}\n"), elapsed) {
+    if console::abort_report(
+        format_args!("\n!! atomprobe aborted on core {core}: {what}\n"),
+        elapsed,
+    ) {
         board::exit(RunStatus::Aborted)
     }
     // Another core is already aborting: stay out of its way.

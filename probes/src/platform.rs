@@ -55,7 +55,9 @@ pub enum RunError {
     /// A requested core index is not online.
     NoSuchCpu(usize),
     /// These cores did not finish within the bound.
-    Timeout { stuck: alloc::vec::Vec<usize> },
+    Timeout {
+        stuck: alloc::vec::Vec<usize>,
+    },
     Other(String),
 }
 

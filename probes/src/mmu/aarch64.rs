@@ -161,8 +161,7 @@ pub const fn index(va: u64, level: usize) -> usize {
 /// EPD1 = 1 (no TTBR1 walks), IPS = `ips` (ID_AA64MMFR0_EL1.PARange, at most 0b101 = 48 bits).
 pub fn tcr_value(ips: u64) -> u64 {
     // TG0 = 0b00 (4 KiB) contributes no bits.
-    T0SZ | (0b01 << 8) | (0b01 << 10) | (0b11 << 12) | (1 << 23)
-        | ((ips.min(0b101) & 7) << 32)
+    T0SZ | (0b01 << 8) | (0b01 << 10) | (0b11 << 12) | (1 << 23) | ((ips.min(0b101) & 7) << 32)
 }
 
 /// One 4 KiB translation table.

@@ -109,7 +109,9 @@ pub const fn pat_msr_value(layout: &[MemType; 8]) -> u64 {
 
 /// The eight PAT entries of an IA32_PAT value.
 pub fn decode_pat(msr: u64) -> [Option<MemType>; 8] {
-    core::array::from_fn(|i| MemType::from_pat(((msr >> (8 * i)) & 0x7) as u8).filter(|_| (msr >> (8 * i)) & 0xf8 == 0))
+    core::array::from_fn(|i| {
+        MemType::from_pat(((msr >> (8 * i)) & 0x7) as u8).filter(|_| (msr >> (8 * i)) & 0xf8 == 0)
+    })
 }
 
 /// The lowest PAT index holding `t`.
@@ -259,9 +261,15 @@ impl Mtrrs {
         let (reg, sub) = if addr < 0x80000 {
             (0, addr / 0x10000)
         } else if addr < 0xc0000 {
-            (1 + (addr - 0x80000) / 0x20000, ((addr - 0x80000) % 0x20000) / 0x4000)
+            (
+                1 + (addr - 0x80000) / 0x20000,
+                ((addr - 0x80000) % 0x20000) / 0x4000,
+            )
         } else {
-            (3 + (addr - 0xc0000) / 0x8000, ((addr - 0xc0000) % 0x8000) / 0x1000)
+            (
+                3 + (addr - 0xc0000) / 0x8000,
+                ((addr - 0xc0000) % 0x8000) / 0x1000,
+            )
         };
         MemType::from_mtrr(((self.fixed[reg as usize] >> (8 * sub)) & 0xff) as u8)
     }
@@ -273,7 +281,9 @@ impl Mtrrs {
             return MtrrType::Type(MemType::Uc);
         }
         if addr < 0x10_0000 && self.fixed_enabled() {
-            return self.fixed_type(addr).map_or(MtrrType::Undefined, MtrrType::Type);
+            return self
+                .fixed_type(addr)
+                .map_or(MtrrType::Undefined, MtrrType::Type);
         }
         let phys_mask = if self.phys_bits >= 12 && self.phys_bits < 64 {
             (1u64 << self.phys_bits) - 1
@@ -305,7 +315,9 @@ impl Mtrrs {
             };
         }
         match (count, found) {
-            (0, _) => self.default_type().map_or(MtrrType::Undefined, MtrrType::Type),
+            (0, _) => self
+                .default_type()
+                .map_or(MtrrType::Undefined, MtrrType::Type),
             _ if uc => MtrrType::Type(MemType::Uc),
             (1, Some(t)) => MtrrType::Type(t),
             (_, Some(t)) if all_wt_wb => MtrrType::Type(t),
@@ -317,7 +329,9 @@ impl Mtrrs {
     fn var_all_same(&self, addr: u64, phys_mask: u64, t: MemType) -> bool {
         self.var[..self.nvar.min(MAX_VAR_MTRRS)]
             .iter()
-            .filter(|(b, m)| m & (1 << 11) != 0 && addr & (m & phys_mask) == b & phys_mask & (m & phys_mask))
+            .filter(|(b, m)| {
+                m & (1 << 11) != 0 && addr & (m & phys_mask) == b & phys_mask & (m & phys_mask)
+            })
             .all(|(b, _)| MemType::from_mtrr((b & 0xff) as u8) == Some(t))
     }
 
@@ -433,7 +447,11 @@ mod tests {
         assert_eq!(m.type_of_range(0x7fff_e000, 0x4000), MtrrType::Mixed);
         let mut off = m;
         off.def_type = 0x06;
-        assert_eq!(off.type_of(0x20_0000), MtrrType::Type(MemType::Uc), "MTRRs disabled: UC");
+        assert_eq!(
+            off.type_of(0x20_0000),
+            MtrrType::Type(MemType::Uc),
+            "MTRRs disabled: UC"
+        );
         // Overlap: UC wins; WT + WB gives WT.
         let mut o = m;
         o.var[1] = (0x0000_0000 | 0x04, (0xff_0000_0000 & !0xfff) | (1 << 11)); // 0-4G WT

@@ -110,6 +110,9 @@ impl Placement {
     /// Whether the access is misaligned with respect to its own size.
     pub const fn is_misaligned(self, width_bits: u32, line: usize, page: usize) -> bool {
         let bytes = (width_bits / 8) as usize;
-        bytes > 1 && !self.offset_in_arena(width_bits, line, page).is_multiple_of(bytes)
+        bytes > 1
+            && !self
+                .offset_in_arena(width_bits, line, page)
+                .is_multiple_of(bytes)
     }
 }

@@ -138,9 +138,9 @@ fn one(
             return rec;
         }
     };
-    let fx = o.access.map(|k| {
-        atomicity::access_fault_expectation(k, 64, addr, attr, env, feat)
-    });
+    let fx = o
+        .access
+        .map(|k| atomicity::access_fault_expectation(k, 64, addr, attr, env, feat));
     // Start from 0 (CAS/LDADD/XCHG bodies keep it 0).
     // SAFETY: `addr` is 8-byte aligned in the arena with room (checked by `arena_addr`).
     unsafe { core::ptr::write_volatile(addr as *mut u64, 0) };

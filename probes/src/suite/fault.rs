@@ -36,7 +36,9 @@ fn name(c: &FaultCase, p: Placement) -> String {
 /// The rule for `case` at `placement` on this platform.
 pub fn expectation(case: &FaultCase, arena: &Arena, p: Placement, env: &RuleEnv) -> Expectation {
     match env.arch {
-        Arch::Aarch64 => rules::aarch64::fault_expectation(case.access, case.width, arena.attr, p, env),
+        Arch::Aarch64 => {
+            rules::aarch64::fault_expectation(case.access, case.width, arena.attr, p, env)
+        }
         Arch::X86_64 => rules::x86::fault_expectation(case.access, case.width, arena.attr, p, env),
     }
 }

@@ -104,7 +104,8 @@ unsafe fn set_handler(
 pub fn init_core(index: usize) {
     let mut tss = TaskStateSegment::new();
     for slot in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK] {
-        let stack: &'static mut [u8] = Box::leak(alloc::vec![0u8; IST_STACK_SIZE].into_boxed_slice());
+        let stack: &'static mut [u8] =
+            Box::leak(alloc::vec![0u8; IST_STACK_SIZE].into_boxed_slice());
         let top = VirtAddr::from_ptr(stack.as_ptr_range().end).align_down(16u64);
         tss.interrupt_stack_table[usize::from(slot)] = top;
     }

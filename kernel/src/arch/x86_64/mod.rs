@@ -61,8 +61,10 @@ pub fn init_boot_cpu(rsdp: u64) {
 
 /// Mask both 8259 PICs: nothing here takes legacy interrupts.
 fn mask_pic() {
-    let mut master: x86_64::instructions::port::Port<u8> = x86_64::instructions::port::Port::new(0x21);
-    let mut slave: x86_64::instructions::port::Port<u8> = x86_64::instructions::port::Port::new(0xa1);
+    let mut master: x86_64::instructions::port::Port<u8> =
+        x86_64::instructions::port::Port::new(0x21);
+    let mut slave: x86_64::instructions::port::Port<u8> =
+        x86_64::instructions::port::Port::new(0xa1);
     // SAFETY: writing the interrupt mask registers of the PC's 8259 pair only masks IRQs.
     unsafe {
         master.write(0xff);
@@ -265,4 +267,3 @@ pub fn halt() -> ! {
         x86_64::instructions::hlt();
     }
 }
-

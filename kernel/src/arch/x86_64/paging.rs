@@ -145,12 +145,19 @@ fn type_slot(t: MemType) -> usize {
 pub fn init(phys: u64, len: u64) {
     let pat_read = program_pat().unwrap_or(0);
     for (slot, attr) in Arch::X86_64.attrs().iter().enumerate() {
-        let Some(t) = MemType::from_attr(*attr) else { continue };
-        let Some(idx) = pat_index(&PAT_LAYOUT, t) else { continue };
+        let Some(t) = MemType::from_attr(*attr) else {
+            continue;
+        };
+        let Some(idx) = pat_index(&PAT_LAYOUT, t) else {
+            continue;
+        };
         let pt = ALIAS_PT[slot].0.get().cast::<u64>();
         for p in 0..(len / PAGE) as usize {
             // SAFETY: `pt` is this slot's page table (512 entries, p < 512), not yet in use.
-            unsafe { pt.add(p).write_volatile(pte_4k(phys + p as u64 * PAGE, idx)) };
+            unsafe {
+                pt.add(p)
+                    .write_volatile(pte_4k(phys + p as u64 * PAGE, idx))
+            };
         }
         let pd = ALIAS_PD.0.get().cast::<u64>();
         // SAFETY: slot < 512; the PD is ours and not yet linked in.
@@ -251,7 +258,11 @@ pub fn confirm(attr: MemAttr) -> Result<String, String> {
             pte0 = pte;
         }
         if pte & PTE_ADDR_4K != st.arena_phys + p * PAGE {
-            return Err(format!("va {:#x} maps {:#x}, not the arena", va + p * PAGE, pte & PTE_ADDR_4K));
+            return Err(format!(
+                "va {:#x} maps {:#x}, not the arena",
+                va + p * PAGE,
+                pte & PTE_ADDR_4K
+            ));
         }
         if pte_pat_index_4k(pte) != pte_pat_index_4k(pte0) {
             return Err(format!("page {p} selects a different PAT entry"));
@@ -290,7 +301,11 @@ pub fn facts(out: &mut alloc::collections::BTreeMap<String, String>) {
         format!(
             "{:#018x}{}",
             st.pat_written,
-            if st.pat_written == st.pat_read { " (read back equal)" } else { " (READ BACK DIFFERS)" }
+            if st.pat_written == st.pat_read {
+                " (read back equal)"
+            } else {
+                " (READ BACK DIFFERS)"
+            }
         ),
     );
     match &st.mtrrs {

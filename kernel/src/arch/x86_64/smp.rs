@@ -149,7 +149,10 @@ fn madt_cpus(rsdp: u64) -> Result<(Vec<MadtCpu>, u32), String> {
             continue;
         }
         max_id = max_id.max(id);
-        v.push(MadtCpu { apic_id: id, usable });
+        v.push(MadtCpu {
+            apic_id: id,
+            usable,
+        });
     }
     Ok((v, max_id))
 }
@@ -203,17 +206,26 @@ pub fn start_cpus() -> Vec<Cpu> {
     let cpus = match madt_cpus(RSDP.load(Ordering::Relaxed)) {
         Ok((c, _)) => c,
         Err(e) => {
-            crate::kmain::report_error("cpu", format!("cannot enumerate cores: {e}; running on the boot core only"));
+            crate::kmain::report_error(
+                "cpu",
+                format!("cannot enumerate cores: {e}; running on the boot core only"),
+            );
             return online;
         }
     };
     for c in cpus.iter().filter(|c| c.apic_id != bsp) {
         if !c.usable {
-            offline.push((c.apic_id, "MADT: processor neither enabled nor online-capable".into()));
+            offline.push((
+                c.apic_id,
+                "MADT: processor neither enabled nor online-capable".into(),
+            ));
             continue;
         }
         if !apic::is_x2apic() && c.apic_id > 254 {
-            offline.push((c.apic_id, "APIC ID above 254 needs x2APIC, which this CPU lacks".into()));
+            offline.push((
+                c.apic_id,
+                "APIC ID above 254 needs x2APIC, which this CPU lacks".into(),
+            ));
             continue;
         }
         let index = NCORES.load(Ordering::Relaxed);

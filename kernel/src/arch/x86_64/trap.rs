@@ -113,7 +113,10 @@ const _: () = {
     while i < STUBS.len() {
         let (v, err) = STUBS[i];
         assert!(err == x86_vector_has_error_code(v) || v as usize >= EXCEPTION_VECTORS);
-        assert!(v as usize >= EXCEPTION_VECTORS || v as usize == i, "exceptions first, in order");
+        assert!(
+            v as usize >= EXCEPTION_VECTORS || v as usize == i,
+            "exceptions first, in order"
+        );
         i += 1;
     }
     assert!(STUBS[STUBS.len() - 2].0 == apic::WAKE_VECTOR);
@@ -215,14 +218,47 @@ impl fmt::Display for Dump<'_> {
         } else {
             writeln!(w, "  error code (none)")?;
         }
-        writeln!(w, "  kind {}: {}", self.fault.kind().name(), self.fault.describe())?;
-        writeln!(w, "  RIP {:#018x}  CS {:#06x}  RFLAGS {:#018x}", f.rip, f.cs, f.rflags)?;
-        writeln!(w, "  RSP {:#018x}  SS {:#06x}  CR2 {:#018x}", f.rsp, f.ss, self.cr2)?;
-        writeln!(w, "  RAX {:#018x}  RBX {:#018x}  RCX {:#018x}", f.rax, f.rbx, f.rcx)?;
-        writeln!(w, "  RDX {:#018x}  RSI {:#018x}  RDI {:#018x}", f.rdx, f.rsi, f.rdi)?;
-        writeln!(w, "  RBP {:#018x}  R8  {:#018x}  R9  {:#018x}", f.rbp, f.r8, f.r9)?;
-        writeln!(w, "  R10 {:#018x}  R11 {:#018x}  R12 {:#018x}", f.r10, f.r11, f.r12)?;
-        writeln!(w, "  R13 {:#018x}  R14 {:#018x}  R15 {:#018x}", f.r13, f.r14, f.r15)?;
+        writeln!(
+            w,
+            "  kind {}: {}",
+            self.fault.kind().name(),
+            self.fault.describe()
+        )?;
+        writeln!(
+            w,
+            "  RIP {:#018x}  CS {:#06x}  RFLAGS {:#018x}",
+            f.rip, f.cs, f.rflags
+        )?;
+        writeln!(
+            w,
+            "  RSP {:#018x}  SS {:#06x}  CR2 {:#018x}",
+            f.rsp, f.ss, self.cr2
+        )?;
+        writeln!(
+            w,
+            "  RAX {:#018x}  RBX {:#018x}  RCX {:#018x}",
+            f.rax, f.rbx, f.rcx
+        )?;
+        writeln!(
+            w,
+            "  RDX {:#018x}  RSI {:#018x}  RDI {:#018x}",
+            f.rdx, f.rsi, f.rdi
+        )?;
+        writeln!(
+            w,
+            "  RBP {:#018x}  R8  {:#018x}  R9  {:#018x}",
+            f.rbp, f.r8, f.r9
+        )?;
+        writeln!(
+            w,
+            "  R10 {:#018x}  R11 {:#018x}  R12 {:#018x}",
+            f.r10, f.r11, f.r12
+        )?;
+        writeln!(
+            w,
+            "  R13 {:#018x}  R14 {:#018x}  R15 {:#018x}",
+            f.r13, f.r14, f.r15
+        )?;
         let (cr3, _) = Cr3::read_raw();
         write!(
             w,

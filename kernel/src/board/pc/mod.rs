@@ -88,7 +88,10 @@ extern "C" fn pc_entry64(start_info: u64) -> ! {
     platform.insert(String::from("entry"), String::from("pvh"));
     platform.insert(String::from("pvh_start_info"), format!("{start_info:#x}"));
     platform.insert(String::from("rsdp"), format!("{:#x}", info.rsdp));
-    platform.insert(String::from("ram_bytes"), format!("{}", info.usable_bytes()));
+    platform.insert(
+        String::from("ram_bytes"),
+        format!("{}", info.usable_bytes()),
+    );
     platform.insert(
         String::from("heap"),
         format!("{heap_start:#x}+{heap_len:#x}"),
