@@ -57,7 +57,10 @@ pub fn fault_expectation(
         // instructions that may or may not raise #AC when the operand is not 8-byte aligned; an
         // 8-byte aligned one does not.
         AccessKind::Load | AccessKind::Store if cpl3_ac && width == 128 => {
-            if placement.offset_in_arena(width, env.line, env.page) % 8 != 0 {
+            if !placement
+                .offset_in_arena(width, env.line, env.page)
+                .is_multiple_of(8)
+            {
                 Expectation {
                     expect: FaultExpect::Either,
                     text: "#AC or no fault: 128-bit unaligned vector move not 8-byte aligned at CPL 3 \
