@@ -35,7 +35,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use super::{Expectation, FaultExpect};
+use super::Expectation;
 use crate::attr::{Arch, MemAttr};
 use crate::fault::{FaultKind, RawFault};
 use crate::platform::RuleEnv;
@@ -563,14 +563,6 @@ pub fn fault_admitted(exp: &Expectation, fault: Option<&RawFault>) -> bool {
     exp.admits(kind)
 }
 
-const ARM_ATOMIC_RESTRICT: &str = "Arm ARM B2.2.6: an implementation may support atomic \
-     instructions only for some memory types; elsewhere they may generate an IMPLEMENTATION \
-     DEFINED abort (DFSC 0b110101, unsupported exclusive or atomic access)";
-const ARM_LSE2_ALIGN: &str = "Arm ARM B2.5.2 with FEAT_LSE2: a misaligned Load-Acquire/\
-     Store-Release, exclusive or atomic access to Normal memory whose bytes lie within one 16-byte \
-     aligned quantity need not take an Alignment fault (SCTLR_ELx.nAA for the ordered forms); \
-     atomprobe does not model the exact conditions, so either outcome is accepted";
-
 /// Where an access of `bytes` at `addr` sits, in the terms of [`super::Placement`].
 pub fn placement_of(addr: usize, bytes: usize, env: &RuleEnv) -> super::Placement {
     use super::Placement;
@@ -587,9 +579,9 @@ pub fn placement_of(addr: usize, bytes: usize, env: &RuleEnv) -> super::Placemen
 
 /// The alignment/attribute fault rule for one access of `width` bits at `addr` (the size the
 /// alignment check uses: the element size for LDP/STP, the total size for LDXP/STXP and
-/// CMPXCHG16B), refined for what the generic rules leave out: LSE atomics on memory other than
-/// Normal Write-Back (Arm ARM B2.2.6) and FEAT_LSE2's relaxation of alignment faults
-/// (SCTLR_ELx.nAA).
+/// CMPXCHG16B). Every family (`fault`, `tear`, `excl`, `cost`) judges faults through this one
+/// function: aarch64 by [`super::aarch64::fault_expectation`] (B2.5.2 with FEAT_LSE2 from `feat`,
+/// B2.9.5, B2.2.6), x86 by [`super::x86::fault_expectation`].
 pub fn access_fault_expectation(
     kind: super::AccessKind,
     width: u32,
@@ -598,47 +590,12 @@ pub fn access_fault_expectation(
     env: &RuleEnv,
     feat: &Features,
 ) -> Expectation {
-    use super::AccessKind;
-    let placement = placement_of(addr, (width / 8) as usize, env);
     match env.arch {
-        Arch::X86_64 => super::x86::fault_expectation(kind, width, attr, placement, env),
-        Arch::Aarch64 => {
-            let base = super::aarch64::fault_expectation(kind, width, attr, placement, env);
-            let eff = super::aarch64::effective_attr(attr, env);
-            let bytes = (width / 8).max(1) as usize;
-            let relaxed_kinds = matches!(
-                kind,
-                AccessKind::AcquireRelease | AccessKind::Atomic | AccessKind::Exclusive
-            );
-            if relaxed_kinds
-                && feat.lse2 == Some(true)
-                && !eff.is_arm_device()
-                && !aligned(addr, bytes)
-                && within(addr, bytes, 16)
-            {
-                return Expectation {
-                    expect: FaultExpect::Either,
-                    text:
-                        "alignment fault or not (FEAT_LSE2, within a 16-byte quantity: not judged)"
-                            .into(),
-                    rule: ARM_LSE2_ALIGN,
-                };
-            }
-            if kind == AccessKind::Atomic
-                && base.expect == FaultExpect::NoFault
-                && eff != MemAttr::NormalWb
-            {
-                return Expectation {
-                    expect: FaultExpect::Either,
-                    text: format!(
-                        "no alignment fault; LSE atomics on {} may take an IMPLEMENTATION DEFINED abort or succeed",
-                        eff.name()
-                    ),
-                    rule: ARM_ATOMIC_RESTRICT,
-                };
-            }
-            base
+        Arch::X86_64 => {
+            let placement = placement_of(addr, (width / 8) as usize, env);
+            super::x86::fault_expectation(kind, width, attr, placement, env)
         }
+        Arch::Aarch64 => super::aarch64::fault_expectation(kind, width, addr, attr, env, feat.lse2),
     }
 }
 
@@ -646,7 +603,7 @@ pub fn access_fault_expectation(
 mod tests {
     use super::*;
     use crate::platform::Privilege;
-    use crate::rules::{AccessKind, Placement};
+    use crate::rules::{AccessKind, FaultExpect, Placement};
 
     fn env(arch: Arch) -> RuleEnv {
         RuleEnv {
@@ -953,14 +910,25 @@ mod tests {
         assert_eq!(x.expect, FaultExpect::NoFault);
         let x = access_fault_expectation(AccessKind::Atomic, 64, A + 1, MemAttr::NormalWb, &e, &f);
         assert_eq!(x.expect, FaultExpect::Fault(FaultKind::Alignment));
-        let x = access_fault_expectation(
+        // FEAT_LSE2: misaligned within a 16-byte quantity does not fault (B2.5.2,
+        // AArch64.UnalignedAccessFaults), for exclusives too; crossing it, exclusives fault.
+        for kind in [
             AccessKind::AcquireRelease,
+            AccessKind::Exclusive,
+            AccessKind::Atomic,
+        ] {
+            let x =
+                access_fault_expectation(kind, 64, A + 1, MemAttr::NormalWb, &e, &arm_feat(true));
+            assert_eq!(x.expect, FaultExpect::NoFault, "{kind:?}");
+        }
+        let x = access_fault_expectation(
+            AccessKind::Exclusive,
             64,
-            A + 1,
+            A + 12,
             MemAttr::NormalWb,
             &e,
             &arm_feat(true),
         );
-        assert_eq!(x.expect, FaultExpect::Either);
+        assert_eq!(x.expect, FaultExpect::Fault(FaultKind::Alignment));
     }
 }

@@ -12,11 +12,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 
-use crate::attr::Arch;
 use crate::fault::RawFault;
 use crate::ops::{fault_cases, FaultCase};
 use crate::platform::{Arena, Platform, RuleEnv};
 use crate::record::{Probe, ProbeResult, Record, Verdict};
+use crate::rules::atomicity::{self, Features};
 use crate::rules::{self, Expectation, Placement};
 
 pub fn names() -> Vec<String> {
@@ -33,14 +33,17 @@ fn name(c: &FaultCase, p: Placement) -> String {
     format!("{}-{}-{}", c.op.replace(' ', "-"), c.width, p.name())
 }
 
-/// The rule for `case` at `placement` on this platform.
-pub fn expectation(case: &FaultCase, arena: &Arena, p: Placement, env: &RuleEnv) -> Expectation {
-    match env.arch {
-        Arch::Aarch64 => {
-            rules::aarch64::fault_expectation(case.access, case.width, arena.attr, p, env)
-        }
-        Arch::X86_64 => rules::x86::fault_expectation(case.access, case.width, arena.attr, p, env),
-    }
+/// The rule for `case` at `addr` (in `arena`) on this platform: the same rule the `tear`, `excl`
+/// and `cost` families judge faults by ([`atomicity::access_fault_expectation`], FEAT_LSE2
+/// included).
+pub fn expectation(
+    case: &FaultCase,
+    arena: &Arena,
+    addr: usize,
+    env: &RuleEnv,
+    feat: &Features,
+) -> Expectation {
+    atomicity::access_fault_expectation(case.access, case.width, addr, arena.attr, env, feat)
 }
 
 /// A result slot written by exactly one core inside `run_on` and read after it returned.
@@ -52,6 +55,7 @@ unsafe impl<T: Send> Sync for Slot<T> {}
 pub fn run(platform: &dyn Platform) {
     let cfg = platform.config();
     let env = platform.env();
+    let feat = super::tear::features(&env);
     let n = platform.cpu_count();
     let mut cores = vec![0usize];
     if n > 1 {
@@ -87,7 +91,10 @@ pub fn run(platform: &dyn Platform) {
                     let addr = unsafe { arena.base.add(off) };
                     let outcome = attempt(platform, core, c, addr);
                     let rec = match outcome {
-                        Ok(fault) => judged(c, p, &arena, core, fault, &env),
+                        Ok(fault) => {
+                            let exp = expectation(c, &arena, addr as usize, &env, &feat);
+                            judged(c, p, &arena, core, fault, &env, exp)
+                        }
                         Err(e) => skipped(c, p, attr.name(), &e, &env),
                     };
                     platform.emit(&rec);
@@ -166,8 +173,8 @@ fn judged(
     core: usize,
     fault: Option<RawFault>,
     env: &RuleEnv,
+    exp: Expectation,
 ) -> Record {
-    let exp = expectation(c, arena, p, env);
     let mut r = base_record(c, p, arena.attr.name(), env);
     r.cpus = vec![core as u32];
     r.result = if fault.is_some() {
@@ -175,7 +182,7 @@ fn judged(
     } else {
         ProbeResult::Ok
     };
-    r.verdict = if exp.admits(fault.map(|f| f.kind())) {
+    r.verdict = if atomicity::fault_admitted(&exp, fault.as_ref()) {
         Verdict::Ok
     } else {
         Verdict::Deviation
@@ -190,4 +197,64 @@ fn judged(
     r.expected = exp.text;
     r.rule = exp.rule.into();
     Record::Probe(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::{Arch, MemAttr};
+    use crate::platform::Privilege;
+    use crate::rules::atomicity::{FeatureSource, Vendor};
+    use crate::rules::{AccessKind, FaultExpect};
+
+    unsafe fn nop(_: *mut u8) {}
+
+    /// The `fault` family judges by the same rule as `tear`/`excl`/`cost`: with FEAT_LSE2 a
+    /// misaligned LDXR within one 16-byte quantity does not fault (Arm ARM B2.5.2,
+    /// AArch64.UnalignedAccessFaults); without it, it must.
+    #[test]
+    fn fault_family_uses_the_shared_lse2_rule() {
+        let env = RuleEnv {
+            arch: Arch::Aarch64,
+            privilege: Privilege::El(1),
+            mmu_on: true,
+            align_check: false,
+            line: 64,
+            page: 4096,
+        };
+        let arena = Arena {
+            base: 0x4000_0000 as *mut u8,
+            len: 3 * 4096,
+            attr: MemAttr::NormalWb,
+        };
+        let case = FaultCase {
+            op: "ldxr",
+            width: 64,
+            access: AccessKind::Exclusive,
+            run: nop,
+        };
+        for lse2 in [false, true] {
+            let mut feat = Features::unknown(Vendor::Arm, "test");
+            feat.lse2 = Some(lse2);
+            feat.source = FeatureSource::IdRegisters;
+            let addr =
+                arena.base as usize + Placement::Misaligned.offset_in_arena(64, env.line, env.page);
+            let e = expectation(&case, &arena, addr, &env, &feat);
+            let shared = atomicity::access_fault_expectation(
+                AccessKind::Exclusive,
+                64,
+                addr,
+                MemAttr::NormalWb,
+                &env,
+                &feat,
+            );
+            assert_eq!(e, shared);
+            let want = if lse2 {
+                FaultExpect::NoFault
+            } else {
+                FaultExpect::Fault(crate::fault::FaultKind::Alignment)
+            };
+            assert_eq!(e.expect, want);
+        }
+    }
 }
