@@ -114,6 +114,8 @@ pub enum ProbeResult {
     Fault,
     /// The operation succeeded as intended.
     Ok,
+    /// A counter does not hold the number of successful increments: some were lost (`lost` > 0),
+    /// it is over (`excess` > 0), or the halves of a 128-bit counter differ.
     LostUpdates,
     /// No forward progress within the time bound.
     Livelock,

@@ -7,8 +7,16 @@
 //!   (`cycles_per_op_x100`, or `ns_per_op_x100` where there is no cycle counter). No success at
 //!   all within [`LIVELOCK_MS`] is `livelock`.
 //! - `<op>-<placement>-contended`: every selected core (up to [`MAX_CONTENDERS`]) adds 1 to one
-//!   counter `iters` × [`CONTENDED_SCALE`] times, retrying failed attempts; `lost` = successful
-//!   increments − final value. A core with no success for [`LIVELOCK_MS`] gives up: `livelock`.
+//!   counter `iters` × [`CONTENDED_SCALE`] times, retrying failed attempts. A core with no
+//!   success for [`LIVELOCK_MS`] gives up: `livelock`.
+//!
+//! Both runs compare the counter's final value with the successful attempts: `lost` = successes
+//! − final when the counter is short (an update was lost), `excess` = final − successes when it is
+//! over (an increment the successes do not account for: a successful Store-Exclusive, CAS, LDADD
+//! or locked increment counted twice, or a torn counter). `result` is `lost-updates` for either.
+//! A fault inside a run (after the trial did not fault) is judged by the same fault rule as the
+//! trial: where the rule admits the fault (e.g. IMPLEMENTATION DEFINED on this memory type) it is
+//! reported, not a deviation; `fault` holds the decoded fault.
 //!
 //! Expectations: an atomic read-modify-write never loses an update (Arm ARM B2.9 exclusives and
 //! B2.2 atomics; SDM Vol. 3A 9.1.2 / APM Vol. 2 7.3.2 LOCKed operations). On aarch64 memory other
@@ -19,14 +27,16 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::tear::{arena_addr, base_probe, features};
 use crate::attr::{Arch, MemAttr};
+use crate::fault::RawFault;
 use crate::platform::{Platform, RuleEnv};
 use crate::record::{Probe, ProbeResult, Record, Verdict};
 use crate::rules::atomicity::{self, Feature, Features};
-use crate::rules::{AccessKind, Placement};
+use crate::rules::{AccessKind, Expectation, FaultExpect, Placement};
 
 /// The attempt succeeded.
 pub const ST_OK: u32 = 0;
@@ -159,6 +169,65 @@ fn counter_value(v: u128, width: u32) -> Option<u64> {
         (lo == hi).then_some(lo)
     } else {
         Some(v as u64)
+    }
+}
+
+/// Compare a counter's final value with the successful increments: `(lost, excess)`. A counter
+/// whose halves differ (`None`) counts every success as lost.
+fn tally(successes: u64, fin: Option<u64>) -> (u64, u64) {
+    match fin {
+        Some(v) => (successes.saturating_sub(v), v.saturating_sub(successes)),
+        None => (successes, 0),
+    }
+}
+
+/// Whether a fault seen during a run (`faults` > 0) is one `fx` admits. The guard reports the
+/// fault it caught; a run that counted a fault without one is admitted only by "either".
+fn run_fault_ok(fx: &Expectation, faults: u64, fault: Option<&RawFault>) -> bool {
+    match (faults, fault) {
+        (0, _) => true,
+        (_, Some(f)) => atomicity::fault_admitted(fx, Some(f)),
+        (_, None) => fx.expect == FaultExpect::Either,
+    }
+}
+
+/// Whether an `excess` is a deviation. A successful Store-Exclusive / CAS / LDADD / locked
+/// increment adds exactly 1, and an increment is never counted twice; a counter above the
+/// successes can only come from a miscounted success or a torn counter. Torn counters are
+/// possible only where single-copy atomicity is not promised: a misaligned counter (it did not
+/// fault: FEAT_LSE2 within 16 bytes) on memory where exclusives/atomics are IMPLEMENTATION
+/// DEFINED (Arm ARM B2.2.1 promises FEAT_LSE2 atomicity only on Normal Write-Back). Everywhere
+/// else an excess is a deviation.
+fn excess_is_deviation(may_fail: bool, lock_counter: bool, addr: usize, bytes: usize) -> bool {
+    !(may_fail && !lock_counter && !addr.is_multiple_of(bytes.max(1)))
+}
+
+/// The first fault any role of a contended run reported (written once, read after `run_on`).
+struct FirstFault {
+    claimed: AtomicBool,
+    fault: UnsafeCell<Option<RawFault>>,
+}
+// SAFETY: only the role that wins `claimed` writes `fault`, and the caller reads it only after
+// `run_on` returned (the engine's completion handshake orders the write before the read).
+unsafe impl Sync for FirstFault {}
+
+impl FirstFault {
+    fn new() -> Self {
+        FirstFault {
+            claimed: AtomicBool::new(false),
+            fault: UnsafeCell::new(None),
+        }
+    }
+
+    fn offer(&self, f: RawFault) {
+        if !self.claimed.swap(true, Ordering::AcqRel) {
+            // SAFETY: this role won `claimed`, so no other role writes `fault` (see the impl).
+            unsafe { *self.fault.get() = Some(f) };
+        }
+    }
+
+    fn take(self) -> Option<RawFault> {
+        self.fault.into_inner()
     }
 }
 
@@ -313,7 +382,7 @@ fn one(
     let mut last_ok = t_start;
     let mut ok_seen = ok;
     let c0 = clock.now();
-    platform.guarded(&mut || {
+    let loop_fault = platform.guarded(&mut || {
         for i in 0..attempts {
             // SAFETY: as for the trial.
             match unsafe { (o.attempt)(addr as *mut u8, aux as *mut u8) } {
@@ -343,7 +412,10 @@ fn one(
     let done = ok + failed + faults;
     let fin = read_counter(counter, if o.lock_counter { 8 } else { bytes });
     let fin_v = counter_value(fin, if o.lock_counter { 64 } else { o.width });
-    let lost = fin_v.map(|v| ok.saturating_sub(v)).unwrap_or(ok);
+    let (lost, excess) = tally(ok, fin_v);
+    let excess_bad = excess_is_deviation(may_fail, o.lock_counter, addr, bytes);
+    let loop_fault_ok = run_fault_ok(&fx, faults, loop_fault.as_ref());
+    un.fault = loop_fault.filter(|_| faults > 0).map(|f| f.to_record());
     un.iterations = done;
     un.elapsed_ms = Some((platform.now_ns() - t_start) / 1_000_000);
     for (k, v) in [
@@ -354,6 +426,7 @@ fn one(
         ("success_ppm", ok * 1_000_000 / done.max(1)),
         ("final", fin_v.unwrap_or(0)),
         ("lost", lost),
+        ("excess", excess),
         (clock.per_op_key(), (c1 - c0) * 100 / done.max(1)),
     ] {
         un.counts.insert(k.into(), v);
@@ -369,12 +442,14 @@ fn one(
         ProbeResult::Fault
     } else if ok == 0 || livelock {
         ProbeResult::Livelock
-    } else if lost_any {
+    } else if lost_any || excess > 0 {
         ProbeResult::LostUpdates
     } else {
         ProbeResult::Ok
     };
-    let bad = faults > 0 || (!may_fail && (ok == 0 || livelock || lost_any));
+    let bad = !loop_fault_ok
+        || (excess > 0 && excess_bad)
+        || (!may_fail && (ok == 0 || livelock || lost_any));
     un.verdict = if fault_ok && !bad {
         Verdict::Ok
     } else {
@@ -387,10 +462,10 @@ fn one(
             attr.name()
         )
     } else if o.exclusive {
-        format!("{}; a Store-Exclusive may fail spuriously, but attempts must succeed and no update may be lost", fx.text)
+        format!("{}; a Store-Exclusive may fail spuriously, but attempts must succeed, no update may be lost and none counted twice (lost = excess = 0)", fx.text)
     } else {
         format!(
-            "{}; every increment is atomic: no update may be lost",
+            "{}; every increment is atomic: no update may be lost or counted twice (lost = excess = 0)",
             fx.text
         )
     };
@@ -402,7 +477,7 @@ fn one(
     (
         un.clone(),
         Some(contend(
-            platform, o, p, attr, env, addr, aux, bytes, may_fail, &un, rule, &clock,
+            platform, o, p, attr, env, addr, aux, bytes, may_fail, &un, rule, &clock, &fx,
         )),
     )
 }
@@ -421,6 +496,7 @@ fn contend(
     un: &Probe,
     rule: &str,
     clock: &Clock<'_>,
+    fx: &Expectation,
 ) -> Probe {
     let off = p.offset_in_arena(o.width, env.line, env.page);
     let mut co = base_probe(
@@ -460,12 +536,13 @@ fn contend(
     let faults = AtomicU64::new(0);
     let ticks = AtomicU64::new(0);
     let livelock = AtomicBool::new(false);
+    let first_fault = FirstFault::new();
     let t_start = platform.now_ns();
     let body = |_role: usize| {
         let (mut k, mut f, mut flt) = (0u64, 0u64, 0u64);
         let mut gave_up = false;
         let c0 = clock.now();
-        platform.guarded(&mut || {
+        let caught = platform.guarded(&mut || {
             let mut last_ok = platform.now_ns();
             let mut k_seen = 0u64;
             let mut tries = 0u64;
@@ -497,6 +574,9 @@ fn contend(
             }
         });
         let c1 = clock.now();
+        if let Some(f) = caught.filter(|_| flt > 0) {
+            first_fault.offer(f);
+        }
         ok.fetch_add(k, Ordering::Relaxed);
         failed.fetch_add(f, Ordering::Relaxed);
         faults.fetch_add(flt, Ordering::Relaxed);
@@ -515,12 +595,16 @@ fn contend(
     }
     let (ok, failed, faults) = (ok.into_inner(), failed.into_inner(), faults.into_inner());
     let livelock = livelock.into_inner();
+    let run_fault = first_fault.take();
+    let fault_ok = run_fault_ok(fx, faults, run_fault.as_ref());
+    co.fault = run_fault.map(|f| f.to_record());
     let fin = read_counter(
         if o.lock_counter { aux } else { addr },
         if o.lock_counter { 8 } else { bytes },
     );
     let fin_v = counter_value(fin, if o.lock_counter { 64 } else { o.width });
-    let lost = fin_v.map(|v| ok.saturating_sub(v)).unwrap_or(ok);
+    let (lost, excess) = tally(ok, fin_v);
+    let excess_bad = excess_is_deviation(may_fail, o.lock_counter, addr, bytes);
     let attempts = ok + failed + faults;
     co.iterations = attempts;
     for (k, v) in [
@@ -532,6 +616,7 @@ fn contend(
         ("faults", faults),
         ("final", fin_v.unwrap_or(0)),
         ("lost", lost),
+        ("excess", excess),
         (clock.per_op_key(), ticks.into_inner() * 100 / ok.max(1)),
     ] {
         co.counts.insert(k.into(), v);
@@ -545,25 +630,75 @@ fn contend(
     let lost_any = lost > 0 || fin_v.is_none();
     co.result = if faults > 0 {
         ProbeResult::Fault
-    } else if lost_any {
+    } else if lost_any || excess > 0 {
         ProbeResult::LostUpdates
     } else if livelock {
         ProbeResult::Livelock
     } else {
         ProbeResult::Ok
     };
-    let bad = faults > 0 || (!may_fail && (lost_any || livelock));
+    let bad = !fault_ok || (excess > 0 && excess_bad) || (!may_fail && (lost_any || livelock));
     co.verdict = if bad { Verdict::Deviation } else { Verdict::Ok };
     co.expected = if may_fail {
         format!(
-            "{n} cores racing: on {} lost updates or livelock are IMPLEMENTATION DEFINED outcomes",
-            attr.name()
+            "{n} cores racing: on {} lost updates or livelock are IMPLEMENTATION DEFINED outcomes; {}",
+            attr.name(),
+            fx.text
         )
     } else {
         format!(
-            "{n} cores racing: no update may be lost (lost = 0), and the cores must make progress"
+            "{n} cores racing: no update may be lost or counted twice (lost = excess = 0), and the cores must make progress; {}",
+            fx.text
         )
     };
-    co.rule = String::from(rule);
+    co.rule = format!("{rule}; {}", fx.rule);
     co
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::FaultKind;
+
+    #[test]
+    fn tally_reports_lost_and_excess() {
+        assert_eq!(tally(5, Some(5)), (0, 0));
+        assert_eq!(tally(5, Some(3)), (2, 0));
+        // A final value above the successes is not hidden as "0 lost".
+        assert_eq!(tally(5, Some(7)), (0, 2));
+        assert_eq!(tally(5, None), (5, 0));
+    }
+
+    #[test]
+    fn excess_is_a_deviation_unless_the_counter_may_tear() {
+        let a = 0x4000_0040;
+        assert!(excess_is_deviation(false, false, a + 1, 8));
+        assert!(excess_is_deviation(true, false, a, 8));
+        assert!(excess_is_deviation(true, true, a + 1, 8));
+        assert!(!excess_is_deviation(true, false, a + 1, 8));
+    }
+
+    #[test]
+    fn run_faults_are_judged_by_the_rule() {
+        let either = Expectation {
+            expect: FaultExpect::Either,
+            text: String::new(),
+            rule: "",
+        };
+        let none = Expectation {
+            expect: FaultExpect::NoFault,
+            ..either.clone()
+        };
+        let unsupported = RawFault::Aarch64 {
+            esr: (0x25 << 26) | 0x35,
+            far: 0,
+            elr: 0,
+        };
+        assert_eq!(unsupported.kind(), FaultKind::UnsupportedAtomic);
+        assert!(run_fault_ok(&either, 1, Some(&unsupported)));
+        assert!(!run_fault_ok(&none, 1, Some(&unsupported)));
+        assert!(run_fault_ok(&none, 0, None));
+        assert!(!run_fault_ok(&none, 1, None));
+        assert!(run_fault_ok(&either, 1, None));
+    }
 }
