@@ -7,7 +7,6 @@ mod common;
 
 use atomprobe::Board;
 use common::boot;
-use probes::record::Record;
 
 #[test]
 fn raspi4b_default_run() {
@@ -22,19 +21,7 @@ fn raspi4b_default_run() {
     );
     o.check(b.el == Some(1), &format!("begin.el = {:?}, want 1", b.el));
     // Four Cortex-A72 cores, released from the spin table.
-    let cpus: Vec<_> =
-        o.0.report
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Cpu(c) => Some(c),
-                _ => None,
-            })
-            .collect();
-    o.check(
-        cpus.len() == 4 && cpus.iter().all(|c| c.online),
-        &format!("want 4 online cpu records, got {cpus:?}"),
-    );
+    common::check_cpus_online(&o, 4);
     common::check_aarch64_faults(&o);
     o.assert_complete();
 }

@@ -16,6 +16,8 @@ fn check_default_run(o: &Outcome) {
     );
     o.check(b.el == Some(1), &format!("begin.el = {:?}, want 1", b.el));
 
+    // -smp 4: every core came up (PSCI CPU_ON; HVC at EL1 entry, SMC at EL2 entry).
+    common::check_cpus_online(o, 4);
     common::check_aarch64_faults(o);
     o.assert_complete();
 }
@@ -30,7 +32,12 @@ fn virt_default_run() {
 
 #[test]
 fn virt_el2_entry_run() {
-    let Some(o) = boot(Board::Virt, |opts| opts.virtualization = true) else {
+    // Same checks as the default run; only the fault family runs, to bound the test's time (the
+    // cores still come up, which is what EL2 entry changes: PSCI through SMC, the EL2 -> EL1 drop).
+    let Some(o) = boot(Board::Virt, |opts| {
+        opts.virtualization = true;
+        opts.append = Some("probes=fault".into());
+    }) else {
         return;
     };
     o.check(

@@ -230,3 +230,20 @@ pub fn check_aarch64_faults(o: &Outcome) {
         );
     }
 }
+
+/// The `cpu` records: `n` of them, every one online.
+pub fn check_cpus_online(o: &Outcome, n: usize) {
+    let cpus: Vec<_> =
+        o.0.report
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Cpu(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+    o.check(
+        cpus.len() == n && cpus.iter().all(|c| c.online),
+        &format!("want {n} online cpu records, got {cpus:?}"),
+    );
+}
