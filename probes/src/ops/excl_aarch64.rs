@@ -101,15 +101,20 @@ unsafe fn ldxp_stxp_128(a: *mut u8, _aux: *mut u8) -> u32 {
     st as u32
 }
 
-/// CAS: read the counter, compare-and-swap it with itself + 1; retry when another core won.
+/// CAS: read the counter with a CAS (compare with 0: a 0 counter is rewritten unchanged, any
+/// other is only read), then compare-and-swap it with itself + 1; retry when another core won.
+/// Both accesses are CAS, so the first access the record reports on (a fault in it included) is
+/// a CAS, never a plain load: on misaligned Device memory a plain LDR would fault first and the
+/// CAS would never be tested.
 unsafe fn cas_64(a: *mut u8, _aux: *mut u8) -> u32 {
     let st: u64;
-    // SAFETY: arena address with room for the access, guard armed; a fault in the load or the
-    // CAS resumes at 23 (status 1). CAS is FEAT_LSE: the suite calls this only when the CPU has it.
+    // SAFETY: arena address with room for the access, guard armed; a fault in either CAS resumes
+    // at 23 (status 1). CAS is FEAT_LSE: the suite calls this only when the CPU has it.
     unsafe {
         core::arch::asm!(
             ".arch_extension lse",
-            "21: ldr {old}, [{a}]",
+            "mov {old}, xzr",
+            "21: cas {old}, {old}, [{a}]",
             "add {new}, {old}, #1",
             "mov {cmp}, {old}",
             "22: cas {cmp}, {new}, [{a}]",
@@ -257,7 +262,7 @@ pub static OPS: &[ExclOp] = &[
     },
     ExclOp {
         name: "cas-64",
-        op: "cas",
+        op: "cas (read by cas, then cas +1)",
         width: 64,
         kind: AccessKind::Atomic,
         needs: Some(Feature::Lse),
@@ -289,3 +294,26 @@ pub static OPS: &[ExclOp] = &[
         placements: ALL,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CAS increments from 0 (where the reading CAS rewrites 0) and from any other value. Needs
+    /// FEAT_LSE: run under `qemu-aarch64` (-cpu max) or on an LSE core.
+    #[test]
+    fn cas_64_reads_with_cas_and_adds_one() {
+        if !std::arch::is_aarch64_feature_detected!("lse") {
+            return;
+        }
+        for start in [0u64, 41, u64::MAX - 1] {
+            let mut v = [start, 0];
+            let p = v.as_mut_ptr() as *mut u8;
+            // SAFETY: `p` points at an aligned u64 on the stack; no fault is expected, so the
+            // guard need not be armed.
+            let st = unsafe { cas_64(p, p) };
+            assert_eq!(st, ST_OK);
+            assert_eq!(v[0], start.wrapping_add(1));
+        }
+    }
+}
