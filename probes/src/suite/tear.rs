@@ -505,6 +505,8 @@ fn one(
         };
         rec.fault = f.map(|f| f.to_record());
         rec.counts.insert("faults".into(), 1);
+        // One attempt was made (as in `fault`, `excl` and `cost`).
+        rec.iterations = 1;
         rec.cpus = vec![0];
         rec.expected = if go {
             format!("does it fault: {fault_text}")
@@ -751,6 +753,118 @@ pub fn race(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A platform whose guard reports a fault for every guarded call without running it (so no
+    /// instruction really faults): every family's trial takes its fault path.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    mod always_faults {
+        use alloc::string::ToString;
+        use std::sync::Mutex;
+
+        use crate::attr::{Arch, MemAttr};
+        use crate::config::Config;
+        use crate::fault::RawFault;
+        use crate::platform::{Arena, Platform, Privilege, RuleEnv, RunError};
+        use crate::record::{Probe, ProbeResult, Record};
+
+        struct Faulty {
+            cfg: Config,
+            arena: usize,
+            out: Mutex<Vec<Probe>>,
+        }
+
+        impl Platform for Faulty {
+            fn env(&self) -> RuleEnv {
+                RuleEnv {
+                    arch: Arch::X86_64,
+                    privilege: Privilege::User,
+                    mmu_on: true,
+                    align_check: false,
+                    line: 64,
+                    page: 4096,
+                }
+            }
+            fn config(&self) -> &Config {
+                &self.cfg
+            }
+            fn cpu_count(&self) -> usize {
+                2
+            }
+            fn now_ns(&self) -> u64 {
+                0
+            }
+            fn cycles(&self) -> Option<u64> {
+                None
+            }
+            fn arena(&self, attr: MemAttr) -> Result<Arena, String> {
+                Ok(Arena {
+                    base: self.arena as *mut u8,
+                    len: 4 * 4096,
+                    attr,
+                })
+            }
+            fn guarded(&self, _op: &mut dyn FnMut()) -> Option<RawFault> {
+                Some(RawFault::X86 {
+                    vector: 13,
+                    error_code: Some(0),
+                    cr2: 0,
+                    rip: 0,
+                })
+            }
+            fn run_on(
+                &self,
+                cpus: &[usize],
+                _timeout_ms: u64,
+                body: &(dyn Fn(usize) + Sync),
+            ) -> Result<(), RunError> {
+                for role in 0..cpus.len() {
+                    body(role);
+                }
+                Ok(())
+            }
+            fn emit(&self, rec: &Record) {
+                if let Record::Probe(p) = rec {
+                    self.out.lock().unwrap().push(p.clone());
+                }
+            }
+            fn progress(&self, _msg: &str) {}
+        }
+
+        /// A record whose trial faulted says 1 attempt in every family.
+        #[test]
+        fn a_trial_fault_is_one_iteration_in_every_family() {
+            let mut cfg = Config::defaults(Arch::X86_64);
+            cfg.probes = ["fault", "tear", "excl", "cost"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            cfg.attrs = vec!["wb".into()];
+            let layout = std::alloc::Layout::from_size_align(4 * 4096, 4096).unwrap();
+            // SAFETY: non-zero size; leaked for the test (nothing is accessed through it: the
+            // guard never runs the probe).
+            let arena = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
+            let p = Faulty {
+                cfg,
+                arena,
+                out: Mutex::new(Vec::new()),
+            };
+            crate::suite::fault::run(&p);
+            super::super::run(&p);
+            crate::suite::excl::run(&p);
+            crate::suite::cost::run(&p);
+            let recs = p.out.into_inner().unwrap();
+            for fam in ["fault", "tear", "excl", "cost"] {
+                let faulted: Vec<&Probe> = recs
+                    .iter()
+                    .filter(|r| r.family == fam && r.result == ProbeResult::Fault)
+                    .collect();
+                assert!(!faulted.is_empty(), "{fam}: no fault record");
+                for r in faulted {
+                    assert_eq!(r.iterations, 1, "{fam} {}", r.name);
+                }
+            }
+        }
+    }
 
     fn exp(granule: u32, whole_pairs: bool) -> RaceExpectation {
         RaceExpectation {
