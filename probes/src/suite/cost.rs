@@ -19,10 +19,11 @@ use alloc::vec::Vec;
 use super::excl::Clock;
 use super::tear::{arena_addr, base_probe, features};
 use crate::attr::{Arch, MemAttr};
+use crate::fault::RawFault;
 use crate::platform::{Platform, RuleEnv};
 use crate::record::{ProbeResult, Record, Verdict};
 use crate::rules::atomicity::{self, Feature, Features};
-use crate::rules::AccessKind;
+use crate::rules::{AccessKind, Expectation};
 
 /// Copies of the body per loop iteration.
 pub const UNROLL: u64 = 8;
@@ -176,9 +177,12 @@ fn one(
     let (mut raw, mut base, mut net) = (Vec::new(), Vec::new(), Vec::new());
     let mut fails = 0u64;
     let mut faults = 0u64;
+    // The first fault of the measured op's loops and whether a baseline loop faulted.
+    let mut op_fault: Option<RawFault> = None;
+    let mut baseline_faulted = false;
     let t0 = platform.now_ns();
     for _ in 0..BATCHES {
-        let time = |f: LoopFn, fails: &mut u64| -> (u64, bool) {
+        let time = |f: LoopFn, fails: &mut u64| -> (u64, Option<RawFault>) {
             let mut ticks = 0;
             let flt = platform.guarded(&mut || {
                 let c0 = clock.now();
@@ -186,12 +190,14 @@ fn one(
                 *fails += unsafe { f(addr as *mut u8, n) };
                 ticks = clock.now().wrapping_sub(c0);
             });
-            (ticks * 100 / ops_per_batch, flt.is_some())
+            (ticks * 100 / ops_per_batch, flt)
         };
         let (r, f1) = time(o.run, &mut fails);
         let mut unused = 0;
         let (b, f2) = time(baseline, &mut unused);
-        faults += u64::from(f1) + u64::from(f2);
+        faults += u64::from(f1.is_some()) + u64::from(f2.is_some());
+        op_fault = op_fault.or(f1);
+        baseline_faulted |= f2.is_some();
         raw.push(r);
         base.push(b);
         net.push(r.saturating_sub(b));
@@ -228,10 +234,15 @@ fn one(
     } else {
         ProbeResult::Ok
     };
-    let fault_ok = faults == 0
-        || fx
-            .as_ref()
-            .is_some_and(|e| e.expect != crate::rules::FaultExpect::NoFault);
+    // The trial did not fault: that too must be what the rule admits.
+    let trial_ok = fx
+        .as_ref()
+        .is_none_or(|e| atomicity::fault_admitted(e, None));
+    let fault_ok = trial_ok && batch_faults_ok(fx.as_ref(), op_fault.as_ref(), baseline_faulted);
+    rec.fault = op_fault.map(|f| f.to_record());
+    if let (Some(e), true) = (&fx, faults > 0) {
+        rec.rule = String::from(e.rule);
+    }
     rec.verdict = if fault_ok {
         Verdict::Ok
     } else {
@@ -248,10 +259,85 @@ fn one(
     };
     rec.expected =
         format!("informational: median {unit} per op of {what}; no architectural requirement");
-    rec.rule = String::from(match (clock.cycles, env.arch) {
+    let timing_rule = match (clock.cycles, env.arch) {
         (false, _) => RULE_NS,
         (true, Arch::Aarch64) => RULE_PMU,
         (true, Arch::X86_64) => RULE_TSC,
-    });
+    };
+    if faults > 0 {
+        if let Some(e) = &fx {
+            rec.expected = format!("{}; {}", rec.expected, e.text);
+        }
+        rec.rule = if rec.rule.is_empty() {
+            String::from(timing_rule)
+        } else {
+            format!("{timing_rule}; {}", rec.rule)
+        };
+    } else {
+        rec.rule = String::from(timing_rule);
+    }
     rec
+}
+
+/// Whether faults in the timed batches are what the fault rule admits: a fault of the measured
+/// op must be of the kind `fx` expects (`Expectation::admits`, via `fault_admitted`); ops without
+/// a fault rule (`fx` = `None`) and the baseline loops (an empty loop or an aligned store) must
+/// never fault.
+fn batch_faults_ok(
+    fx: Option<&Expectation>,
+    op_fault: Option<&RawFault>,
+    baseline_faulted: bool,
+) -> bool {
+    if baseline_faulted {
+        return false;
+    }
+    match (op_fault, fx) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(f), Some(e)) => atomicity::fault_admitted(e, Some(f)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::FaultKind;
+    use crate::rules::FaultExpect;
+
+    #[test]
+    fn batch_faults_are_checked_against_the_expected_kind() {
+        let align = Expectation {
+            expect: FaultExpect::Fault(FaultKind::Alignment),
+            text: String::new(),
+            rule: "",
+        };
+        let either = Expectation {
+            expect: FaultExpect::Either,
+            ..align.clone()
+        };
+        let none = Expectation {
+            expect: FaultExpect::NoFault,
+            ..align.clone()
+        };
+        // ESR: Data Abort, same EL (EC 0x25); DFSC 0x21 alignment, 0x35 unsupported atomic.
+        let alignment = RawFault::Aarch64 {
+            esr: (0x25 << 26) | 0x21,
+            far: 0,
+            elr: 0,
+        };
+        let unsupported = RawFault::Aarch64 {
+            esr: (0x25 << 26) | 0x35,
+            far: 0,
+            elr: 0,
+        };
+        assert_eq!(alignment.kind(), FaultKind::Alignment);
+        assert!(batch_faults_ok(Some(&align), Some(&alignment), false));
+        // The rule expects an Alignment fault: another kind is a deviation.
+        assert!(!batch_faults_ok(Some(&align), Some(&unsupported), false));
+        assert!(batch_faults_ok(Some(&either), Some(&unsupported), false));
+        assert!(!batch_faults_ok(Some(&none), Some(&alignment), false));
+        assert!(!batch_faults_ok(None, Some(&alignment), false));
+        assert!(batch_faults_ok(Some(&none), None, false));
+        assert!(!batch_faults_ok(Some(&either), None, true));
+    }
 }
