@@ -22,7 +22,9 @@
 //! B2.2 atomics; SDM Vol. 3A 9.1.2 / APM Vol. 2 7.3.2 LOCKed operations). On aarch64 memory other
 //! than Normal Write-Back, whether exclusives and LSE atomics work at all is IMPLEMENTATION
 //! DEFINED (Arm ARM B2.9.5, B2.2.6): faults, livelock or lost updates are reported, not deviations.
-//! `offset` is the byte offset of the counter from the start of its cache line.
+//! `offset` is the byte offset of the counter from the start of its cache line. `seed=` chooses
+//! the counter's cache line within the arena's first page ([`super::tear::seeded_offset`];
+//! counter `line`); the lock forms' counter sits in the page's last line, clear of it.
 
 use alloc::format;
 use alloc::string::String;
@@ -30,8 +32,9 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::tear::{arena_addr, base_probe, features};
+use super::tear::{arena_addr, base_probe, features, seeded_offset};
 use crate::attr::{Arch, MemAttr};
+use crate::config::SeedRng;
 use crate::fault::RawFault;
 use crate::platform::{Platform, RuleEnv};
 use crate::record::{Probe, ProbeResult, Record, Verdict};
@@ -297,7 +300,12 @@ fn one(
     feat: &Features,
     contended: bool,
 ) -> (Probe, Option<Probe>) {
-    let off = p.offset_in_arena(o.width, env.line, env.page);
+    let mut rng = SeedRng::new(
+        platform.config().seed,
+        &format!("excl/{}", name(o, p, false)),
+    );
+    // The last line of the first page holds the lock forms' counter.
+    let off = seeded_offset(p, o.width, env, &mut rng, 1);
     let bytes = (o.width / 8) as usize;
     let mk = |c: bool| {
         base_probe(
@@ -325,14 +333,15 @@ fn one(
         Ok(a) => a,
         Err(why) => return skip_both(un, why),
     };
-    // The lock forms' counter: an aligned doubleword in the arena's fourth line, clear of every
-    // placement's access.
-    let aux = match arena_addr(platform, attr, 3 * env.line, 8) {
+    // The lock forms' counter: an aligned doubleword in the last line of the arena's first page,
+    // clear of every placement's access (`seeded_offset` leaves that line out).
+    let aux = match arena_addr(platform, attr, env.page - env.line, 8) {
         Ok(a) => a,
         Err(why) => return skip_both(un, why),
     };
     let counter = if o.lock_counter { aux } else { addr };
     let fx = atomicity::access_fault_expectation(o.kind, o.width, addr, attr, env, feat);
+    un.counts.insert("line".into(), (off / env.line) as u64);
     let may_fail = exclusives_may_fail(attr, env);
     let rule = rmw_rule(o, env);
 
@@ -507,6 +516,9 @@ fn contend(
         (off % env.line) as u32,
         String::from(o.op),
     );
+    if let Some(&l) = un.counts.get("line") {
+        co.counts.insert("line".into(), l);
+    }
     let n = platform.cpu_count().min(MAX_CONTENDERS);
     if n < 2 {
         co.reason = Some(format!(

@@ -17,6 +17,12 @@
 //! ([`crate::rules::atomicity`]). `offset` in the record is the byte offset of the access from the
 //! start of its cache line. Before racing, the store and the load run once under the fault guard
 //! on core 0: if either faults the record says `fault`, judged by the alignment rules.
+//!
+//! `seed=` ([`crate::config::SeedRng`], one stream per probe name) chooses, reproducibly: the
+//! cache line of the access within the arena's first page ([`seeded_offset`]: the offset within
+//! the line, hence the placement, is unchanged; counter `line`), the value the location starts
+//! with (`first_pattern`, 0..3), and where in its cycle of values each writer starts (its
+//! rotation; `race` derives it from the seed, the case and the writer's role).
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -26,6 +32,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::attr::MemAttr;
+use crate::config::SeedRng;
 use crate::fault::RawFault;
 use crate::platform::{Platform, RuleEnv};
 use crate::record::{Probe, ProbeResult, Record, Verdict};
@@ -313,6 +320,27 @@ pub(crate) fn base_probe(
 }
 
 /// Per-attribute arena address for an access of `bytes` at `offset`, or why there is none.
+/// The arena offset of a `width`-bit access at `p`, moved by a seeded whole number of cache lines
+/// within the arena's first page, so the offset from the line start, the line or page crossing
+/// and the memory attribute stay those of the placement. The last `reserved_top` lines of the
+/// page are left out (`excl` keeps its lock counter there). Cross-page accesses stay at the first
+/// page boundary.
+pub(crate) fn seeded_offset(
+    p: Placement,
+    width: u32,
+    env: &RuleEnv,
+    rng: &mut SeedRng,
+    reserved_top: usize,
+) -> usize {
+    let base = p.offset_in_arena(width, env.line, env.page);
+    if p == Placement::CrossPage || env.line == 0 {
+        return base;
+    }
+    // Unmoved, an access ends in line 2 at the latest (cross-line: lines 1 and 2).
+    let room = (env.page / env.line).saturating_sub(3 + reserved_top);
+    base + rng.below(room as u64 + 1) as usize * env.line
+}
+
 pub(crate) fn arena_addr(
     platform: &dyn Platform,
     attr: MemAttr,
@@ -367,7 +395,9 @@ fn one(
     env: &RuleEnv,
     feat: &Features,
 ) -> Probe {
-    let off = p.offset_in_arena(c.width, env.line, env.page);
+    let mut rng = SeedRng::new(platform.config().seed, &format!("tear/{}", name(c, p)));
+    let off = seeded_offset(p, c.width, env, &mut rng, 0);
+    let first = rng.below(4) as usize;
     let mut rec = base_probe(
         "tear",
         name(c, p),
@@ -441,7 +471,9 @@ fn one(
     let load_fx = fexp(&c.load, addr);
     // Trial on core 0: initialise with V0 through each store (whole, or each half) under the
     // guard, then one load; each access is judged by its own alignment rule.
-    let v0 = pattern(0, c.width);
+    let v0 = pattern(first, c.width);
+    rec.counts.insert("line".into(), (off / env.line) as u64);
+    rec.counts.insert("first_pattern".into(), first as u64);
     let mut trials: Vec<(Side, WriteFn, usize, u128)> = Vec::new();
     if let Some((s, w)) = c.store {
         trials.push((s, w, addr, v0));
@@ -696,8 +728,15 @@ pub fn race(
             let mut w = 0u64;
             let mut faults = 0u64;
             started.fetch_add(1, Ordering::Release);
+            // The writer's rotation: where in its cycle of values it starts (every cycle is at
+            // most 8 steps long, see `writer_step`).
+            let mut rng = SeedRng::new(
+                platform.config().seed,
+                &format!("tear-writer/{}/{role}", c.name),
+            );
+            let first_step = rng.below(8);
             platform.guarded(&mut || {
-                let mut step = 0u64;
+                let mut step = first_step;
                 while !stop.load(Ordering::Relaxed) {
                     let (off, v, half) = writer_step(c.shape, c.width, role, writers, step);
                     step += 1;
@@ -719,7 +758,9 @@ pub fn race(
                         // An exclusive store that never succeeded wrote nothing.
                         _ => {}
                     }
-                    if step.is_multiple_of(1024) && platform.now_ns() > deadline + 1_000_000_000 {
+                    if (step - first_step).is_multiple_of(1024)
+                        && platform.now_ns() > deadline + 1_000_000_000
+                    {
                         break;
                     }
                 }
@@ -872,6 +913,50 @@ mod tests {
             whole_pairs,
             text: String::new(),
             rule: String::new(),
+        }
+    }
+
+    #[test]
+    fn seeded_offset_keeps_the_placement_and_varies_the_line() {
+        use crate::attr::Arch;
+        use crate::platform::Privilege;
+        let env = RuleEnv {
+            arch: Arch::Aarch64,
+            privilege: Privilege::El(1),
+            mmu_on: true,
+            align_check: false,
+            line: 64,
+            page: 4096,
+        };
+        let base = 0x4000_0000usize;
+        for p in Placement::ALL {
+            for w in [16u32, 32, 64, 128] {
+                let mut lines = alloc::collections::BTreeSet::new();
+                for seed in 0..64 {
+                    let mut rng = SeedRng::new(seed, "t");
+                    let off = seeded_offset(p, w, &env, &mut rng, 2);
+                    let plain = p.offset_in_arena(w, env.line, env.page);
+                    assert_eq!(off % env.line, plain % env.line);
+                    assert_eq!(
+                        atomicity::placement_of(base + off, (w / 8) as usize, &env),
+                        p,
+                        "{p:?} {w} seed {seed}"
+                    );
+                    // Inside the first page (cross-page: across its end), clear of the
+                    // reserved lines.
+                    assert!(
+                        p == Placement::CrossPage
+                            || off + (w / 8) as usize <= env.page - 2 * env.line
+                    );
+                    lines.insert(off / env.line);
+                    // Same seed, same choice.
+                    assert_eq!(
+                        off,
+                        seeded_offset(p, w, &env, &mut SeedRng::new(seed, "t"), 2)
+                    );
+                }
+                assert_eq!(lines.len() > 1, p != Placement::CrossPage, "{p:?}");
+            }
         }
     }
 
