@@ -19,7 +19,9 @@ pub enum FaultKind {
     AccessFlag,
     External,
     /// aarch64 DFSC 0b110101: an exclusive or atomic access to memory that does not support it
-    /// (Arm ARM B2.9.6 / D8.17, "Unsupported exclusive or atomic access").
+    /// ("Unsupported exclusive or atomic access" in the ESR_ELx DFSC encodings; allowed by Arm ARM
+    /// B2.9.5 for exclusives and B2.2.6 for atomics off Normal Write-Back memory, the rules
+    /// `rules::aarch64` cites).
     UnsupportedAtomic,
     /// x86 #GP: e.g. a misaligned CMPXCHG16B or MOVDQA operand.
     GeneralProtection,

@@ -139,7 +139,9 @@ pub enum Verdict {
 /// A decoded fault, as printed in `probe.fault`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultRecord {
-    /// `alignment`, `translation`, `permission`, `access-flag`, `external`, `other`.
+    /// `alignment`, `translation`, `permission`, `access-flag`, `external`,
+    /// `unsupported-atomic` (aarch64 DFSC 0b110101), `general-protection` (x86 #GP),
+    /// `undefined` (aarch64 EC 0x00, x86 #UD) or `other` ([`crate::fault::FaultKind::name`]).
     pub kind: String,
     /// aarch64: ESR_EL1 (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,8 +3,11 @@
 //! an LDXR/STXR pair, and the FEAT_LSE atomics CAS, LDADD and SWP.
 //!
 //! Each loop runs its body [`UNROLL`] times per iteration for `n` iterations. Every instruction
-//! that touches the arena is guarded (resuming after the body), so a fault ends nothing: the
-//! suite sees it from `Platform::guarded`. A loop returns the number of failed Store-Exclusives.
+//! that touches the arena is guarded, so a fault ends nothing: the suite sees it from
+//! `Platform::guarded`. Execution resumes right after the faulting instruction ([`guarded!`]: the
+//! rest of that body, e.g. the barrier after a store, still runs), except in the LDXR/STXR body,
+//! whose two exclusives both resume after the STXR (the end of the body). A loop returns the
+//! number of failed Store-Exclusives.
 
 use crate::rules::atomicity::Feature;
 use crate::rules::AccessKind;
@@ -12,7 +15,8 @@ use crate::suite::cost::{CostOp, UNROLL};
 
 const _: () = assert!(UNROLL == 8);
 
-/// `$ins` with its first instruction guarded; resume after the whole body.
+/// `$ins` (one instruction) guarded: on a fault, execution resumes at the label right after it,
+/// i.e. at whatever follows in the body (not after the whole body).
 macro_rules! guarded {
     ($ins:literal) => {
         concat!(

@@ -1,5 +1,21 @@
 //! Architecture rules: what the manual requires or allows for an observation. Every
 //! expectation carries the rule it comes from, printed in the record.
+//!
+//! Editions the section numbers refer to:
+//! - **Arm ARM**: Arm Architecture Reference Manual for A-profile architecture, DDI 0487, issue
+//!   K.a. The B-chapter numbers used here (B2.2.1 single-copy atomicity and its FEAT_LSE2
+//!   changes, B2.2.2, B2.2.6, B2.5.2 alignment, B2.9 / B2.9.5 exclusives) and the pseudocode
+//!   `AArch64.UnalignedAccessFaults()` / `AArch64.S1HasAlignmentFault()` are K.a's. D-chapter
+//!   numbers (D8.2.11 MMU off, D24.2.46 ESR_EL1) move between issues and were not re-checked
+//!   against K.a; the pseudocode function and register names are the stable references.
+//! - **Intel SDM**: Intel 64 and IA-32 Architectures Software Developer's Manual, combined
+//!   volumes (order number 325462), an edition in which Vol. 3A chapter 9 is "Multiple-Processor
+//!   Management" (9.1.1 Guaranteed Atomic Operations, 9.1.2.2 Software Controlled Bus Locking)
+//!   and 6.15 is the exception reference (#AC). Older editions number that chapter 8 (or 7):
+//!   same text, other numbers. Vol. 2A/2B instruction pages are cited by mnemonic.
+//! - **AMD APM**: AMD64 Architecture Programmer's Manual Volume 2: System Programming
+//!   (publication 24593), section 7.3.2 "Access Atomicity". The revision was not pinned when the
+//!   rules were written; cite the section title when comparing with another revision.
 
 pub mod aarch64;
 pub mod atomicity;
