@@ -3,9 +3,9 @@
 //!
 //! `cargo bench -p atomprobe-probes --features std --bench litmus`
 //! Environment: `LITMUS_BENCH_ITERS` (instances per test, default 20,000,000),
-//! `LITMUS_BENCH_SYNC=barrier` (batch barriers instead of time slots),
-//! `LITMUS_BENCH_BATCH` (instances per batch barrier, default the runner's),
-//! `LITMUS_BENCH_CHUNK` (instances per `run_on`),
+//! `LITMUS_BENCH_SYNC=barrier|start|clock` (see `engine::SyncMode`; default the runner's),
+//! `LITMUS_BENCH_BATCH` (most instances per batch barrier, default the runner's),
+//! `LITMUS_BENCH_PLACEMENTS` (`run_on` calls per test, default the runner's),
 //! `LITMUS_BENCH_TESTS` (comma list of names, default `SB,MP,LB`).
 
 use probes::attr::Arch;
@@ -26,21 +26,26 @@ fn main() {
     if let Some(b) = env_num("LITMUS_BENCH_BATCH") {
         opts.batch = b as usize;
     }
-    if std::env::var("LITMUS_BENCH_SYNC").as_deref() == Ok("barrier") {
-        opts.sync = engine::SyncMode::Barrier;
+    match std::env::var("LITMUS_BENCH_SYNC").as_deref() {
+        Ok("barrier") => opts.sync = engine::SyncMode::Barrier,
+        Ok("start") => opts.sync = engine::SyncMode::BarrierStart,
+        Ok("clock") => opts.sync = engine::SyncMode::BarrierClock,
+        _ => {}
     }
-    if let Some(c) = env_num("LITMUS_BENCH_CHUNK") {
-        opts.max_chunk = c as usize;
+    if let Some(c) = env_num("LITMUS_BENCH_PLACEMENTS") {
+        opts.placements = c as usize;
     }
+    // A benchmark runs every instance it was asked for.
+    opts.budget_ms = 0;
     let names = std::env::var("LITMUS_BENCH_TESTS").unwrap_or_else(|_| "SB,MP,LB".into());
     let cpus: Vec<usize> = (0..p.cpu_count()).collect();
     println!(
-        "hosted {} on {} cpus, sync {:?}, batch {}, chunk {}",
+        "hosted {} on {} cpus, sync {:?}, batch {}, placements {}",
         arch.name(),
         cpus.len(),
         opts.sync,
         opts.batch,
-        opts.max_chunk
+        opts.placements
     );
     for name in names.split(',') {
         let Some(test) = litmus::tests(arch).iter().find(|t| t.name == name) else {

@@ -168,7 +168,8 @@ fn litmus_family_records_form_a_verified_report() {
         if l.verdict == Verdict::Skipped {
             assert!(l.reason.is_some(), "{l:?}");
         } else {
-            assert_eq!(l.iterations, iters * probes::suite::litmus::ITERS_SCALE);
+            // All of them, unless the run's time budget (a loaded machine) stopped it early.
+            assert!(l.iterations > 0 && l.iterations <= iters * probes::suite::litmus::ITERS_SCALE);
             assert_eq!(
                 l.histogram.iter().map(|h| h.count).sum::<u64>(),
                 l.iterations

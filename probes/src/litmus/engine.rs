@@ -1,15 +1,36 @@
 //! The litmus runner, designed for rate (issue 4 item 4).
 //!
-//! A run is a sequence of *chunks*, one `Platform::run_on` call each. A chunk holds up to
-//! `max_chunk` instances, each with its own locations in the arena (see [`Layout`]), and its
-//! threads walk through them in *batches* of `batch` instances: a spin barrier (one shared
-//! counter) starts each batch, so the roles enter instance `k` of a batch at about the same time,
-//! and nothing synchronises the instances inside a batch (no per-iteration barrier). Between
-//! chunks the runner varies
-//! - the variable placement: [`Layout`] cycles through packed arrays (neighbouring instances
-//!   share lines, variables in separate arrays), all of an instance's variables in one line, and
-//!   one line per variable, each at varying offsets inside the line;
-//! - the thread-to-core placement: role `r` runs on `cpus[(r + chunk) % cpus.len()]`.
+//! # Shape of a run
+//! A run is split over a few *placements* ([`RunOpts::placements`]), one `Platform::run_on` call
+//! each. A `run_on` call is expensive on bare metal (on QEMU virt every participating core is
+//! powered on through PSCI for it: 15–35 ms a core under TCG), so one call runs many *batches*
+//! and never returns to the caller between them. Inside a call, the cores of the placement
+//! ("slots") walk through the batches in step:
+//!
+//! 1. a batch barrier (below) — the only synchronisation, once per batch, never per instance;
+//! 2. batch `g` runs up to [`RunOpts::batch`] instances, each with its own locations in one half
+//!    of the arena (`g mod 2`), laid out by [`Layout`] kind `g mod 3` at offset variant `g / 3`;
+//!    slot `s` plays role `(s + g) mod threads`, so the thread-to-core mapping rotates from batch
+//!    to batch (and the set of cores from placement to placement);
+//! 3. meanwhile nothing synchronises the instances: the roles run them back to back
+//!    ([`SyncMode::Barrier`]), from a common start time ([`SyncMode::BarrierStart`]) or in
+//!    per-instance time slots ([`SyncMode::BarrierClock`]);
+//! 4. after running batch `g`, every slot classifies its share of batch `g − 1` (registers from
+//!    the per-role result arrays, final values from the other arena half) into its own
+//!    histogram. Batch `g + 1` reuses that half only after the next barrier, which every slot
+//!    reaches after its share: the classification never races the next writes.
+//!
+//! # The batch barrier
+//! No exclusives or read-modify-write atomics (they may fault or never succeed on some memory
+//! types; they compile to LDXR/STXR loops on Armv8.0): every slot owns one flag line and writes
+//! only it — its arrival epoch (a store-release) and a small message (double-buffered by epoch
+//! parity) — and waits until every other slot's epoch has reached its own (load-acquire). That
+//! is one one-way latency per barrier, and the release/acquire pairs order every access of
+//! batch `g` (and of the classification of `g − 1`) before every access of batch `g + 1`, which
+//! the value scheme ([`super`]) relies on. The message carries each slot's proposal for the
+//! batch's start time, the slot width and whether to stop; every slot takes the maximum of each,
+//! so all agree without a leader. A slot waiting past a hard deadline gives up (the run reports
+//! a platform error instead of hanging the image).
 //!
 //! Values and the soundness of what is counted are explained in [`super`].
 
@@ -18,10 +39,12 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::{classify, value, HarnessError, Locs, Obs, Test, GEN_STEP, MAX_REGS, MAX_VARS};
-use crate::platform::{Arena, Platform};
+use super::{
+    classify, litmus_value, value, HarnessError, Locs, Obs, Test, GEN_STEP, MAX_REGS, MAX_VARS,
+};
+use crate::platform::{Arena, Platform, Privilege};
 use crate::record::{HistogramEntry, Litmus, ModelVerdict, Verdict};
 
 /// Cache line size assumed by the layouts (the probes' `RuleEnv::line`; 64 on every target here).
@@ -139,140 +162,185 @@ pub fn capacity(kind: LayoutKind, nvars: usize, len: usize) -> usize {
     len.saturating_sub((nvars + 1) * 2 * LINE) / per
 }
 
-/// How the threads of a chunk keep in step.
+/// How the roles keep in step inside a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncMode {
-    /// Time slots: every thread starts instance `i` at `t0 + offset(role) + i·Δ` read from the
-    /// core's synchronised counter (x86 TSC, aarch64 CNTVCT_EL0), or at once when it is late.
-    /// No shared-memory synchronisation inside a chunk at all, so a thread that is descheduled
-    /// never stalls the others; Δ adapts between chunks to the cost of one instance. The
-    /// default where such a counter exists.
-    Clock,
-    /// A spin barrier every `batch` instances (litmus7's `-barrier user` with batches).
+    /// The batch barrier only: every role runs its instances back to back as soon as it leaves
+    /// the barrier (litmus7's `-barrier user` with batches).
     Barrier,
-    /// The default where a counter exists: a spin barrier every `batch` instances whose last
-    /// arriver publishes a start time a little ahead; inside the batch every role starts
-    /// instance `j` at `start + offset(role) + j·Δ`. The barrier realigns the roles every batch,
-    /// the slots keep them aligned inside it (and cancel the delay with which spinning roles
-    /// see the barrier open); the offsets vary from batch to batch.
+    /// The barrier also agrees on a start time a little ahead (counter ticks: x86 TSC, aarch64
+    /// CNTVCT_EL0); every role waits for it, shifted by a role offset that varies from batch to
+    /// batch, then runs its instances back to back. One counter read or two per batch.
+    BarrierStart,
+    /// As `BarrierStart`, and every role starts instance `j` at `start + offset + j·Δ`, Δ adapted
+    /// to what an instance costs (litmus7's timebase mode). A counter read per instance.
     BarrierClock,
 }
 
 /// Tunables of a run.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOpts {
-    /// Instances in total (the last chunk may be shorter).
+    /// Instances in total.
     pub iterations: u64,
     pub sync: SyncMode,
-    /// `SyncMode::Barrier`: instances between two batch barriers.
+    /// Most instances per batch (fewer where a layout of half the arena holds fewer).
     pub batch: usize,
-    /// Most instances per `run_on` call.
-    pub max_chunk: usize,
-    /// Time bound of one `run_on` call.
-    pub timeout_ms: u64,
+    /// `run_on` calls (core sets) the instances are spread over.
+    pub placements: usize,
+    /// Stop early (at a batch barrier, all roles agreeing) once a run has taken this long; the
+    /// record then shows the instances that did run. 0: no bound.
+    pub budget_ms: u64,
+    /// Placement to start from (the suite varies it from test to test).
+    pub rotate: usize,
 }
 
 impl RunOpts {
+    /// Defaults where nothing is known about the platform (the OS-hosted settings).
     pub fn new(iterations: u64) -> RunOpts {
         RunOpts {
             iterations,
             sync: if clock::available() {
-                SyncMode::BarrierClock
+                SyncMode::BarrierStart
             } else {
                 SyncMode::Barrier
             },
-            batch: 256,
-            max_chunk: 16_384,
-            timeout_ms: 20_000,
+            batch: 4096,
+            placements: 4,
+            budget_ms: budget_ms(iterations, HOSTED_FLOOR_PER_S),
+            rotate: 0,
         }
+    }
+
+    /// Defaults for `platform`, chosen by measurement (see `docs/probes.md`, litmus speed):
+    /// on bare metal every `run_on` call powers cores on, so one placement per test (the suite
+    /// rotates the cores from test to test), and a time bound that keeps the family's share
+    /// of the default suite within its budget even on a loaded host.
+    pub fn for_platform(platform: &dyn Platform, iterations: u64) -> RunOpts {
+        let mut o = RunOpts::new(iterations);
+        if platform.env().privilege != Privilege::User {
+            o.placements = 1;
+            o.budget_ms = budget_ms(iterations, BARE_FLOOR_PER_S);
+        }
+        o
     }
 }
 
-/// A counting sense barrier for `n` roles: one shared counter and one phase word, each in its
-/// own line.
+/// A run stops early once it has taken longer than its instances at this rate would (bare
+/// metal; the default 200,000 instances: 400 ms).
+pub const BARE_FLOOR_PER_S: u64 = 500_000;
+/// As [`BARE_FLOOR_PER_S`], OS-hosted.
+pub const HOSTED_FLOOR_PER_S: u64 = 50_000;
+
+fn budget_ms(iterations: u64, floor_per_s: u64) -> u64 {
+    (iterations.saturating_mul(1000) / floor_per_s).max(100)
+}
+
+/// One slot's flag line: its arrival epoch and its message for that epoch (by parity).
 #[repr(C, align(128))]
+struct Flag {
+    epoch: AtomicU64,
+    msg: [[AtomicU64; MSG]; 2],
+}
+
+/// Words of a barrier message: start time proposal, slot width proposal, stop vote.
+const MSG: usize = 3;
+
+/// The batch barrier of one `run_on` call (see the module documentation).
 struct Barrier {
-    count: AtomicU32,
-    _pad: [u8; 124],
-    phase: AtomicU32,
-    _pad2: [u8; 4],
-    /// `BarrierClock`: counter value at which the batch starts, set by the last arriver.
-    release_at: AtomicU64,
-    _pad3: [u8; 112],
+    flags: Vec<Flag>,
 }
 
 impl Barrier {
-    fn new() -> Barrier {
+    fn new(slots: usize) -> Barrier {
         Barrier {
-            count: AtomicU32::new(0),
-            _pad: [0; 124],
-            phase: AtomicU32::new(0),
-            _pad2: [0; 4],
-            release_at: AtomicU64::new(0),
-            _pad3: [0; 112],
+            flags: (0..slots)
+                .map(|_| Flag {
+                    epoch: AtomicU64::new(0),
+                    msg: Default::default(),
+                })
+                .collect(),
         }
     }
 
-    /// Wait for all `n` roles; `phase` is the caller's copy of the phase (start at 0).
+    /// Arrive at barrier `epoch` (1, 2, … in every slot) with `msg`; wait for every slot and
+    /// return the element-wise maximum of all messages, or `None` once the counter passes
+    /// `give_up` (0: never) with a slot still missing.
     #[inline(always)]
-    fn wait(&self, n: u32, phase: &mut u32) {
-        self.wait_then(n, phase, || 0);
-    }
-
-    /// As `wait`; the last arriver computes a start time with `at` and every role gets it.
-    #[inline(always)]
-    fn wait_then(&self, n: u32, phase: &mut u32, at: impl FnOnce() -> u64) -> u64 {
-        let p = *phase;
-        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == n {
-            self.count.store(0, Ordering::Relaxed);
-            self.release_at.store(at(), Ordering::Relaxed);
-            self.phase.store(p.wrapping_add(1), Ordering::Release);
-        } else {
-            while self.phase.load(Ordering::Acquire) == p {
+    fn arrive(&self, slot: usize, epoch: u64, msg: [u64; MSG], give_up: u64) -> Option<[u64; MSG]> {
+        let par = (epoch & 1) as usize;
+        let me = &self.flags[slot];
+        for (w, v) in me.msg[par].iter().zip(msg) {
+            w.store(v, Ordering::Relaxed);
+        }
+        me.epoch.store(epoch, Ordering::Release);
+        let mut agreed = msg;
+        for (t, other) in self.flags.iter().enumerate() {
+            if t == slot {
+                continue;
+            }
+            let mut spins = 0u32;
+            // A slot at `epoch + 1` already is past this barrier: it has written the other
+            // parity's message, never this one (it cannot reach `epoch + 2` before we arrive at
+            // `epoch + 1`).
+            while other.epoch.load(Ordering::Acquire) < epoch {
                 core::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                if spins.is_multiple_of(1024) && give_up != 0 && clock::ticks() > give_up {
+                    return None;
+                }
+            }
+            for (a, w) in agreed.iter_mut().zip(&other.msg[par]) {
+                *a = (*a).max(w.load(Ordering::Relaxed));
             }
         }
-        *phase = p.wrapping_add(1);
-        self.release_at.load(Ordering::Relaxed)
+        Some(agreed)
     }
 }
 
-/// The time-slot parameters of `SyncMode::Clock`, adapted between chunks.
-struct Slots {
-    /// Ticks between two instances.
+/// Ticks the roles spend per instance and from barrier to start, adapted by each slot from what
+/// it saw (the proposals are maximised at the barrier).
+#[derive(Clone, Copy)]
+struct Pace {
+    /// Ticks between two instance slots (`BarrierClock`), or the last batch's ticks per instance.
     delta: u64,
-    /// Ticks from dispatch to the first slot.
+    /// Ticks from the barrier to the batch's start.
     lead: u64,
-    /// Ticks from a batch barrier's release to the batch's first slot.
-    batch_lead: u64,
-    min: u64,
+    min_lead: u64,
     max: u64,
+    max_delta: u64,
 }
 
-impl Slots {
-    fn new(platform: &dyn Platform) -> Slots {
-        let per_us = clock::ticks_per_us(platform).max(1);
-        // Start at 50 ns per instance; never below one tick or above 20 µs.
-        let delta = (per_us / 20).max(1);
-        Slots {
-            delta,
-            lead: per_us * 100,
-            batch_lead: per_us / 2,
-            min: 1,
-            max: per_us * 20,
+impl Pace {
+    fn new(per_us: u64) -> Pace {
+        Pace {
+            delta: (per_us / 20).max(1),
+            lead: (per_us * 2).max(2),
+            min_lead: (per_us / 4).max(2),
+            max: (per_us * 200).max(16),
+            max_delta: (per_us * 20).max(16),
         }
     }
 
-    /// Move Δ halfway towards 9/8 of what one instance cost the slowest role in the last
-    /// chunk (time inside the bodies only, so waiting for a descheduled thread does not count):
-    /// slots just wider than an instance keep the roles in step without idling much.
-    fn adapt(&mut self, cost: u64) {
-        let target = (cost + cost / 8 + 1).clamp(self.min, self.max);
-        self.delta = (self.delta + target).div_ceil(2);
+    /// The start came `late` ticks after it was due (0: on time): widen the lead quickly when
+    /// late, narrow it slowly when on time.
+    fn started(&mut self, late: u64) {
+        self.lead = if late > 0 {
+            (self.lead * 2 + late).min(self.max)
+        } else {
+            (self.lead - self.lead / 16).max(self.min_lead)
+        };
+    }
+
+    /// `BarrierClock`: the instances of the last batch took `busy` ticks inside the bodies
+    /// (each instance counted at most 2Δ + 2, so a preempted instance does not widen the slots):
+    /// propose 9/8 of the mean, slots just wider than an instance.
+    fn slots(&mut self, busy: u64, k: usize) {
+        let mean = busy / k.max(1) as u64;
+        self.delta = (mean + mean / 8 + 1).clamp(1, self.max_delta);
     }
 }
 
-/// The counter of `SyncMode::Clock`: x86-64 TSC, aarch64 CNTVCT_EL0 (both synchronised across
+/// The counter of the timed sync modes: x86-64 TSC, aarch64 CNTVCT_EL0 (both synchronised across
 /// cores: invariant TSC on current x86 parts, the generic timer by architecture).
 pub mod clock {
     use core::sync::atomic::{AtomicU64, Ordering};
@@ -326,12 +394,6 @@ pub mod clock {
     }
 }
 
-/// Per-role result arrays, written by exactly one role each inside `run_on`.
-struct Results(Vec<UnsafeCell<Vec<u32>>>);
-// SAFETY: role `r` writes only `0[r]` while the caller waits in `run_on`; the caller reads after
-// `run_on` returned (the engine's completion handshake orders the writes before the reads).
-unsafe impl Sync for Results {}
-
 /// Counts per outcome, indexed by the packed outcome (2 bits per column).
 pub struct Histogram {
     cols: usize,
@@ -352,6 +414,13 @@ impl Histogram {
             key |= (v as usize & 3) << (2 * i);
         }
         self.counts[key] += 1;
+    }
+
+    /// Add every count of `other` (same columns).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
     }
 
     /// (values, count) of every outcome seen, in increasing order of the values (column 0
@@ -381,9 +450,67 @@ impl Histogram {
     }
 }
 
-/// Classify `k` instances of one chunk of generation `gen` into `hist`: `regs[t]` holds thread
-/// `t`'s registers (`test.regs[t]` per instance, in order), `finals(var, i)` reads instance
-/// `i`'s final value of `var`. Fails on any value no correct harness can produce.
+/// A value no correct harness can produce, found while classifying (no allocation: it may be
+/// found on any core, inside `run_on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadValue {
+    pub instance: usize,
+    pub column: usize,
+    pub var: usize,
+    pub raw: u32,
+    pub gen: u32,
+}
+
+impl BadValue {
+    fn error(&self, test: &Test) -> HarnessError {
+        let why = classify(self.raw, self.gen, self.var)
+            .err()
+            .map_or_else(|| "unexpected".into(), |e| e.0);
+        HarnessError(format!(
+            "{}: instance {} column {}: {why}",
+            test.name,
+            self.instance,
+            test.column(self.column)
+        ))
+    }
+}
+
+/// Classify instances `range` of one batch of generation `gen` into `hist`: `regs[t]` holds
+/// thread `t`'s registers (`test.regs[t]` per instance, in order), `finals(var, i)` reads
+/// instance `i`'s final value of `var`. Stops at the first value no correct harness can produce.
+#[inline]
+pub fn tally_range(
+    test: &Test,
+    gen: u32,
+    range: core::ops::Range<usize>,
+    regs: &[&[u32]],
+    finals: &dyn Fn(usize, usize) -> u32,
+    hist: &mut Histogram,
+) -> Result<(), BadValue> {
+    let mut values = [0u32; 8];
+    let values = &mut values[..test.obs.len()];
+    for i in range {
+        for (c, obs) in test.obs.iter().enumerate() {
+            let (raw, var) = match *obs {
+                Obs::Reg {
+                    thread, slot, var, ..
+                } => (regs[thread][i * test.regs[thread] + slot], var),
+                Obs::Loc { var } => (finals(var, i), var),
+            };
+            values[c] = litmus_value(raw, gen, var).ok_or(BadValue {
+                instance: i,
+                column: c,
+                var,
+                raw,
+                gen,
+            })?;
+        }
+        hist.add(values);
+    }
+    Ok(())
+}
+
+/// [`tally_range`] over instances `0..k`, with the error spelled out.
 pub fn tally(
     test: &Test,
     gen: u32,
@@ -392,22 +519,7 @@ pub fn tally(
     finals: &dyn Fn(usize, usize) -> u32,
     hist: &mut Histogram,
 ) -> Result<(), HarnessError> {
-    let mut values = [0u32; 8];
-    let values = &mut values[..test.obs.len()];
-    for i in 0..k {
-        for (c, obs) in test.obs.iter().enumerate() {
-            let (raw, var) = match *obs {
-                Obs::Reg {
-                    thread, slot, var, ..
-                } => (regs[thread][i * test.regs[thread] + slot], var),
-                Obs::Loc { var } => (finals(var, i), var),
-            };
-            values[c] = classify(raw, gen, var)
-                .map_err(|e| HarnessError(format!("{}: instance {i}: {}", test.name, e.0)))?;
-        }
-        hist.add(values);
-    }
-    Ok(())
+    tally_range(test, gen, 0..k, regs, finals, hist).map_err(|b| b.error(test))
 }
 
 /// What a run measured, before it becomes a record.
@@ -445,6 +557,47 @@ pub enum RunFailure {
     Setup(String),
 }
 
+/// A batch: instances `0..k` of generation `gen`, laid out by `layout` from `base`.
+#[derive(Clone, Copy)]
+struct Plan {
+    g: u64,
+    k: usize,
+    gen: u32,
+    layout: Layout,
+    base: usize,
+    parity: usize,
+}
+
+/// What one slot accumulates; only that slot touches it while `run_on` runs.
+struct SlotState {
+    hist: Histogram,
+    /// The first impossible value it classified, with its batch.
+    bad: Option<(u64, BadValue)>,
+}
+
+/// Cells written by one slot at a time inside `run_on` (see their uses).
+struct Cells<T>(Vec<UnsafeCell<T>>);
+// SAFETY: each cell has one writer at a time: a slot's own state, or a result array written by
+// the one slot playing that role in a batch and read by the others only after the next batch
+// barrier, whose release/acquire pairs order the writes before the reads.
+unsafe impl<T: Send> Sync for Cells<T> {}
+
+/// Waiting past the time budget by more than this makes a slot give up on a missing core.
+const GIVE_UP_MS: u64 = 10_000;
+
+/// The cores of placement `p`: the first of `cpus` (the calling core, which would otherwise spin
+/// in `run_on` waiting, taking a host core from the workers under emulation) and `threads − 1`
+/// of the others, rotating with `p`.
+pub fn placement(cpus: &[usize], threads: usize, p: usize) -> Vec<usize> {
+    let n = cpus.len();
+    if threads >= n || n < 2 {
+        return cpus[..threads.min(n)].to_vec();
+    }
+    let mut v = vec![cpus[0]];
+    v.extend((0..threads - 1).map(|j| cpus[1 + (p + j) % (n - 1)]));
+    v
+}
+
 /// Run `test` on `arena` with roles placed over `cpus` (at least one CPU per thread).
 pub fn run(
     platform: &dyn Platform,
@@ -454,7 +607,7 @@ pub fn run(
     opts: &RunOpts,
 ) -> Result<Outcome, RunFailure> {
     let threads = test.thread_count();
-    if cpus.len() < threads {
+    if cpus.len() < threads || threads == 0 {
         return Err(RunFailure::Setup(format!(
             "{} needs {threads} cores, {} available",
             test.name,
@@ -463,199 +616,201 @@ pub fn run(
     }
     let nvars = test.vars.len();
     let t0 = platform.now_ns();
-    let max_k = LayoutKind::ALL
-        .iter()
-        .map(|&kind| capacity(kind, nvars, arena.len))
-        .min()
-        .unwrap_or(0)
-        .min(opts.max_chunk);
-    if max_k == 0 {
-        return Err(RunFailure::Setup(format!(
-            "arena of {} bytes too small for {} variables",
-            arena.len, nvars
-        )));
+    // Two halves, alternating between batches (see the module documentation).
+    let half = arena.len / 2 / LINE * LINE;
+    let mut caps = [0usize; 3];
+    for (cap, kind) in caps.iter_mut().zip(LayoutKind::ALL) {
+        *cap = capacity(kind, nvars, half).min(opts.batch.max(1));
+        let fits = (0..LINE / 4).all(|variant| {
+            *cap > 0 && Layout::new(kind, nvars, *cap, variant).span(nvars, *cap) <= half
+        });
+        if !fits {
+            return Err(RunFailure::Setup(format!(
+                "arena of {} bytes too small for {nvars} variables in layout {}",
+                arena.len,
+                kind.name()
+            )));
+        }
     }
+    let max_k = caps.iter().copied().max().unwrap_or(0);
     // Clear the arena, so that values of earlier runs are below this run's first generation.
     // SAFETY: the arena is `arena.len` writable bytes; nothing else uses it while the suite is
     // here (probes run one at a time).
     unsafe { core::ptr::write_bytes(arena.base, 0, arena.len) };
 
-    let results = Results(
-        test.regs
-            .iter()
+    // Result arrays by (batch parity, role).
+    let results: Cells<Vec<u32>> = Cells(
+        (0..2)
+            .flat_map(|_| test.regs.iter())
             .map(|&n| UnsafeCell::new(vec![0u32; n * max_k]))
             .collect(),
     );
-    let mut hist = Histogram::new(test.obs.len());
-    let mut done: u64 = 0;
-    let mut chunk: usize = 0;
-    let mut gen: u32 = 0;
-    let barrier = Barrier::new();
-    let busy: [AtomicU64; 4] = Default::default();
-    let mut slot = Slots::new(platform);
+    let states: Cells<SlotState> = Cells(
+        (0..threads)
+            .map(|_| {
+                UnsafeCell::new(SlotState {
+                    hist: Histogram::new(test.obs.len()),
+                    bad: None,
+                })
+            })
+            .collect(),
+    );
     let base = arena.base as usize;
-    while done < opts.iterations {
-        let k = (opts.iterations - done).min(max_k as u64) as usize;
-        gen = gen.checked_add(GEN_STEP).ok_or_else(|| {
-            RunFailure::Setup("generation counter exhausted: use fewer iterations".into())
-        })?;
-        let kind = LayoutKind::ALL[chunk % LayoutKind::ALL.len()];
-        let layout = Layout::new(kind, nvars, k, chunk / LayoutKind::ALL.len());
-        if layout.span(nvars, k) > arena.len {
-            return Err(RunFailure::Setup(format!(
-                "layout {} of {k} instances exceeds the arena",
-                kind.name()
-            )));
+    let per_us = if clock::available() {
+        clock::ticks_per_us(platform)
+    } else {
+        0
+    };
+    let (soft, hard) = if opts.budget_ms > 0 && per_us > 0 {
+        let now = clock::ticks();
+        let soft = now + opts.budget_ms * 1000 * per_us;
+        (soft, soft + GIVE_UP_MS * 1000 * per_us)
+    } else {
+        (0, 0)
+    };
+    let timeout_ms = if opts.budget_ms > 0 {
+        opts.budget_ms + GIVE_UP_MS + 10_000
+    } else {
+        u64::MAX / 2_000_000
+    };
+    let sync = opts.sync;
+    let placements = opts.placements.max(1);
+    let mut done: u64 = 0;
+    let mut g0: u64 = 0;
+    for p in 0..placements {
+        let left = opts.iterations - done;
+        if left == 0 {
+            break;
         }
-        let mut w = [[0u32; 3]; MAX_VARS];
-        for (v, row) in w.iter_mut().enumerate() {
-            *row = [0, value(gen, v, 1), value(gen, v, 2)];
-        }
-        let placement: Vec<usize> = (0..threads)
-            .map(|r| cpus[(r + chunk) % cpus.len()])
-            .collect();
-        let batch = opts.batch.max(1);
-        let sync = opts.sync;
-        // Time slots: start a little after dispatch (workers take a while to wake), with the
-        // roles' relative offsets varied across chunks in steps of Δ/8 (−2..2 steps).
-        let delta = slot.delta;
-        let step = (delta / 8).max(1) as i64;
-        let lead = slot.batch_lead;
-        let mut offsets = [0i64; 4];
-        for (r, off) in offsets.iter_mut().enumerate().take(threads).skip(1) {
-            *off = ((chunk + r) % 5) as i64 * step - 2 * step;
-        }
-        let slot0 = if sync == SyncMode::Clock {
-            clock::ticks() + slot.lead
-        } else {
-            0
+        let share = left.div_ceil((placements - p) as u64);
+        let cores = placement(cpus, threads, p + opts.rotate);
+        let barrier = Barrier::new(threads);
+        let batches_out = AtomicU64::new(0);
+        let done_out = AtomicU64::new(0);
+        let abandoned = AtomicBool::new(false);
+        let plan_for = |g: u64, left: u64| -> Option<Plan> {
+            if left == 0 {
+                return None;
+            }
+            // `value` adds at most 15 to a generation: keep the largest one below 2^32 − 16.
+            let gen = u32::try_from((g + 2) * u64::from(GEN_STEP)).ok()? - GEN_STEP;
+            let ki = (g % 3) as usize;
+            let k = (caps[ki] as u64).min(left) as usize;
+            let parity = (g % 2) as usize;
+            Some(Plan {
+                g,
+                k,
+                gen,
+                layout: Layout::new(LayoutKind::ALL[ki], nvars, k, (g / 3) as usize),
+                base: base + parity * half,
+                parity,
+            })
         };
-        for b in &busy {
-            b.store(0, Ordering::Relaxed);
-        }
-        let busy_ref = &busy;
-        let results_ref = &results;
-        let barrier_ref = &barrier;
-        let body = move |role: usize| {
-            let f = test.threads[role];
-            let nregs = test.regs[role];
-            // SAFETY: only this role touches its result array (see `Results`).
-            let out_vec = unsafe { &mut *results_ref.0[role].get() };
-            let mut o = [0u32; MAX_REGS];
-            let mut l = Locs {
-                p: [core::ptr::null_mut(); MAX_VARS],
-                w,
-            };
-            let mut run_one = |i: usize| {
-                for v in 0..nvars {
-                    l.p[v] = (base + layout.at(v, i)) as *mut u32;
+        let (results, states, barrier) = (&results, &states, &barrier);
+        let (batches_out, done_out, abandoned) = (&batches_out, &done_out, &abandoned);
+        let body = |slot: usize| {
+            // SAFETY: only this slot touches its state until `run_on` returns.
+            let st = unsafe { &mut *states.0[slot].get() };
+            let mut pace = Pace::new(per_us);
+            let mut prev: Option<Plan> = None;
+            let (mut b, mut local, mut epoch) = (0u64, 0u64, 0u64);
+            let mut stop = false;
+            loop {
+                epoch += 1;
+                let now = if sync == SyncMode::Barrier && soft == 0 {
+                    0
+                } else {
+                    clock::ticks()
+                };
+                let vote = stop || (soft != 0 && now > soft);
+                let msg = [now.wrapping_add(pace.lead), pace.delta, u64::from(vote)];
+                let Some(agreed) = barrier.arrive(slot, epoch, msg, hard) else {
+                    abandoned.store(true, Ordering::Relaxed);
+                    return;
+                };
+                let plan = if agreed[2] != 0 {
+                    None
+                } else {
+                    plan_for(g0 + b, share - local)
+                };
+                if let Some(pl) = plan {
+                    let role = (slot + pl.g as usize) % threads;
+                    // SAFETY: this slot alone plays `role` in this batch, and nobody reads this
+                    // parity's arrays until the next barrier (see `Cells`).
+                    let out = unsafe { &mut *results.0[pl.parity * threads + role].get() };
+                    run_batch(test, role, &pl, out, sync, &agreed, &mut pace);
+                    local += pl.k as u64;
                 }
-                // SAFETY: every address is inside the arena (span checked above), 4-byte
-                // aligned (layout offsets and strides are multiples of 4, the arena is page
-                // aligned), and shared only by the threads of instance `i`.
-                unsafe { f(&l, &mut o) };
-                out_vec[i * nregs..i * nregs + nregs].copy_from_slice(&o[..nregs]);
-            };
-            match sync {
-                SyncMode::Clock => {
-                    let start = slot0.wrapping_add_signed(offsets[role]);
-                    let mut busy = 0u64;
-                    for i in 0..k {
-                        let due = start.wrapping_add(i as u64 * delta);
-                        let mut now = clock::ticks();
-                        while now < due {
-                            core::hint::spin_loop();
-                            now = clock::ticks();
-                        }
-                        run_one(i);
-                        busy += clock::ticks().wrapping_sub(now);
-                    }
-                    busy_ref[role].store(busy, Ordering::Relaxed);
-                }
-                SyncMode::BarrierClock => {
-                    let mut phase = 0u32;
-                    let mut busy = 0u64;
-                    let mut i = 0;
-                    let mut b = 0usize;
-                    while i < k {
-                        let t0 = barrier_ref.wait_then(threads as u32, &mut phase, || {
-                            clock::ticks().wrapping_add(lead)
-                        });
-                        let off = if role == 0 {
-                            0
-                        } else {
-                            ((b + role) % 5) as i64 * step - 2 * step
-                        };
-                        let start = t0.wrapping_add_signed(off);
-                        let end = (i + batch).min(k);
-                        let mut j = 0u64;
-                        while i < end {
-                            let due = start.wrapping_add(j * delta);
-                            let mut now = clock::ticks();
-                            while now < due {
-                                core::hint::spin_loop();
-                                now = clock::ticks();
+                if let Some(pp) = prev.take() {
+                    if st.bad.is_none() {
+                        let range = slot * pp.k / threads..(slot + 1) * pp.k / threads;
+                        let regs: [&[u32]; 4] = core::array::from_fn(|r| {
+                            if r < threads {
+                                // SAFETY: batch `pp` is behind the barrier just passed, and
+                                // its parity is written again only after the next one.
+                                unsafe { &*results.0[pp.parity * threads + r].get() }.as_slice()
+                            } else {
+                                &[]
                             }
-                            run_one(i);
-                            busy += clock::ticks().wrapping_sub(now);
-                            i += 1;
-                            j += 1;
+                        });
+                        let finals = |var: usize, i: usize| {
+                            let addr = (pp.base + pp.layout.at(var, i)) as *const u32;
+                            // SAFETY: inside the arena half (span checked), aligned; every
+                            // write of batch `pp` is ordered before this read by the barrier,
+                            // and the half is written again only after the next one.
+                            unsafe { core::ptr::read_volatile(addr) }
+                        };
+                        if let Err(e) =
+                            tally_range(test, pp.gen, range, &regs, &finals, &mut st.hist)
+                        {
+                            st.bad = Some((pp.g, e));
+                            stop = true;
                         }
+                    }
+                }
+                match plan {
+                    Some(pl) => {
+                        prev = Some(pl);
                         b += 1;
                     }
-                    busy_ref[role].store(busy, Ordering::Relaxed);
-                }
-                SyncMode::Barrier => {
-                    let mut phase = 0u32;
-                    let mut i = 0;
-                    while i < k {
-                        barrier_ref.wait(threads as u32, &mut phase);
-                        let end = (i + batch).min(k);
-                        while i < end {
-                            run_one(i);
-                            i += 1;
-                        }
-                    }
+                    None => break,
                 }
             }
+            if slot == 0 {
+                batches_out.store(b, Ordering::Relaxed);
+                done_out.store(local, Ordering::Relaxed);
+            }
         };
-        // The barrier's phase restarts at 0 in every role: reset the shared words too.
-        barrier.count.store(0, Ordering::Relaxed);
-        barrier.phase.store(0, Ordering::Relaxed);
         platform
-            .run_on(&placement, opts.timeout_ms, &body)
+            .run_on(&cores, timeout_ms, &body)
             .map_err(|e| RunFailure::Platform(format!("{e:?}")))?;
-        if matches!(sync, SyncMode::Clock | SyncMode::BarrierClock) {
-            let slowest = busy
-                .iter()
-                .take(threads)
-                .map(|b| b.load(Ordering::Relaxed))
-                .max()
-                .unwrap_or(0);
-            slot.adapt(slowest / k as u64);
+        if abandoned.load(Ordering::Relaxed) {
+            return Err(RunFailure::Platform(format!(
+                "{}: a core did not reach a batch barrier within {GIVE_UP_MS} ms of the time \
+                 budget",
+                test.name
+            )));
         }
-        // Classify the chunk.
-        // SAFETY: `run_on` returned: no role writes the arrays any more.
-        let regs: Vec<&[u32]> = results
-            .0
-            .iter()
-            .map(|c| unsafe { &*c.get() }.as_slice())
-            .collect();
-        let finals = |var: usize, i: usize| {
-            let addr = (base + layout.at(var, i)) as *const u32;
-            // SAFETY: inside the arena (span checked), aligned; the chunk's threads have
-            // finished, and `run_on`'s completion orders their writes before this read.
-            unsafe { core::ptr::read_volatile(addr) }
-        };
-        tally(test, gen, k, &regs, &finals, &mut hist).map_err(|e| {
-            RunFailure::Harness(HarnessError(format!(
-                "chunk {chunk} (layout {}): {}",
-                kind.name(),
-                e.0
-            )))
-        })?;
-        done += k as u64;
-        chunk += 1;
+        for cell in &states.0 {
+            // SAFETY: `run_on` returned: no slot touches its state any more.
+            if let Some((g, bad)) = unsafe { &*cell.get() }.bad {
+                return Err(RunFailure::Harness(HarnessError(format!(
+                    "batch {g} (layout {}): {}",
+                    LayoutKind::ALL[(g % 3) as usize].name(),
+                    bad.error(test).0
+                ))));
+            }
+        }
+        let ran = done_out.load(Ordering::Relaxed);
+        g0 += batches_out.load(Ordering::Relaxed);
+        done += ran;
+        if ran < share {
+            break; // time budget spent (or generations exhausted)
+        }
+    }
+    let mut hist = Histogram::new(test.obs.len());
+    for cell in states.0 {
+        hist.merge(&cell.into_inner().hist);
     }
     let histogram = hist.entries();
     let observed = hist.observed(test);
@@ -665,6 +820,87 @@ pub fn run(
         observed,
         elapsed_ns: platform.now_ns().saturating_sub(t0),
     })
+}
+
+/// Run batch `pl` as `role`, its registers into `out`, in step as `sync` says.
+#[inline(always)]
+fn run_batch(
+    test: &Test,
+    role: usize,
+    pl: &Plan,
+    out: &mut [u32],
+    sync: SyncMode,
+    agreed: &[u64; MSG],
+    pace: &mut Pace,
+) {
+    let f = test.threads[role];
+    let nregs = test.regs[role];
+    let nvars = test.vars.len();
+    let mut w = [[0u32; 3]; MAX_VARS];
+    for (v, row) in w.iter_mut().enumerate() {
+        *row = [0, value(pl.gen, v, 1), value(pl.gen, v, 2)];
+    }
+    let mut l = Locs {
+        p: [core::ptr::null_mut(); MAX_VARS],
+        w,
+    };
+    let mut o = [0u32; MAX_REGS];
+    let mut run_one = |i: usize| {
+        for v in 0..nvars {
+            l.p[v] = (pl.base + pl.layout.at(v, i)) as *mut u32;
+        }
+        // SAFETY: every address is inside the batch's arena half (span checked when the run
+        // started), 4-byte aligned (layout offsets and strides are multiples of 4, the arena is
+        // page aligned) and shared only by the threads of instance `i`.
+        unsafe { f(&l, &mut o) };
+        out[i * nregs..i * nregs + nregs].copy_from_slice(&o[..nregs]);
+    };
+    if sync == SyncMode::Barrier {
+        for i in 0..pl.k {
+            run_one(i);
+        }
+        return;
+    }
+    // Role offsets: −2…2 steps of Δ/8, varied from batch to batch; role 0 is the reference.
+    let delta = agreed[1].max(1);
+    let step = (delta / 8).max(1) as i64;
+    let off = if role == 0 {
+        0
+    } else {
+        ((pl.g as usize + role) % 5) as i64 * step - 2 * step
+    };
+    let start = agreed[0].wrapping_add_signed(off);
+    let mut now = clock::ticks();
+    pace.started(now.saturating_sub(start));
+    while now < start {
+        core::hint::spin_loop();
+        now = clock::ticks();
+    }
+    match sync {
+        SyncMode::BarrierStart => {
+            for i in 0..pl.k {
+                run_one(i);
+            }
+            let per = clock::ticks().saturating_sub(now) / pl.k as u64;
+            pace.delta = per.clamp(1, pace.max_delta);
+        }
+        _ => {
+            let mut busy = 0u64;
+            let cap = 2 * delta + 2;
+            for i in 0..pl.k {
+                let due = start.wrapping_add(i as u64 * delta);
+                while now < due {
+                    core::hint::spin_loop();
+                    now = clock::ticks();
+                }
+                run_one(i);
+                let after = clock::ticks();
+                busy += after.saturating_sub(now).min(cap);
+                now = after;
+            }
+            pace.slots(busy, pl.k);
+        }
+    }
 }
 
 /// The `litmus` record for an outcome.

@@ -9,21 +9,24 @@
 //!
 //! # Instances, values and why a relaxed outcome is never a harness artefact
 //! The runner ([`engine`]) executes *instances*: one run of every thread's body on one set of
-//! locations. Within one `run_on` call (a *chunk*) every instance has its own locations (no
-//! address is shared by two instances or two variables of one chunk: [`engine::Layout`] checks
-//! it), so an instance is exactly the litmus test with its own fresh variables.
+//! locations. Within one *batch* every instance has its own locations (no address is shared by
+//! two instances or two variables of one batch: [`engine::Layout`] checks it), so an instance is
+//! exactly the litmus test with its own fresh variables. Consecutive batches alternate between
+//! the two halves of the arena, and a batch barrier (release/acquire, see [`engine`]) separates
+//! every batch from the next, and from the classification of the one before.
 //!
-//! Memory is not cleared between chunks. Instead every store writes
+//! Memory is not cleared between batches. Instead every store writes
 //! [`value`]`(gen, var, lit)` = `gen + 4·var + lit`, where `lit` is the litmus value (1 or 2),
-//! `var` the variable's index and `gen` a multiple of 16 that grows with every chunk. A value
-//! read back is [`classify`]-ed: below `gen` means "written by an earlier chunk or never": every
-//! such write happened before this chunk started (`run_on` synchronises with the start and end
-//! of every role), so it is coherence-before every write of this chunk and behaves exactly as
-//! the initial value 0 of the test (a read of it is `fr`-before the instance's writes). A value
-//! at or above `gen` must carry this variable's tag and a litmus value 1 or 2; anything else is
-//! a harness bug and fails the run (`HarnessError`), so a misplaced or torn value can never be
-//! counted as a relaxed outcome. Final values (`[x]=2`) are read after `run_on` returned, when
-//! every write of the chunk is visible to the reading core.
+//! `var` the variable's index and `gen` a multiple of 16 that grows with every batch. A value
+//! read back is [`classify`]-ed: below `gen` means "written by an earlier batch or never": every
+//! such write happened before this batch started (the batch barriers order every access of a
+//! batch before every access of the next ones), so it is coherence-before every write of this
+//! batch and behaves exactly as the initial value 0 of the test (a read of it is `fr`-before the
+//! instance's writes). A value at or above `gen` must carry this variable's tag and a litmus
+//! value 1 or 2; anything else is a harness bug and fails the run (`HarnessError`), so a
+//! misplaced, torn or future value can never be counted as a relaxed outcome. Final values
+//! (`[x]=2`) are read after the next batch barrier, when every write of the batch is visible to
+//! the reading core, and before the barrier after it, before which nothing writes that half.
 //!
 //! Hence each counted outcome is an outcome of a genuine instance of the test embedded in a
 //! larger execution (other instances, the batch barrier). Extra events only add ordering
@@ -237,18 +240,26 @@ pub struct HarnessError(pub String);
 /// Map `raw`, read from variable `var` in generation `gen`, to its litmus value (0 = the initial
 /// value or anything written before this generation). See the module documentation.
 pub fn classify(raw: u32, gen: u32, var: usize) -> Result<u32, HarnessError> {
+    litmus_value(raw, gen, var).ok_or_else(|| {
+        HarnessError(format!(
+            "read {raw:#x} from variable {var} in generation {gen:#x}: no store of this \
+             generation writes that value there"
+        ))
+    })
+}
+
+/// [`classify`] without the explanation (no allocation: used inside `run_on`).
+#[inline(always)]
+pub fn litmus_value(raw: u32, gen: u32, var: usize) -> Option<u32> {
     if raw < gen {
-        return Ok(0);
+        return Some(0);
     }
     let d = raw - gen;
     let (tag, lit) = (d / 4, d % 4);
     if d >= GEN_STEP || tag as usize != var || lit == 0 || lit == 3 {
-        return Err(HarnessError(format!(
-            "read {raw:#x} from variable {var} in generation {gen:#x}: no store of this \
-             generation writes that value there"
-        )));
+        return None;
     }
-    Ok(lit)
+    Some(lit)
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub fn run(platform: &dyn Platform) {
         .collect();
     let ncpus = platform.cpu_count();
     let cpus: Vec<usize> = (0..ncpus).collect();
-    let opts = RunOpts::new(cfg.iters.saturating_mul(ITERS_SCALE));
+    let mut opts = RunOpts::for_platform(platform, cfg.iters.saturating_mul(ITERS_SCALE));
     for attr in cfg.mem_attrs() {
         let arena = match platform.arena(attr) {
             Ok(a) => a,
@@ -71,7 +71,9 @@ pub fn run(platform: &dyn Platform) {
                 continue;
             }
         };
-        for t in &tests {
+        for (n, t) in tests.iter().enumerate() {
+            // Vary the cores from test to test (and within a test, across placements).
+            opts.rotate = n;
             if let Err(why) = litmus::runnable(t) {
                 platform.emit(&skipped(t, attr.name(), why.into()));
                 continue;
