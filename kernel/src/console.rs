@@ -1,15 +1,15 @@
 //! The serial console: human text and records, one whole line at a time, and the report's
-//! running count and CRC.
+//! running count and CRC. Serialised by [`crate::sync::Mutex`] (no exclusives or RMW atomics:
+//! see `sync.rs` for why).
 
 use alloc::string::String;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use probes::record::{Record, RunStatus, Verdict};
 use probes::report::ReportWriter;
-use spin::Mutex;
 
 use crate::board;
+use crate::sync::Mutex;
 
 /// Tallies for the human summary.
 #[derive(Default)]
@@ -48,8 +48,9 @@ static CONSOLE: Mutex<Console> = Mutex::new(Console {
     ended: false,
 });
 
-/// Set once an abort has started, so a second fault during the abort does not recurse.
-static ABORTING: AtomicBool = AtomicBool::new(false);
+/// Set once an abort has started, so a second fault during the abort does not recurse (a lock,
+/// not an atomic swap: no RMW, see `sync.rs`).
+static ABORTING: Mutex<bool> = Mutex::new(false);
 
 struct Raw;
 
@@ -156,27 +157,17 @@ fn finish_locked(c: &mut Console, status: RunStatus, elapsed_ms: u64) {
 /// holds the console lock (it is taken by force after a bounded wait). Returns false if an abort
 /// was already under way.
 pub fn abort_report(args: fmt::Arguments, elapsed_ms: u64) -> bool {
-    if ABORTING.swap(true, Ordering::SeqCst) {
-        return false;
-    }
-    let mut guard = None;
-    for _ in 0..1_000_000 {
-        if let Some(g) = CONSOLE.try_lock() {
-            guard = Some(g);
-            break;
+    {
+        let mut a = ABORTING.lock();
+        if *a {
+            return false;
         }
-        core::hint::spin_loop();
+        *a = true;
     }
-    let mut g = match guard {
-        Some(g) => g,
-        None => {
-            // SAFETY: the holder is a core that is stuck or faulted; the run is ending and this
-            // is the only path that still prints, so breaking the lock cannot race a live user
-            // in a way that matters more than getting the dump out.
-            unsafe { CONSOLE.force_unlock() };
-            CONSOLE.lock()
-        }
-    };
+    // SAFETY: the holder is a core that is stuck or faulted (or this core, which faulted inside
+    // the console): the run is ending and this is the only path that still prints, so breaking
+    // the lock cannot race a live user in a way that matters more than getting the dump out.
+    let mut g = unsafe { CONSOLE.lock_or_break(1_000_000) };
     let _ = Raw.write_fmt(args);
     finish_locked(&mut g, RunStatus::Aborted, elapsed_ms);
     true

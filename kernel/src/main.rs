@@ -22,6 +22,8 @@ mod heap;
 mod kmain;
 #[cfg(target_os = "none")]
 mod platform;
+#[cfg(target_os = "none")]
+mod sync;
 
 #[cfg(target_os = "none")]
 pub use kmain::{abort_run, kmain, BootInfo};

@@ -9,10 +9,10 @@ use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0};
-use spin::Once;
 
 use super::{exceptions, semihosting, MAX_CORES, STACK_SIZE};
 use crate::board;
+use crate::sync::Once;
 
 /// The per-core stacks (core i uses `STACKS[i]`; the stack grows down from its end).
 #[repr(C, align(16))]

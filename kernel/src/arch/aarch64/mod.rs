@@ -39,6 +39,8 @@ pub use smp::{online_cpus, run_on, start_cpus};
 
 /// Most cores the image brings up (stacks and guard slots are per core).
 pub const MAX_CORES: usize = 8;
+/// The same bound under the name generic code uses (`crate::sync` sizes its lock slots by it).
+pub const MAX_CPUS: usize = MAX_CORES;
 /// Stack size per core.
 pub const STACK_SIZE: usize = 64 * 1024;
 
@@ -71,7 +73,7 @@ pub struct Effective {
     pub align_check: bool,
 }
 
-static EFFECTIVE: spin::Once<Effective> = spin::Once::new();
+static EFFECTIVE: crate::sync::Once<Effective> = crate::sync::Once::new();
 
 pub fn effective() -> Effective {
     EFFECTIVE.get().copied().unwrap_or(Effective {
@@ -129,7 +131,7 @@ pub fn apply_config(cfg: &mut Config, errors: &mut Vec<ErrorRec>) {
 }
 
 /// The MMU registers every core loads (set once core 0 has built the tables).
-static MMU_REGS: spin::Once<mmu::Regs> = spin::Once::new();
+static MMU_REGS: crate::sync::Once<mmu::Regs> = crate::sync::Once::new();
 
 fn enable_mmu() -> Result<(), String> {
     let f = facts();
