@@ -5,6 +5,7 @@
 
 mod boot;
 mod exceptions;
+mod gic;
 mod mmu;
 // The full UART set-up is only needed on the real Raspberry Pi 4.
 #[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))]

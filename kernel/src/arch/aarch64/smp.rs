@@ -15,7 +15,9 @@
 //! CPU from the cores doing work (badly so with more virtual than host cores). Where every core
 //! was started through PSCI, an idle core therefore powers itself off (CPU_OFF) and `run_on`
 //! powers it on again (CPU_ON) after posting its job; it re-enters through the boot block with
-//! the same stack, index and MMU state. Spin-table cores stay in the WFE loop.
+//! the same stack, index and MMU state. Where the board names a GICv2 (Raspberry Pi 4), an idle
+//! spin-table core that passed its GIC self-check sleeps in WFI instead and `run_on` wakes it
+//! with an SGI (see `gic`); other cores stay in the WFE loop.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -29,6 +31,7 @@ use probes::config::Config;
 use probes::platform::RunError;
 use probes::record::Cpu;
 
+use super::gic;
 use super::boot::{atomprobe_secondary_entry, facts, BootBlock, EnableMethod, BOOT_BLOCKS, STACKS};
 use super::mmu::{dc_range, Dc};
 use super::{apply_on_this_core, core_index, cpu_record, mpidr, now_ns, psci, MAX_CORES, STACK_SIZE};
@@ -80,6 +83,7 @@ struct Job<'a> {
 /// Rust entry of a secondary core (entry.S): translation and SCTLR_EL1 already as on core 0.
 pub extern "C" fn rust_secondary(index: usize) -> ! {
     apply_on_this_core();
+    let sleeps = gic::init_this_core(index);
     let mb = &MAILBOX[index];
     mb.alive.store(true, Ordering::Release);
     // SAFETY: DSB + SEV only.
@@ -90,7 +94,11 @@ pub extern "C" fn rust_secondary(index: usize) -> ! {
             if POWER_CYCLE.load(Ordering::Acquire) {
                 power_off();
             }
-            wfe();
+            if sleeps {
+                gic::wait();
+            } else {
+                wfe();
+            }
             continue;
         }
         if CANCEL.load(Ordering::Acquire) != s {
@@ -162,6 +170,9 @@ pub fn start_cpus(cfg: &Config) -> Vec<Cpu> {
     };
     let regs = super::MMU_REGS.get().copied();
     let sctlr = SCTLR_EL1.get();
+    if let Some((gicd, gicc)) = crate::board::GIC {
+        gic::set_base(gicd, gicc);
+    }
     let entry = atomprobe_secondary_entry as *const () as u64;
 
     // Assign logical indexes and fill the boot blocks.
@@ -248,6 +259,14 @@ pub fn start_cpus(cfg: &Config) -> Vec<Cpu> {
         records[rec_pos] = cpu_record(*idx, *mpidr, error.is_none(), error);
     }
     ONLINE.store(online, Ordering::Release);
+    if let Some((gicd, _)) = crate::board::GIC {
+        let sleepers: Vec<String> = (1..online).filter(|&c| gic::sleeps(c)).map(|c| format!("{c}")).collect();
+        crate::println!(
+            "idle cores: {} sleep in WFI, woken by SGI {} through the GIC at {gicd:#x}; the rest wait in WFE",
+            if sleepers.is_empty() { "none".into() } else { sleepers.join(",") },
+            gic::SGI
+        );
+    }
     let all_psci = planned.iter().all(|(_, _, m)| *m == EnableMethod::Psci);
     if all_psci && !planned.is_empty() {
         POWER_CYCLE.store(true, Ordering::Release);
@@ -336,6 +355,8 @@ pub fn run_on(
     }
     // SAFETY: DSB + SEV only: wake cores waiting in WFE.
     unsafe { core::arch::asm!("dsb sy", "sev", options(nostack)) };
+    // Cores asleep in WFI need an interrupt (the DSB above put the mailboxes out first).
+    gic::wake(remote.iter().map(|&(_, c)| c));
     if POWER_CYCLE.load(Ordering::Relaxed) {
         for &(_, c) in &remote {
             if let Err(e) = power_on(c, deadline) {
@@ -346,7 +367,7 @@ pub fn run_on(
     }
 
     // Barrier: every remote core says it is ready, then GO.
-    let not_ready = wait_all(&remote, deadline, |c| MAILBOX[c].ready.load(Ordering::Acquire) == g);
+    let not_ready = wait_ready(&remote, deadline, g);
     if !not_ready.is_empty() {
         CANCEL.store(g, Ordering::Release);
         sev();
@@ -367,6 +388,33 @@ pub fn run_on(
         return Err(RunError::Timeout { stuck });
     }
     Ok(())
+}
+
+/// How often the barrier wait repeats the wake-up SGI to a core that has not answered.
+const REWAKE_NS: u64 = 50_000_000;
+
+/// Wait until every remote core is ready for generation `g` or the deadline; the cores that
+/// never got there. A core asleep in WFI that has not answered gets its SGI again now and then
+/// (belt and braces: a pending SGI is never lost, but a core that misses one would otherwise
+/// sleep until the deadline).
+fn wait_ready(remote: &[(usize, usize)], deadline: u64, g: u64) -> Vec<usize> {
+    let mut rewake = now_ns().saturating_add(REWAKE_NS);
+    loop {
+        let pending: Vec<usize> = remote
+            .iter()
+            .map(|&(_, c)| c)
+            .filter(|&c| MAILBOX[c].ready.load(Ordering::Acquire) != g)
+            .collect();
+        let now = now_ns();
+        if pending.is_empty() || now >= deadline {
+            return pending;
+        }
+        if now >= rewake {
+            gic::wake(pending.iter().copied());
+            rewake = now.saturating_add(REWAKE_NS);
+        }
+        core::hint::spin_loop();
+    }
 }
 
 /// Wait until `ok(core)` for every remote core or the deadline; the cores that never got there.

@@ -52,6 +52,13 @@ const GPIO_PUP_PDN_CNTRL_REG0: usize = 0xe4;
 const UART_CLOCK_HZ: u32 = 48_000_000;
 const BAUD: u32 = 115_200;
 
+/// GIC-400 distributor and CPU interface, ARM physical addresses in the default low-peripheral
+/// mode (BCM2711 ARM peripherals, "GIC-400" at 0xFF84_0000 + 0x1000 / + 0x2000; the DTB's
+/// `arm,gic-400` node names them 0x40041000/0x40042000 behind /soc's ranges, which map
+/// 0x4000_0000 to 0xFF80_0000; QEMU's bcm2838 puts them at the same place). Used to wake idle
+/// cores from WFI (`arch::aarch64::gic`, which checks each core's path before relying on it).
+pub const GIC: Option<(usize, usize)> = Some((0xFF84_1000, 0xFF84_2000));
+
 /// RAM when there is no DTB: the first 960 MiB, below the VideoCore's share on every model.
 pub const FALLBACK_MEMORY: &[(usize, usize)] = &[(0, 0x3c00_0000)];
 

@@ -15,6 +15,9 @@ const UART_FALLBACK: usize = 0x0900_0000;
 /// RAM if the DTB gives none: QEMU virt's RAM starts at 1 GiB; assume the 128 MiB minimum.
 pub const FALLBACK_MEMORY: &[(usize, usize)] = &[(0x4000_0000, 128 << 20)];
 
+/// No GIC wake-ups: idle cores power off through PSCI instead (see `arch::aarch64::smp`).
+pub const GIC: Option<(usize, usize)> = None;
+
 /// Choose the console UART (the DTB's if found); QEMU's PL011 needs no set-up.
 pub fn console_setup(from_dtb: Option<usize>) -> usize {
     let base = from_dtb.unwrap_or(UART_FALLBACK);
