@@ -35,6 +35,9 @@ pub enum Cmd {
     Image(ImageArgs),
     /// Check a captured serial log or record file: integrity and records per type.
     Parse(ParseArgs),
+    /// Run the probe suite on this machine as OS threads pinned to CPUs (board hosted-<os>);
+    /// records to stdout or --out, progress and a per-family summary to stderr.
+    Host(crate::hosted_cmd::HostArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -129,6 +132,7 @@ pub fn main() -> i32 {
         Cmd::Run(a) => cmd_run(a),
         Cmd::Image(a) => cmd_image(a),
         Cmd::Parse(a) => cmd_parse(&a.file),
+        Cmd::Host(a) => crate::hosted_cmd::cmd_host(a),
     };
     match result {
         Ok(code) => code,

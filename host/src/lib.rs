@@ -11,6 +11,7 @@ use probes::report::{parse_report, Integrity, ParsedReport};
 
 pub mod cli;
 pub mod elfimage;
+pub mod hosted_cmd;
 pub mod kernel;
 pub mod profile;
 pub mod qemu;
