@@ -38,6 +38,9 @@ pub enum Cmd {
     /// Run the probe suite on this machine as OS threads pinned to CPUs (board hosted-<os>);
     /// records to stdout or --out, progress and a per-family summary to stderr.
     Host(crate::hosted_cmd::HostArgs),
+    /// Compare reports side by side (probe and litmus records matched by name, attribute and
+    /// width) with a column marking where they disagree; damaged reports are refused.
+    Compare(crate::compare::CompareArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,6 +136,7 @@ pub fn main() -> i32 {
         Cmd::Image(a) => cmd_image(a),
         Cmd::Parse(a) => cmd_parse(&a.file),
         Cmd::Host(a) => crate::hosted_cmd::cmd_host(a),
+        Cmd::Compare(a) => crate::compare::cmd_compare(a),
     };
     match result {
         Ok(code) => code,

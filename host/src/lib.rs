@@ -10,6 +10,7 @@ use probes::record::RunStatus;
 use probes::report::{parse_report, Integrity, ParsedReport};
 
 pub mod cli;
+pub mod compare;
 pub mod elfimage;
 pub mod hosted_cmd;
 pub mod kernel;
