@@ -184,9 +184,14 @@ fn tally(successes: u64, fin: Option<u64>) -> (u64, u64) {
     }
 }
 
-/// Whether a fault seen during a run (`faults` > 0) is one `fx` admits. The guard reports the
-/// fault it caught; a run that counted a fault without one is admitted only by "either".
-fn run_fault_ok(fx: &Expectation, faults: u64, fault: Option<&RawFault>) -> bool {
+/// Whether the faults of a run are what `fx` admits: a fault seen (`faults` > 0) must be of the
+/// kind `fx` allows (the guard reports the fault it caught; a run that counted a fault without one
+/// is admitted only by "either"), and where `fx` requires a fault, no attempt may complete
+/// (`completed`: attempts that succeeded or failed without faulting, on any core).
+fn run_fault_ok(fx: &Expectation, faults: u64, fault: Option<&RawFault>, completed: u64) -> bool {
+    if completed > 0 && matches!(fx.expect, FaultExpect::Fault(_)) {
+        return false;
+    }
     match (faults, fault) {
         (0, _) => true,
         (_, Some(f)) => atomicity::fault_admitted(fx, Some(f)),
@@ -423,7 +428,7 @@ fn one(
     let fin_v = counter_value(fin, if o.lock_counter { 64 } else { o.width });
     let (lost, excess) = tally(ok, fin_v);
     let excess_bad = excess_is_deviation(may_fail, o.lock_counter, addr, bytes);
-    let loop_fault_ok = run_fault_ok(&fx, faults, loop_fault.as_ref());
+    let loop_fault_ok = run_fault_ok(&fx, faults, loop_fault.as_ref(), ok + failed);
     un.fault = loop_fault.filter(|_| faults > 0).map(|f| f.to_record());
     un.iterations = done;
     un.elapsed_ms = Some((platform.now_ns() - t_start) / 1_000_000);
@@ -608,7 +613,7 @@ fn contend(
     let (ok, failed, faults) = (ok.into_inner(), failed.into_inner(), faults.into_inner());
     let livelock = livelock.into_inner();
     let run_fault = first_fault.take();
-    let fault_ok = run_fault_ok(fx, faults, run_fault.as_ref());
+    let fault_ok = run_fault_ok(fx, faults, run_fault.as_ref(), ok + failed);
     co.fault = run_fault.map(|f| f.to_record());
     let fin = read_counter(
         if o.lock_counter { aux } else { addr },
@@ -707,10 +712,23 @@ mod tests {
             elr: 0,
         };
         assert_eq!(unsupported.kind(), FaultKind::UnsupportedAtomic);
-        assert!(run_fault_ok(&either, 1, Some(&unsupported)));
-        assert!(!run_fault_ok(&none, 1, Some(&unsupported)));
-        assert!(run_fault_ok(&none, 0, None));
-        assert!(!run_fault_ok(&none, 1, None));
-        assert!(run_fault_ok(&either, 1, None));
+        assert!(run_fault_ok(&either, 1, Some(&unsupported), 5));
+        assert!(!run_fault_ok(&none, 1, Some(&unsupported), 5));
+        assert!(run_fault_ok(&none, 0, None, 5));
+        assert!(!run_fault_ok(&none, 1, None, 0));
+        assert!(run_fault_ok(&either, 1, None, 0));
+        // A fault is required: cores that faulted are fine, a core that completed attempts
+        // without one is a deviation (e.g. 3 of 4 contending cores fault, one succeeds).
+        let align = Expectation {
+            expect: FaultExpect::Fault(FaultKind::Alignment),
+            ..either.clone()
+        };
+        let alignment = RawFault::Aarch64 {
+            esr: (0x25 << 26) | 0x21,
+            far: 0,
+            elr: 0,
+        };
+        assert!(run_fault_ok(&align, 4, Some(&alignment), 0));
+        assert!(!run_fault_ok(&align, 3, Some(&alignment), 10_000));
     }
 }
