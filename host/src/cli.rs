@@ -41,6 +41,8 @@ pub enum Cmd {
     /// Compare reports side by side (probe and litmus records matched by name, attribute and
     /// width) with a column marking where they disagree; damaged reports are refused.
     Compare(crate::compare::CompareArgs),
+    /// Write a report's litmus records as a litmus7 log (for herdtools7's mcompare7 and msum7).
+    Export(crate::export::ExportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -137,6 +139,7 @@ pub fn main() -> i32 {
         Cmd::Parse(a) => cmd_parse(&a.file),
         Cmd::Host(a) => crate::hosted_cmd::cmd_host(a),
         Cmd::Compare(a) => crate::compare::cmd_compare(a),
+        Cmd::Export(a) => crate::export::cmd_export(a),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@ use probes::report::{parse_report, Integrity, ParsedReport};
 pub mod cli;
 pub mod compare;
 pub mod elfimage;
+pub mod export;
 pub mod hosted_cmd;
 pub mod kernel;
 pub mod profile;
