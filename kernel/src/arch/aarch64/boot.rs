@@ -184,9 +184,7 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
     // Heap: 16 MiB of RAM after the image, clear of the DTB.
     // Linker-defined symbols; only their addresses are taken.
     let img_end = &raw const __image_end as usize;
-    let dtb_range = dtb
-        .as_ref()
-        .map(|f| (dtb_addr, dtb_addr + f.total_size()));
+    let dtb_range = dtb.as_ref().map(|f| (dtb_addr, dtb_addr + f.total_size()));
     let heap = place_heap(&regions[..nreg], img_end, dtb_range);
     let Some(heap_start) = heap else {
         board::console_write(b"atomprobe: no RAM for the heap after the image; halting\r\n");
@@ -217,7 +215,10 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
                 };
                 let method = match c.property("enable-method").and_then(|p| p.as_str()) {
                     Some("psci") => EnableMethod::Psci,
-                    Some("spin-table") => match c.property("cpu-release-addr").and_then(|p| p.as_usize()) {
+                    Some("spin-table") => match c
+                        .property("cpu-release-addr")
+                        .and_then(|p| p.as_usize())
+                    {
                         Some(a) => EnableMethod::SpinTable(a as u64),
                         None => EnableMethod::Other("spin-table without cpu-release-addr".into()),
                     },
@@ -231,8 +232,13 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
                 });
             }
         }
-        if let Some(args) = f
-            .find_node("/chosen")
+        // fdt 0.1.5's path lookup can miss `/chosen` when it follows a node whose `reg` the
+        // loader rewrote (seen with QEMU raspi4b -dtb); fall back to a scan of every node.
+        let chosen = f.find_node("/chosen").or_else(|| {
+            f.all_nodes()
+                .find(|n| n.name == "chosen" || n.name.starts_with("chosen@"))
+        });
+        if let Some(args) = chosen
             .and_then(|n| n.property("bootargs"))
             .and_then(|p| p.as_str())
         {
@@ -274,7 +280,10 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
     );
     platform.insert("cntfrq_hz".to_string(), format!("{}", CNTFRQ_EL0.get()));
     platform.insert("semihosting".to_string(), semihosting.to_string());
-    platform.insert("heap".to_string(), format!("{heap_start:#x}+{HEAP_SIZE:#x}"));
+    platform.insert(
+        "heap".to_string(),
+        format!("{heap_start:#x}+{HEAP_SIZE:#x}"),
+    );
 
     FACTS.call_once(|| BootFacts {
         memory: regions[..nreg].to_vec(),
