@@ -54,6 +54,11 @@ pub struct Config {
     pub seed: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selftest: Option<SelfTest>,
+    /// Words of the command line that belong to a boot loader or Linux, not to atomprobe (the
+    /// Raspberry Pi firmware prepends e.g. `console=…`, `8250.nr_uarts=1`, `rootwait` to
+    /// `cmdline.txt`): kept here, not reported as errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
 }
 
 impl Config {
@@ -71,6 +76,7 @@ impl Config {
             align_check: false,
             seed: 1,
             selftest: None,
+            ignored: Vec::new(),
         }
     }
 
@@ -102,6 +108,10 @@ impl Config {
             })
         };
         for item in cmdline.split_ascii_whitespace() {
+            if is_foreign_bootarg(item) {
+                cfg.ignored.push(item.to_string());
+                continue;
+            }
             let Some((key, value)) = item.split_once('=') else {
                 // Words without '=' that a boot loader adds are not ours, but say so.
                 err(format!(
@@ -173,6 +183,39 @@ impl Config {
         }
         (cfg, errors)
     }
+}
+
+/// Linux / boot-firmware parameters that boot loaders put on the command line (the Raspberry Pi
+/// firmware prepends its own to `cmdline.txt`). Module parameters (`module.param=…`) are
+/// recognised by the dot in the key.
+const FOREIGN_KEYS: &[&str] = &[
+    "console",
+    "earlycon",
+    "root",
+    "rootfstype",
+    "rootwait",
+    "rootdelay",
+    "ro",
+    "rw",
+    "quiet",
+    "splash",
+    "loglevel",
+    "coherent_pool",
+    "cma",
+    "video",
+    "elevator",
+    "fsck.repair",
+    "init",
+    "nokaslr",
+    "maxcpus",
+    "plymouth.ignore-serial-consoles",
+];
+
+/// Whether `item` is a boot-loader / Linux word rather than an atomprobe argument.
+fn is_foreign_bootarg(item: &str) -> bool {
+    let key = item.split_once('=').map_or(item, |(k, _)| k);
+    FOREIGN_KEYS.contains(&key)
+        || (key.contains('.') && !KEYS.iter().any(|k| k.trim_end_matches('=') == key))
 }
 
 const KEYS: &[&str] = &[
@@ -420,6 +463,21 @@ mod tests {
         assert!(e[2].message.contains("'foo'") && e[2].message.contains("accepted keys"));
         assert!(e.iter().all(|r| r.what == "bootarg"));
         assert_eq!(c, Config::defaults(Arch::Aarch64));
+    }
+
+    #[test]
+    fn firmware_words_are_kept_aside_not_errors() {
+        let (c, e) = Config::parse(
+            "coherent_pool=1M 8250.nr_uarts=1 console=ttyS0,115200 rootwait probes=fault",
+            Arch::Aarch64,
+            KNOWN,
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.probes, ["fault"]);
+        assert_eq!(c.ignored.len(), 4);
+        // A plain unknown word is still an error.
+        let (_, e) = Config::parse("foo", Arch::Aarch64, KNOWN);
+        assert_eq!(e.len(), 1);
     }
 
     #[test]
