@@ -43,6 +43,9 @@ pub enum Cmd {
     Compare(crate::compare::CompareArgs),
     /// Write a report's litmus records as a litmus7 log (for herdtools7's mcompare7 and msum7).
     Export(crate::export::ExportArgs),
+    /// Read a board's serial console until the end record (or --timeout), showing progress;
+    /// check the report's integrity and save the log (exit 0 only when verified).
+    Capture(crate::capture::CaptureArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -140,6 +143,7 @@ pub fn main() -> i32 {
         Cmd::Host(a) => crate::hosted_cmd::cmd_host(a),
         Cmd::Compare(a) => crate::compare::cmd_compare(a),
         Cmd::Export(a) => crate::export::cmd_export(a),
+        Cmd::Capture(a) => crate::capture::cmd_capture(a),
     };
     match result {
         Ok(code) => code,

@@ -285,7 +285,7 @@ pub fn cmd_host(a: HostArgs) -> Result<i32, RunError> {
     let start = Instant::now();
     platform.emit_begin();
     for e in &errors {
-        watched.emit(&Record::Error(e.clone()));
+        platform.emit(&Record::Error(e.clone()));
         eprintln!("atomprobe host: rejected option: {}", e.message);
     }
     if !errors.is_empty() {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use probes::record::RunStatus;
 use probes::report::{parse_report, Integrity, ParsedReport};
 
+pub mod capture;
 pub mod cli;
 pub mod compare;
 pub mod elfimage;
