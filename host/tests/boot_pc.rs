@@ -13,9 +13,12 @@ fn is_lock_cmpxchg(op: &str) -> bool {
 
 #[test]
 fn pc_default_run() {
-    let Some(o) = boot(Board::Pc, |_| {}) else {
+    // Issue 6: `--smp 4` shows 4 cores online and runs the default suite.
+    let Some(o) = boot(Board::Pc, |opts| opts.smp = Some(4)) else {
         return;
     };
+    common::check_cpus_online(&o, 4);
+    common::check_suite(&o);
     let b = o.begin();
     o.check(b.arch == "x86_64", &format!("begin.arch = {}", b.arch));
     o.check(b.board == "qemu-pc", &format!("begin.board = {}", b.board));
@@ -92,4 +95,20 @@ fn pc_selftest_fault_aborts() {
         return;
     };
     o.assert_aborted();
+}
+
+#[test]
+fn pc_one_and_two_cores() {
+    // Issue 6: q35 with 1 and 2 cores (4 in pc_default_run): every core online, the run completes.
+    for n in [1u32, 2] {
+        let Some(o) = boot(Board::Pc, |opts| {
+            opts.smp = Some(n);
+            opts.append = Some("probes=fault,excl".into());
+        }) else {
+            return;
+        };
+        common::check_cpus_online(&o, n as usize);
+        o.check(!o.probes("excl").is_empty(), "no excl records");
+        o.assert_complete();
+    }
 }

@@ -28,6 +28,7 @@ fn virt_default_run() {
         return;
     };
     check_default_run(&o);
+    common::check_suite(&o);
 }
 
 #[test]
@@ -83,4 +84,83 @@ fn virt_selftest_fault_aborts() {
         return;
     };
     o.assert_aborted();
+}
+
+#[test]
+fn virt_eight_cores_mmu_off_every_misaligned_access_faults() {
+    // Issue 3: `--smp 8` brings 8 cores up; with `mmu=off` every data access is Device-nGnRnE
+    // (Arm ARM D8.2.11), so every misaligned access faults, on every core the family uses.
+    let Some(o) = boot(Board::Virt, |opts| {
+        opts.smp = Some(8);
+        opts.append = Some("mmu=off probes=fault".into());
+    }) else {
+        return;
+    };
+    common::check_cpus_online(&o, 8);
+    o.check(!o.begin().config.mmu, "begin.config.mmu is not false");
+    let faults = o.probes("fault");
+    let misaligned: Vec<_> = faults
+        .iter()
+        .filter(|p| p.result != probes::record::ProbeResult::Skipped && common::misaligned(p))
+        .collect();
+    o.check(!misaligned.is_empty(), "no misaligned fault probe ran");
+    let mut cores = std::collections::BTreeSet::new();
+    for p in &misaligned {
+        cores.extend(p.cpus.iter().copied());
+        o.check(
+            p.attr == "device-ngnrne",
+            &format!("{} reports attr {} with the MMU off", p.name, p.attr),
+        );
+        o.check(
+            p.fault.as_ref().is_some_and(|f| f.kind == "alignment"),
+            &format!(
+                "misaligned {} on core {:?} did not take an alignment fault",
+                p.name, p.cpus
+            ),
+        );
+    }
+    o.check(
+        cores.len() >= 2,
+        &format!("misaligned probes ran only on cores {cores:?}"),
+    );
+    o.assert_complete();
+}
+
+#[test]
+fn virt_fault_family_per_attribute() {
+    // Issue 3: a misaligned LDXR faults (alignment) under every attribute, and each record
+    // states its expectation and verdict.
+    let attrs = ["normal-wb", "normal-nc", "device-ngnrne"];
+    let Some(o) = boot(Board::Virt, |opts| {
+        opts.append = Some(format!("attrs={} probes=fault", attrs.join(",")));
+    }) else {
+        return;
+    };
+    let faults = o.probes("fault");
+    for attr in attrs {
+        let ldxr: Vec<_> = faults
+            .iter()
+            .filter(|p| p.attr == attr && p.op == "ldxr" && common::misaligned(p))
+            .collect();
+        o.check(
+            !ldxr.is_empty(),
+            &format!("no misaligned ldxr record on {attr}"),
+        );
+        for p in ldxr {
+            o.check(
+                p.fault.as_ref().is_some_and(|f| f.kind == "alignment"),
+                &format!(
+                    "misaligned ldxr {} on {attr} did not fault (alignment)",
+                    p.name
+                ),
+            );
+        }
+    }
+    for p in &faults {
+        o.check(
+            !p.expected.is_empty() && !p.rule.is_empty(),
+            &format!("{} on {} has no expectation or rule", p.name, p.attr),
+        );
+    }
+    o.assert_complete();
 }

@@ -247,3 +247,94 @@ pub fn check_cpus_online(o: &Outcome, n: usize) {
         &format!("want {n} online cpu records, got {cpus:?}"),
     );
 }
+
+/// Litmus tests whose forbidden outcome QEMU TCG is known to show on an x86-64 host (a real
+/// emulator deviation, not a harness bug: see docs/probes.md, "Known QEMU deviations"). The
+/// record still says `violation`; the test tolerates only these names.
+pub const KNOWN_TCG_LITMUS_DEVIATIONS: &[&str] = &["SB+dmb.sy+rel-acq"];
+
+/// Whole-suite checks (issue 4 / 6 acceptance): every family ran; aligned accesses up to 64
+/// bits never tore; litmus verdicts are consistent with their model and observation, and no
+/// forbidden outcome was seen except a documented QEMU deviation.
+pub fn check_suite(o: &Outcome) {
+    for family in ["fault", "tear", "excl", "cost"] {
+        let ran = o
+            .probes(family)
+            .iter()
+            .filter(|p| p.result != probes::record::ProbeResult::Skipped)
+            .count();
+        o.check(ran > 0, &format!("no {family} probe ran"));
+    }
+    for p in o.probes("tear") {
+        if p.width <= 64 && p.name.contains("-aligned") {
+            o.check(
+                p.result != probes::record::ProbeResult::Torn,
+                &format!(
+                    "aligned {}-bit access tore: {} on {}",
+                    p.width, p.name, p.attr
+                ),
+            );
+        }
+    }
+    let litmus: Vec<&probes::record::Litmus> =
+        o.0.report
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Litmus(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+    o.check(
+        litmus.len() >= 10,
+        &format!("only {} litmus records", litmus.len()),
+    );
+    for l in &litmus {
+        let seen = l.histogram.iter().map(|h| h.count).sum::<u64>();
+        o.check(
+            seen == l.iterations,
+            &format!(
+                "{} on {}: histogram sums to {seen}, iterations {}",
+                l.name, l.attr, l.iterations
+            ),
+        );
+        let forbidden_seen = l.model == probes::record::ModelVerdict::Forbidden && l.observed > 0;
+        if l.verdict == probes::record::Verdict::Skipped {
+            continue;
+        }
+        o.check(
+            forbidden_seen == (l.verdict == probes::record::Verdict::Violation),
+            &format!(
+                "{} on {}: verdict {:?} does not follow model {:?} and observed {}",
+                l.name, l.attr, l.verdict, l.model, l.observed
+            ),
+        );
+        if forbidden_seen {
+            o.check(
+                KNOWN_TCG_LITMUS_DEVIATIONS.contains(&l.name.as_str()),
+                &format!(
+                    "forbidden outcome of {} observed {} times on {}",
+                    l.name, l.observed, l.attr
+                ),
+            );
+            eprintln!(
+                "note: {} on {}: forbidden outcome seen {} times — a known QEMU TCG deviation",
+                l.name, l.attr, l.observed
+            );
+        }
+    }
+    // SB's relaxed outcome is allowed on both architectures; MP's on Arm only (x86-TSO
+    // forbids it: SDM Vol. 3A 9.2.2).
+    let allowed: &[&str] = if o.begin().arch == "aarch64" {
+        &["SB", "MP"]
+    } else {
+        &["SB"]
+    };
+    for &name in allowed {
+        let l = litmus.iter().find(|l| l.name == name);
+        o.check(
+            l.is_some_and(|l| l.model == probes::record::ModelVerdict::Allowed),
+            &format!("{name} must be reported with model verdict allowed"),
+        );
+    }
+}
