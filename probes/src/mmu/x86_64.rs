@@ -454,11 +454,20 @@ mod tests {
         );
         // Overlap: UC wins; WT + WB gives WT.
         let mut o = m;
-        o.var[1] = (0x04, /* base 0 */ (0xff_0000_0000 & !0xfff) | (1 << 11)); // 0-4G WT
+        o.var[1] = (
+            0x04,
+            /* base 0 */ (0xff_0000_0000 & !0xfff) | (1 << 11),
+        ); // 0-4G WT
         assert_eq!(o.type_of(0x8000_1000), MtrrType::Type(MemType::Uc));
-        o.var[2] = (0x06, /* base 0 */ (0xff_c000_0000 & !0xfff) | (1 << 11)); // 0-1G WB
+        o.var[2] = (
+            0x06,
+            /* base 0 */ (0xff_c000_0000 & !0xfff) | (1 << 11),
+        ); // 0-1G WB
         assert_eq!(o.type_of(0x20_0000), MtrrType::Type(MemType::Wt));
-        o.var[3] = (0x01, /* base 0 */ (0xff_c000_0000 & !0xfff) | (1 << 11)); // 0-1G WC
+        o.var[3] = (
+            0x01,
+            /* base 0 */ (0xff_c000_0000 & !0xfff) | (1 << 11),
+        ); // 0-1G WC
         assert_eq!(o.type_of(0x20_0000), MtrrType::Undefined);
     }
 }

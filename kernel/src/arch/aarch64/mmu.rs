@@ -162,11 +162,17 @@ pub fn enable(r: &Regs) {
     TTBR0_EL1.set_baddr(r.ttbr0);
     barrier::isb(barrier::SY);
     // SAFETY: invalidates this core's EL1 TLB entries and instruction cache; no memory effect.
-    unsafe { asm!("tlbi vmalle1", "dsb nsh", "ic iallu", "dsb nsh", options(nostack)) };
+    unsafe {
+        asm!(
+            "tlbi vmalle1",
+            "dsb nsh",
+            "ic iallu",
+            "dsb nsh",
+            options(nostack)
+        )
+    };
     barrier::isb(barrier::SY);
-    SCTLR_EL1.modify(
-        SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable,
-    );
+    SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable);
     barrier::isb(barrier::SY);
 }
 

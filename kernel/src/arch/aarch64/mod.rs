@@ -24,8 +24,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use aarch64_cpu::asm::wfe;
 use aarch64_cpu::registers::{
-    Readable, ReadWriteable, CNTFRQ_EL0, CNTVCT_EL0, MIDR_EL1, MPIDR_EL1, SCTLR_EL1,
-    TPIDR_EL1,
+    ReadWriteable, Readable, CNTFRQ_EL0, CNTVCT_EL0, MIDR_EL1, MPIDR_EL1, SCTLR_EL1, TPIDR_EL1,
 };
 use probes::attr::{Arch, MemAttr};
 use probes::config::Config;
@@ -33,9 +32,9 @@ use probes::fault::RawFault;
 use probes::platform::{Arena, Privilege, RuleEnv};
 use probes::record::{Cpu, ErrorRec};
 
-pub use boot::{facts, CpuDesc};
 #[cfg_attr(not(feature = "board-rpi4"), allow(unused_imports))]
 pub use boot::EnableMethod;
+pub use boot::{facts, CpuDesc};
 pub use smp::{online_cpus, run_on, start_cpus};
 
 /// Most cores the image brings up (stacks and guard slots are per core).
@@ -191,9 +190,7 @@ pub fn now_ns() -> u64 {
 
 /// PMCCNTR_EL0 where this core has a usable PMU cycle counter.
 pub fn cycles() -> Option<u64> {
-    PMU_OK[core_index()]
-        .load(Ordering::Relaxed)
-        .then(pmu::read)
+    PMU_OK[core_index()].load(Ordering::Relaxed).then(pmu::read)
 }
 
 pub fn rule_env(_cfg: &Config) -> RuleEnv {
@@ -276,7 +273,9 @@ pub fn selftest_unguarded_fault() -> ! {
 pub fn panic_registers() -> String {
     let (sp, lr): (u64, u64);
     // SAFETY: reads SP and LR into registers; no memory access.
-    unsafe { asm!("mov {0}, sp", "mov {1}, x30", out(reg) sp, out(reg) lr, options(nomem, nostack)) };
+    unsafe {
+        asm!("mov {0}, sp", "mov {1}, x30", out(reg) sp, out(reg) lr, options(nomem, nostack))
+    };
     format!(
         "SP {sp:#x}  LR {lr:#x}  EL1  {}  SCTLR_EL1 {:#x}",
         mpidr_string(),

@@ -31,10 +31,12 @@ use probes::config::Config;
 use probes::platform::RunError;
 use probes::record::Cpu;
 
-use super::gic;
 use super::boot::{atomprobe_secondary_entry, facts, BootBlock, EnableMethod, BOOT_BLOCKS, STACKS};
+use super::gic;
 use super::mmu::{dc_range, Dc};
-use super::{apply_on_this_core, core_index, cpu_record, mpidr, now_ns, psci, MAX_CORES, STACK_SIZE};
+use super::{
+    apply_on_this_core, core_index, cpu_record, mpidr, now_ns, psci, MAX_CORES, STACK_SIZE,
+};
 
 /// How long a released core has to arrive.
 const ARRIVAL_MS: u64 = 2_000;
@@ -154,7 +156,12 @@ fn power_on(c: usize, deadline: u64) -> Result<(), String> {
                 }
                 core::hint::spin_loop();
             }
-            _ => return Err(format!("PSCI CPU_ON returned {r} ({})", psci::status_name(r))),
+            _ => {
+                return Err(format!(
+                    "PSCI CPU_ON returned {r} ({})",
+                    psci::status_name(r)
+                ))
+            }
         }
     }
 }
@@ -181,15 +188,26 @@ pub fn start_cpus(cfg: &Config) -> Vec<Cpu> {
     for c in f.cpus.iter().filter(|c| c.mpidr != me) {
         let idx = records.len();
         if next >= MAX_CORES {
-            records.push(cpu_record(idx, c.mpidr, false, Some(format!(
-                "not started: this image supports at most {MAX_CORES} cores"
-            ))));
+            records.push(cpu_record(
+                idx,
+                c.mpidr,
+                false,
+                Some(format!(
+                    "not started: this image supports at most {MAX_CORES} cores"
+                )),
+            ));
             continue;
         }
         if next >= want {
-            records.push(cpu_record(idx, c.mpidr, false, Some(format!(
-                "not started: cpus={} limits the run to {} cores", cfg.cpus, want
-            ))));
+            records.push(cpu_record(
+                idx,
+                c.mpidr,
+                false,
+                Some(format!(
+                    "not started: cpus={} limits the run to {} cores",
+                    cfg.cpus, want
+                )),
+            ));
             continue;
         }
         let stack_top = STACKS.0[next].as_ptr() as u64 + STACK_SIZE as u64;
@@ -210,7 +228,11 @@ pub fn start_cpus(cfg: &Config) -> Vec<Cpu> {
         records.push(cpu_record(idx, c.mpidr, false, None)); // replaced below
         next += 1;
     }
-    dc_range(BOOT_BLOCKS.0.get() as usize, core::mem::size_of::<[BootBlock; MAX_CORES]>(), Dc::Cvac);
+    dc_range(
+        BOOT_BLOCKS.0.get() as usize,
+        core::mem::size_of::<[BootBlock; MAX_CORES]>(),
+        Dc::Cvac,
+    );
 
     // Release every planned core, then wait for all of them together.
     let mut failed: Vec<(usize, String)> = Vec::new();
@@ -247,7 +269,9 @@ pub fn start_cpus(cfg: &Config) -> Vec<Cpu> {
                 method_name(method)
             ))
         } else if !dense {
-            Some("arrived, but an earlier core did not: not used (logical indexes are dense)".into())
+            Some(
+                "arrived, but an earlier core did not: not used (logical indexes are dense)".into(),
+            )
         } else {
             None
         };
@@ -260,7 +284,10 @@ pub fn start_cpus(cfg: &Config) -> Vec<Cpu> {
     }
     ONLINE.store(online, Ordering::Release);
     if let Some((gicd, _)) = crate::board::GIC {
-        let sleepers: Vec<String> = (1..online).filter(|&c| gic::sleeps(c)).map(|c| format!("{c}")).collect();
+        let sleepers: Vec<String> = (1..online)
+            .filter(|&c| gic::sleeps(c))
+            .map(|c| format!("{c}"))
+            .collect();
         crate::println!(
             "idle cores: {} sleep in WFI, woken by SGI {} through the GIC at {gicd:#x}; the rest wait in WFE",
             if sleepers.is_empty() { "none".into() } else { sleepers.join(",") },
@@ -295,7 +322,10 @@ fn release(mpidr: u64, method: &EnableMethod, entry: u64) -> Result<(), String> 
             if r == 0 {
                 Ok(())
             } else {
-                Err(format!("PSCI CPU_ON returned {r} ({})", psci::status_name(r)))
+                Err(format!(
+                    "PSCI CPU_ON returned {r} ({})",
+                    psci::status_name(r)
+                ))
             }
         }
         EnableMethod::SpinTable(addr) => {
@@ -350,7 +380,8 @@ pub fn run_on(
         .collect();
     for &(role, c) in &remote {
         let mb = &MAILBOX[c];
-        mb.job.store(&jobs[role] as *const Job as usize, Ordering::Relaxed);
+        mb.job
+            .store(&jobs[role] as *const Job as usize, Ordering::Relaxed);
         mb.seq.store(g, Ordering::Release);
     }
     // SAFETY: DSB + SEV only: wake cores waiting in WFE.
@@ -378,7 +409,9 @@ pub fn run_on(
     if let Some(role) = cpus.iter().position(|&c| c == me) {
         body(role);
     }
-    let stuck = wait_all(&remote, deadline, |c| MAILBOX[c].done.load(Ordering::Acquire) == g);
+    let stuck = wait_all(&remote, deadline, |c| {
+        MAILBOX[c].done.load(Ordering::Acquire) == g
+    });
     if !stuck.is_empty() {
         for &c in &stuck {
             LOST[c].store(true, Ordering::Relaxed);

@@ -115,7 +115,9 @@ pub fn exit(status: RunStatus) -> ! {
     if arch::facts_semihosting() {
         semihosting::exit(code);
     }
-    console_write(b"atomprobe: run finished; parking all cores (power-cycle the board to run again)\r\n");
+    console_write(
+        b"atomprobe: run finished; parking all cores (power-cycle the board to run again)\r\n",
+    );
     // A firmware with PSCI would power off here; the stock Pi 4 armstub has none.
     arch::psci_system_off();
     arch::halt()
