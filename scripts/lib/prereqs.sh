@@ -107,3 +107,28 @@ HOW
     fi
     echo "prereqs: $(qemu-system-aarch64 --version | head -n1)" >&2
 }
+
+# For the aarch64 hosted tests (issue 5): a cross linker and libc, and qemu-aarch64 user mode.
+# Installed with apt when we are root on Debian/Ubuntu; otherwise says what is missing.
+cross_prereqs() {
+    local need=()
+    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu)
+    [ -d /usr/aarch64-linux-gnu/lib ] || need+=(libc6-dev-arm64-cross)
+    command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+    [ ${#need[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "prereqs: installing ${need[*]} for the aarch64 hosted tests" >&2
+        local opt=""
+        # Debian 12: qemu-user must come from backports to match qemu-system (10.x).
+        [ -f /etc/apt/sources.list.d/backports.list ] && opt="-t bookworm-backports"
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086
+        { apt-get update -qq && apt-get install -y -qq $opt "${need[@]}" >/dev/null; } || {
+            echo "prereqs: apt-get install ${need[*]} failed" >&2
+            return 1
+        }
+        return 0
+    fi
+    echo "prereqs: the aarch64 hosted tests need: ${need[*]} (Debian/Ubuntu package names)" >&2
+    return 1
+}
