@@ -30,7 +30,6 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::tear::{arena_addr, base_probe, features, seeded_offset};
 use crate::attr::{Arch, MemAttr};
@@ -40,6 +39,7 @@ use crate::platform::{Platform, RuleEnv};
 use crate::record::{Probe, ProbeResult, Record, Verdict};
 use crate::rules::atomicity::{self, Feature, Features};
 use crate::rules::{AccessKind, Expectation, FaultExpect, Placement};
+use crate::suite::RoleSlots;
 
 /// The attempt succeeded.
 pub const ST_OK: u32 = 0;
@@ -210,32 +210,30 @@ fn excess_is_deviation(may_fail: bool, lock_counter: bool, addr: usize, bytes: u
     !(may_fail && !lock_counter && !addr.is_multiple_of(bytes.max(1)))
 }
 
-/// The first fault any role of a contended run reported (written once, read after `run_on`).
-struct FirstFault {
-    claimed: AtomicBool,
-    fault: UnsafeCell<Option<RawFault>>,
+/// The fault each role of a contended run caught (each role writes only its own cell, read
+/// after `run_on`); no read-modify-write to pick a winner, for the reason `RoleSlots` gives.
+struct RoleFaults {
+    cells: Vec<UnsafeCell<Option<RawFault>>>,
 }
-// SAFETY: only the role that wins `claimed` writes `fault`, and the caller reads it only after
-// `run_on` returned (the engine's completion handshake orders the write before the read).
-unsafe impl Sync for FirstFault {}
+// SAFETY: role `r` alone writes `cells[r]`, and the caller reads the cells only after `run_on`
+// returned (the engine's completion handshake orders the writes before the reads).
+unsafe impl Sync for RoleFaults {}
 
-impl FirstFault {
-    fn new() -> Self {
-        FirstFault {
-            claimed: AtomicBool::new(false),
-            fault: UnsafeCell::new(None),
+impl RoleFaults {
+    fn new(roles: usize) -> Self {
+        RoleFaults {
+            cells: (0..roles).map(|_| UnsafeCell::new(None)).collect(),
         }
     }
 
-    fn offer(&self, f: RawFault) {
-        if !self.claimed.swap(true, Ordering::AcqRel) {
-            // SAFETY: this role won `claimed`, so no other role writes `fault` (see the impl).
-            unsafe { *self.fault.get() = Some(f) };
-        }
+    fn offer(&self, role: usize, f: RawFault) {
+        // SAFETY: only role `role` writes this cell (see the impl).
+        unsafe { *self.cells[role].get() = Some(f) };
     }
 
+    /// The fault of the lowest-numbered role that caught one.
     fn take(self) -> Option<RawFault> {
-        self.fault.into_inner()
+        self.cells.into_iter().find_map(UnsafeCell::into_inner)
     }
 }
 
@@ -548,14 +546,15 @@ fn contend(
         .max(1);
     clear_counter(addr, bytes);
     clear_counter(aux, 8);
-    let ok = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
-    let faults = AtomicU64::new(0);
-    let ticks = AtomicU64::new(0);
-    let livelock = AtomicBool::new(false);
-    let first_fault = FirstFault::new();
+    // Per-role bookkeeping, plain stores only (see `RoleSlots`).
+    let ok = RoleSlots::new(n);
+    let failed = RoleSlots::new(n);
+    let faults = RoleSlots::new(n);
+    let ticks = RoleSlots::new(n);
+    let livelock = RoleSlots::new(n);
+    let first_fault = RoleFaults::new(n);
     let t_start = platform.now_ns();
-    let body = |_role: usize| {
+    let body = |role: usize| {
         let (mut k, mut f, mut flt) = (0u64, 0u64, 0u64);
         let mut gave_up = false;
         let c0 = clock.now();
@@ -592,15 +591,13 @@ fn contend(
         });
         let c1 = clock.now();
         if let Some(f) = caught.filter(|_| flt > 0) {
-            first_fault.offer(f);
+            first_fault.offer(role, f);
         }
-        ok.fetch_add(k, Ordering::Relaxed);
-        failed.fetch_add(f, Ordering::Relaxed);
-        faults.fetch_add(flt, Ordering::Relaxed);
-        ticks.fetch_add(c1.wrapping_sub(c0), Ordering::Relaxed);
-        if gave_up {
-            livelock.store(true, Ordering::Relaxed);
-        }
+        ok.set(role, k);
+        failed.set(role, f);
+        faults.set(role, flt);
+        ticks.set(role, c1.wrapping_sub(c0));
+        livelock.set(role, u64::from(gave_up));
     };
     let cpus: Vec<usize> = (0..n).collect();
     let res = platform.run_on(&cpus, RUN_BUDGET_MS + 5_000, &body);
@@ -610,8 +607,8 @@ fn contend(
         co.reason = Some(format!("cores {cpus:?} could not run: {e:?}"));
         return co;
     }
-    let (ok, failed, faults) = (ok.into_inner(), failed.into_inner(), faults.into_inner());
-    let livelock = livelock.into_inner();
+    let (ok, failed, faults) = (ok.sum(), failed.sum(), faults.sum());
+    let livelock = livelock.nonzero(0..n) > 0;
     let run_fault = first_fault.take();
     let fault_ok = run_fault_ok(fx, faults, run_fault.as_ref(), ok + failed);
     co.fault = run_fault.map(|f| f.to_record());
@@ -634,7 +631,7 @@ fn contend(
         ("final", fin_v.unwrap_or(0)),
         ("lost", lost),
         ("excess", excess),
-        (clock.per_op_key(), ticks.into_inner() * 100 / ok.max(1)),
+        (clock.per_op_key(), ticks.sum() * 100 / ok.max(1)),
     ] {
         co.counts.insert(k.into(), v);
     }

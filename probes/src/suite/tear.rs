@@ -36,6 +36,7 @@ use crate::config::SeedRng;
 use crate::fault::RawFault;
 use crate::platform::{Platform, RuleEnv};
 use crate::record::{Probe, ProbeResult, Record, Verdict};
+use crate::suite::RoleSlots;
 use crate::rules::atomicity::{self, Feature, Features, Form, RaceExpectation};
 use crate::rules::{AccessKind, Expectation, FaultExpect, Placement};
 
@@ -660,27 +661,29 @@ pub fn race(
 ) -> RaceOut {
     let stop = AtomicBool::new(false);
     let c_reads = AtomicU64::new(0);
-    let c_writes = AtomicU64::new(0);
     let c_torn = AtomicU64::new(0);
     let c_dev = AtomicU64::new(0);
-    let c_faults = AtomicU64::new(0);
     let c_gave = AtomicU64::new(0);
     let c_first_lo = AtomicU64::new(0);
     let c_first_hi = AtomicU64::new(0);
     let c_first = AtomicBool::new(false);
     let c_budget = AtomicBool::new(false);
     let writers = cpus.len() - 1;
+    // Per-role bookkeeping, plain stores only (see `RoleSlots`): faults and writes by role,
+    // and each writer's "storing now" flag.
+    let c_faults = RoleSlots::new(cpus.len());
+    let c_writes = RoleSlots::new(cpus.len());
+    let started = RoleSlots::new(cpus.len());
     let t0 = platform.now_ns();
     let deadline = t0 + RACE_BUDGET_MS * 1_000_000;
     let v0 = pattern(0, c.width);
-    let started = AtomicU64::new(0);
     let body = |role: usize| {
         if role == 0 {
             let (mut n, mut torn, mut dev, mut faults, mut gave) = (0u64, 0u64, 0u64, 0u64, 0u64);
             // Read only once every writer is storing (the start barrier does not promise that
             // they all leave it at once).
             let mut spins = 0u64;
-            while started.load(Ordering::Acquire) < writers as u64 {
+            while started.nonzero(1..writers + 1) < writers {
                 core::hint::spin_loop();
                 spins += 1;
                 if spins.is_multiple_of(1024) && platform.now_ns() > deadline {
@@ -699,9 +702,11 @@ pub fn race(
                             let (t, d) = classify(v, c.width, c.shape, exp);
                             if t {
                                 torn += 1;
-                                if !c_first.swap(true, Ordering::Relaxed) {
+                                // Only this role writes the first torn value: no RMW.
+                                if torn == 1 {
                                     c_first_lo.store(v as u64, Ordering::Relaxed);
                                     c_first_hi.store((v >> 64) as u64, Ordering::Relaxed);
+                                    c_first.store(true, Ordering::Relaxed);
                                 }
                             }
                             dev += u64::from(d);
@@ -722,12 +727,12 @@ pub fn race(
             c_reads.store(n, Ordering::Relaxed);
             c_torn.store(torn, Ordering::Relaxed);
             c_dev.store(dev, Ordering::Relaxed);
-            c_faults.fetch_add(faults, Ordering::Relaxed);
+            c_faults.set(role, faults);
             c_gave.store(gave, Ordering::Relaxed);
         } else {
             let mut w = 0u64;
             let mut faults = 0u64;
-            started.fetch_add(1, Ordering::Release);
+            started.set(role, 1);
             // The writer's rotation: where in its cycle of values it starts (every cycle is at
             // most 8 steps long, see `writer_step`).
             let mut rng = SeedRng::new(
@@ -765,8 +770,8 @@ pub fn race(
                     }
                 }
             });
-            c_writes.fetch_add(w, Ordering::Relaxed);
-            c_faults.fetch_add(faults, Ordering::Relaxed);
+            c_writes.set(role, w);
+            c_faults.set(role, faults);
         }
     };
     let res = platform.run_on(cpus, RACE_BUDGET_MS + 5_000, &body);
@@ -777,10 +782,10 @@ pub fn race(
     });
     RaceOut {
         reads: c_reads.load(Ordering::Relaxed),
-        writes: c_writes.load(Ordering::Relaxed),
+        writes: c_writes.sum(),
         torn: c_torn.load(Ordering::Relaxed),
         deviating: c_dev.load(Ordering::Relaxed),
-        faults: c_faults.load(Ordering::Relaxed),
+        faults: c_faults.sum(),
         gave_up: c_gave.load(Ordering::Relaxed),
         first_torn,
         budget_hit: c_budget.load(Ordering::Relaxed),
