@@ -85,11 +85,15 @@ impl RoleSlots {
     /// Role `role` publishes `v` (release: what it wrote before is visible to whoever
     /// acquires the slot).
     pub fn set(&self, role: usize, v: u64) {
-        self.slots[role].0.store(v, core::sync::atomic::Ordering::Release);
+        self.slots[role]
+            .0
+            .store(v, core::sync::atomic::Ordering::Release);
     }
 
     pub fn get(&self, role: usize) -> u64 {
-        self.slots[role].0.load(core::sync::atomic::Ordering::Acquire)
+        self.slots[role]
+            .0
+            .load(core::sync::atomic::Ordering::Acquire)
     }
 
     pub fn sum(&self) -> u64 {
