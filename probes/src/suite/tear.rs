@@ -36,9 +36,9 @@ use crate::config::SeedRng;
 use crate::fault::RawFault;
 use crate::platform::{Platform, RuleEnv};
 use crate::record::{Probe, ProbeResult, Record, Verdict};
-use crate::suite::RoleSlots;
 use crate::rules::atomicity::{self, Feature, Features, Form, RaceExpectation};
 use crate::rules::{AccessKind, Expectation, FaultExpect, Placement};
+use crate::suite::RoleSlots;
 
 /// Reads per race = `Config::iters` × this.
 pub const TEAR_SCALE: u64 = 4;
