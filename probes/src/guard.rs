@@ -1,23 +1,51 @@
 //! The fault guard's table: which instructions may fault, and where execution resumes.
 //!
 //! A probe access that may fault is written in `asm!` with a label on the faulting instruction
-//! and one after it, and registers the pair in the `atomprobe_guard` section (PC-relative 32-bit
-//! offsets, so the table needs no relocation in position-independent host binaries either):
+//! and one where execution resumes, and registers the pair in the `atomprobe_guard` section with
+//! `guard_entry!`:
 //!
 //! ```text
 //! "21: ldxr {v}, [{a}]",      // x86: labels 0/1 read as binary literals: use two digits
 //! "22:",
-//! ".pushsection atomprobe_guard, \"aR\"",
-//! ".balign 4",
-//! ".long 21b - .",
-//! ".long 22b - .",
-//! ".popsection",
+//! guard_entry!(fault = "21", resume = "22"),
 //! ```
 //!
 //! When the platform's exception (or signal) handler sees a fault while the current core's guard
 //! is armed, it looks the faulting PC up here, records the decoded fault and resumes at the
-//! instruction after the faulting one. A fault at a PC not in the table, or while the guard is
-//! not armed, is an unexpected fault and ends the run with a dump.
+//! entry's resume address. A fault at a PC not in the table, or while the guard is not armed, is
+//! an unexpected fault and ends the run with a dump.
+
+/// `asm!` template text (a string literal, usable as an `asm!` template argument or inside
+/// `concat!`) that registers one guarded instruction in the fault guard's table: the instruction
+/// at local label `fault` may fault, and execution then resumes at local label `resume`.
+///
+/// The entry is a [`GuardEntry`]: two 32-bit words in section `atomprobe_guard`, each the offset
+/// from that word to its label (`.long 21b - .`). The offsets are PC-relative so the table needs
+/// no relocation: the same text works in the bare-metal images and in position-independent
+/// hosted binaries, and the entry stays valid wherever the code is loaded. `"aR"` makes the
+/// section allocated and retained (SHF_GNU_RETAIN), so `--gc-sections` keeps the entries;
+/// `.balign 4` keeps each entry 4-byte aligned for the reader.
+///
+/// Both labels are referenced backwards (`21b`), so the entry must come after both labels in the
+/// block. Labels are numeric local labels given without direction (`"21"`), two digits on x86
+/// (LLVM reads `0b`/`1b` as binary literals). A block with several instructions that may fault
+/// has one entry per instruction.
+macro_rules! guard_entry {
+    (fault = $fault:literal, resume = $resume:literal) => {
+        concat!(
+            ".pushsection atomprobe_guard, \"aR\"\n",
+            ".balign 4\n",
+            ".long ",
+            $fault,
+            "b - .\n",
+            ".long ",
+            $resume,
+            "b - .\n",
+            ".popsection"
+        )
+    };
+}
+pub(crate) use guard_entry;
 
 /// One entry: offsets from the entry's own fields to the faulting and the resume instruction.
 #[repr(C)]
@@ -109,11 +137,7 @@ mod tests {
                 "lea {r}, [rip + 22f]",
                 "21: nop",
                 "22:",
-                ".pushsection atomprobe_guard, \"aR\"",
-                ".balign 4",
-                ".long 21b - .",
-                ".long 22b - .",
-                ".popsection",
+                guard_entry!(fault = "21", resume = "22"),
                 f = out(reg) f,
                 r = out(reg) r,
                 options(nomem, nostack, preserves_flags)

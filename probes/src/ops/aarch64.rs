@@ -17,6 +17,7 @@
 use core::arch::asm;
 
 use super::FaultCase;
+use crate::guard::guard_entry;
 use crate::rules::AccessKind;
 
 /// A single guarded instruction `$insn` with operands; resume right after it.
@@ -25,11 +26,7 @@ macro_rules! guarded_one {
         asm!(
             concat!("21: ", $insn),
             "22:",
-            ".pushsection atomprobe_guard, \"aR\"",
-            ".balign 4",
-            ".long 21b - .",
-            ".long 22b - .",
-            ".popsection",
+            guard_entry!(fault = "21", resume = "22"),
             $($operands)*
         )
     };
@@ -42,13 +39,8 @@ macro_rules! guarded_pair {
             concat!("21: ", $ld),
             concat!("22: ", $st),
             "23:",
-            ".pushsection atomprobe_guard, \"aR\"",
-            ".balign 4",
-            ".long 21b - .",
-            ".long 23b - .",
-            ".long 22b - .",
-            ".long 23b - .",
-            ".popsection",
+            guard_entry!(fault = "21", resume = "23"),
+            guard_entry!(fault = "22", resume = "23"),
             $($operands)*
         )
     };

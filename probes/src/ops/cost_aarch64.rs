@@ -9,6 +9,7 @@
 //! whose two exclusives both resume after the STXR (the end of the body). A loop returns the
 //! number of failed Store-Exclusives.
 
+use crate::guard::guard_entry;
 use crate::rules::atomicity::Feature;
 use crate::rules::AccessKind;
 use crate::suite::cost::{CostOp, UNROLL};
@@ -20,9 +21,12 @@ const _: () = assert!(UNROLL == 8);
 macro_rules! guarded {
     ($ins:literal) => {
         concat!(
-            "21: ", $ins, "\n",
+            "21: ",
+            $ins,
+            "\n",
             "22:\n",
-            ".pushsection atomprobe_guard, \"aR\"\n.balign 4\n.long 21b - .\n.long 22b - .\n.popsection\n"
+            guard_entry!(fault = "21", resume = "22"),
+            "\n"
         )
     };
 }
@@ -95,8 +99,10 @@ cost_loop!(
         "23: stxr {s:w}, {o}, [{a}]\n",
         "add {f}, {f}, {s}\n",
         "22:\n",
-        ".pushsection atomprobe_guard, \"aR\"\n.balign 4\n",
-        ".long 21b - .\n.long 22b - .\n.long 23b - .\n.long 22b - .\n.popsection\n"
+        guard_entry!(fault = "21", resume = "22"),
+        "\n",
+        guard_entry!(fault = "23", resume = "22"),
+        "\n"
     )
 );
 cost_loop!(

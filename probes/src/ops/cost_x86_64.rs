@@ -5,6 +5,7 @@
 //! Each loop runs its body [`UNROLL`] times per iteration for `n` iterations; every instruction
 //! that touches the arena is guarded, resuming after that copy of the body.
 
+use crate::guard::guard_entry;
 use crate::rules::AccessKind;
 use crate::suite::cost::{CostOp, UNROLL};
 
@@ -14,9 +15,12 @@ const _: () = assert!(UNROLL == 8);
 macro_rules! guarded {
     ($ins:literal) => {
         concat!(
-            "21: ", $ins, "\n",
+            "21: ",
+            $ins,
+            "\n",
             "22:\n",
-            ".pushsection atomprobe_guard, \"aR\"\n.balign 4\n.long 21b - .\n.long 22b - .\n.popsection\n"
+            guard_entry!(fault = "21", resume = "22"),
+            "\n"
         )
     };
 }

@@ -28,6 +28,35 @@ pub mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use x86_64 as native;
 
+/// `asm!` template text (a string literal) for the status tail of a guarded block in the
+/// tear/excl families: the fall-through path branches to local label `done`; a fault resumes at
+/// local label `resume`, which sets the block's `st` operand to 1 (status 1 = faulted) and falls
+/// into `done`. The block declares `st` as a general-purpose register operand (written whole on
+/// aarch64, as its low 32 bits on x86-64) and registers its guarded instructions with
+/// `guard_entry!(fault = …, resume = <resume>)`.
+#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+macro_rules! set_status_on_fault {
+    (resume = $resume:literal, done = $done:literal) => {
+        concat!("b ", $done, "f\n", $resume, ": mov {st}, #1\n", $done, ":")
+    };
+}
+/// `asm!` template text for the status tail of a guarded block (x86-64 form of the aarch64
+/// definition above).
+#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+macro_rules! set_status_on_fault {
+    (resume = $resume:literal, done = $done:literal) => {
+        concat!(
+            "jmp ",
+            $done,
+            "f\n",
+            $resume,
+            ": mov {st:e}, 1\n",
+            $done,
+            ":"
+        )
+    };
+}
+
 // The tear/excl/cost families' instructions (suite::{tear, excl, cost}); ELF targets only, since
 // their guard entries use ELF sections.
 #[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]

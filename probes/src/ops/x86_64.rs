@@ -8,6 +8,7 @@
 use core::arch::asm;
 
 use super::FaultCase;
+use crate::guard::guard_entry;
 use crate::rules::AccessKind;
 
 /// One guarded instruction: `$insn` gets the guard labels and table entry around it.
@@ -16,11 +17,7 @@ macro_rules! guarded_asm {
         asm!(
             concat!("21: ", $insn),
             "22:",
-            ".pushsection atomprobe_guard, \"aR\"",
-            ".balign 4",
-            ".long 21b - .",
-            ".long 22b - .",
-            ".popsection",
+            guard_entry!(fault = "21", resume = "22"),
             $($rest)*
         )
     };
@@ -99,11 +96,7 @@ unsafe fn movdqu_load_128(addr: *mut u8) {
             "movdqu xmmword ptr [rsp], xmm0",
             "21: movdqu xmm0, xmmword ptr [{a}]",
             "22:",
-            ".pushsection atomprobe_guard, \"aR\"",
-            ".balign 4",
-            ".long 21b - .",
-            ".long 22b - .",
-            ".popsection",
+            guard_entry!(fault = "21", resume = "22"),
             "movdqu xmm0, xmmword ptr [rsp]",
             "add rsp, 16",
             a = in(reg) addr,
@@ -119,11 +112,7 @@ unsafe fn movdqa_load_128(addr: *mut u8) {
             "movdqu xmmword ptr [rsp], xmm0",
             "21: movdqa xmm0, xmmword ptr [{a}]",
             "22:",
-            ".pushsection atomprobe_guard, \"aR\"",
-            ".balign 4",
-            ".long 21b - .",
-            ".long 22b - .",
-            ".popsection",
+            guard_entry!(fault = "21", resume = "22"),
             "movdqu xmm0, xmmword ptr [rsp]",
             "add rsp, 16",
             a = in(reg) addr,
@@ -142,11 +131,7 @@ unsafe fn lock_cmpxchg16b_128(addr: *mut u8) {
             "xchg {b}, rbx",
             "21: lock cmpxchg16b xmmword ptr [{a}]",
             "22:",
-            ".pushsection atomprobe_guard, \"aR\"",
-            ".balign 4",
-            ".long 21b - .",
-            ".long 22b - .",
-            ".popsection",
+            guard_entry!(fault = "21", resume = "22"),
             "xchg {b}, rbx",
             a = in(reg) addr,
             b = inout(reg) 0u64 => _,
