@@ -7,8 +7,18 @@
 //! fault restores the default action and returns: the instruction faults again and the process
 //! dies as it would have without us (a harness bug must not be reported as a probe result).
 //!
-//! Linux only; elsewhere `guarded` runs the operation without protection (documented in
-//! `begin.platform.fault_guard`).
+//! Per OS (the handler needs both a signal context it can edit and the guard table, which
+//! [`crate::guard`] reads from ELF section bounds):
+//!
+//! | OS | guard |
+//! |---|---|
+//! | Linux (x86-64, aarch64) | this handler |
+//! | macOS (x86-64, aarch64) | none yet: the handler below builds for macOS (`ucontext_t.uc_mcontext->__ss`), but Mach-O has no `__start_`/`__stop_` section bounds and the probes' guard entries are emitted with ELF section flags, so there is no table to resume from |
+//! | Windows (x86-64) | none: no signals; a vectored exception handler would need the same table, which COFF does not get either. The x86-64 probes provoke no fault in user space (write-back memory, alignment checking off), so nothing is lost on the default suite |
+//!
+//! Without a guard, `guarded` runs the operation unprotected: a fault ends the process like any
+//! other crash, the report has no `end` record and reads as truncated. [`GUARD`] says which case
+//! applies (for `begin.platform.fault_guard`).
 
 use core::cell::Cell;
 
@@ -21,11 +31,22 @@ std::thread_local! {
     static FAULT: Cell<Option<RawFault>> = const { Cell::new(None) };
 }
 
-/// Whether faults are caught on this OS.
+/// Whether faults are caught on this OS (the handler is installed and the guard table exists).
 pub const CATCHES: bool = cfg!(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ));
+
+/// How faults are handled on this OS, in words (for `begin.platform.fault_guard`).
+pub const GUARD: &str = if CATCHES {
+    "SIGSEGV/SIGBUS handler"
+} else if cfg!(target_os = "macos") {
+    "none on macOS: the guard table is ELF-only; a fault ends the process"
+} else if cfg!(windows) {
+    "none on Windows (no signals, no guard table); x86-64 probes do not fault in user space"
+} else {
+    "none: a fault ends the process on this OS"
+};
 
 /// Run `op` with this thread's guard armed; the first guarded fault it took, if any.
 pub fn guarded(op: &mut dyn FnMut()) -> Option<RawFault> {
@@ -42,10 +63,14 @@ pub fn guarded(op: &mut dyn FnMut()) -> Option<RawFault> {
 }
 
 #[cfg(all(
-    target_os = "linux",
+    any(target_os = "linux", target_os = "macos"),
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 fn install() {
+    if !CATCHES {
+        // No guard table to resume from (macOS): leave SIGSEGV/SIGBUS at their defaults.
+        return;
+    }
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         for sig in [libc::SIGSEGV, libc::SIGBUS] {
@@ -63,13 +88,13 @@ fn install() {
 }
 
 #[cfg(not(all(
-    target_os = "linux",
+    any(target_os = "linux", target_os = "macos"),
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
 fn install() {}
 
 #[cfg(all(
-    target_os = "linux",
+    any(target_os = "linux", target_os = "macos"),
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 extern "C" fn handler(signo: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -137,4 +162,38 @@ unsafe fn context_pc(uc: *mut libc::ucontext_t) -> u64 {
 unsafe fn set_context_pc(uc: *mut libc::ucontext_t, pc: u64) {
     // SAFETY: per the contract, `uc` is valid and writable.
     unsafe { (*uc).uc_mcontext.pc = pc }
+}
+
+/// # Safety
+/// `uc` must be the ucontext passed to an SA_SIGINFO handler.
+#[cfg(all(target_os = "macos", target_arch = "x86_64"))]
+unsafe fn context_pc(uc: *mut libc::ucontext_t) -> u64 {
+    // SAFETY: per the contract, `uc` is valid and its `uc_mcontext` points at the saved
+    // machine state (Darwin `_STRUCT_MCONTEXT64`, thread state `__ss`).
+    unsafe { (*(*uc).uc_mcontext).__ss.__rip }
+}
+
+/// # Safety
+/// `uc` must be the ucontext passed to an SA_SIGINFO handler.
+#[cfg(all(target_os = "macos", target_arch = "x86_64"))]
+unsafe fn set_context_pc(uc: *mut libc::ucontext_t, pc: u64) {
+    // SAFETY: per the contract, `uc` and the machine state it points at are valid and writable.
+    unsafe { (*(*uc).uc_mcontext).__ss.__rip = pc }
+}
+
+/// # Safety
+/// `uc` must be the ucontext passed to an SA_SIGINFO handler.
+#[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+unsafe fn context_pc(uc: *mut libc::ucontext_t) -> u64 {
+    // SAFETY: per the contract, `uc` is valid and its `uc_mcontext` points at the saved
+    // machine state (Darwin `_STRUCT_MCONTEXT64`, thread state `__ss`).
+    unsafe { (*(*uc).uc_mcontext).__ss.__pc }
+}
+
+/// # Safety
+/// `uc` must be the ucontext passed to an SA_SIGINFO handler.
+#[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+unsafe fn set_context_pc(uc: *mut libc::ucontext_t, pc: u64) {
+    // SAFETY: per the contract, `uc` and the machine state it points at are valid and writable.
+    unsafe { (*(*uc).uc_mcontext).__ss.__pc = pc }
 }

@@ -1,6 +1,8 @@
 //! The few OS services the hosted platform needs: CPU affinity, page-aligned anonymous memory,
-//! the page size and the CPU's identification. Linux gets the real thing; other systems build and
-//! run unpinned (with a note in `begin.platform`).
+//! the page size and the CPU's identification. Linux gets the real thing; macOS and Windows build
+//! and run unpinned ([`PINNING`] says so, for `begin.platform.pinning`): macOS has no call that
+//! binds a thread to a CPU, and on Windows the hosted runner does not use
+//! `SetThreadAffinityMask` (logical CPU `i` is simply the `i`-th of `available_parallelism`).
 
 use std::string::String;
 use std::vec::Vec;
@@ -33,6 +35,18 @@ pub fn allowed_cpus() -> Vec<usize> {
 
 /// Whether threads are pinned on this OS.
 pub const PINS: bool = cfg!(target_os = "linux");
+
+/// How threads are placed on this OS, in words (for `begin.platform.pinning`).
+pub const PINNING: &str = if PINS {
+    "sched_setaffinity"
+} else if cfg!(target_os = "macos") {
+    "none on macOS: no API binds a thread to a CPU (thread affinity tags are only hints); \
+     threads run where the scheduler puts them"
+} else if cfg!(windows) {
+    "none on Windows: threads run unpinned (SetThreadAffinityMask is not used)"
+} else {
+    "none: threads run unpinned on this OS"
+};
 
 /// Pin the calling thread to OS CPU `cpu` (Linux `sched_setaffinity`); elsewhere do nothing.
 pub fn pin_current_thread(cpu: usize) -> Result<(), String> {
