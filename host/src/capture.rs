@@ -176,11 +176,16 @@ pub fn open_port(port: &Path, baud: u32) -> Result<std::fs::File, RunError> {
     Ok(f)
 }
 
+/// Not available: the port is configured through POSIX termios, which this OS does not have.
 #[cfg(not(unix))]
-pub fn open_port(port: &Path, _baud: u32) -> Result<std::fs::File, RunError> {
+pub fn open_port(port: &Path, baud: u32) -> Result<std::fs::File, RunError> {
     Err(RunError::Usage(format!(
-        "{}: atomprobe capture reads serial ports on Unix-like systems only",
-        port.display()
+        "cannot capture {}: atomprobe capture is not available on {} (it configures the port \
+         through POSIX termios: Linux, macOS and the BSDs). Save the console with a terminal \
+         program instead ({baud} baud, 8N1, no flow control, e.g. PuTTY session logging) and \
+         check the file with `atomprobe parse FILE`",
+        port.display(),
+        std::env::consts::OS
     )))
 }
 
