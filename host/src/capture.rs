@@ -17,10 +17,18 @@ use probes::report::{parse_report, record_text, ParsedReport};
 use crate::compare::integrity_text;
 use crate::RunError;
 
-/// Baud rates accepted by `--baud` (the POSIX/Linux `B…` constants).
+/// Baud rates accepted by `--baud`: the `B…` constants this OS's termios names (POSIX up to
+/// 230400 everywhere; Linux adds the higher ones).
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub const BAUDS: &[u32] = &[
     1200, 2400, 4800, 9600, 19200, 38400, 57600, 115_200, 230_400, 460_800, 500_000, 576_000,
     921_600, 1_000_000, 1_152_000, 1_500_000, 2_000_000, 3_000_000,
+];
+/// Baud rates accepted by `--baud`: the `B…` constants this OS's termios names (POSIX up to
+/// 230400 everywhere; Linux adds the higher ones).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub const BAUDS: &[u32] = &[
+    1200, 2400, 4800, 9600, 19200, 38400, 57600, 115_200, 230_400,
 ];
 
 fn parse_baud(s: &str) -> Result<u32, String> {
