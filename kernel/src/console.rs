@@ -20,6 +20,8 @@ pub struct Tally {
     pub faults: u64,
     pub litmus: u64,
     pub violations: u64,
+    /// Violations whose record names a known emulator deviation (`suite::litmus`).
+    pub known_emulator: u64,
     pub errors: u64,
     pub cpus_online: u64,
     pub cpus_offline: u64,
@@ -41,6 +43,7 @@ static CONSOLE: Mutex<Console> = Mutex::new(Console {
         faults: 0,
         litmus: 0,
         violations: 0,
+        known_emulator: 0,
         errors: 0,
         cpus_online: 0,
         cpus_offline: 0,
@@ -108,6 +111,12 @@ fn tally(t: &mut Tally, rec: &Record) {
             t.litmus += 1;
             if l.verdict == Verdict::Violation {
                 t.violations += 1;
+                if l.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("known QEMU"))
+                {
+                    t.known_emulator += 1;
+                }
             }
         }
         Record::Error(_) => t.errors += 1,
@@ -131,7 +140,7 @@ fn finish_locked(c: &mut Console, status: RunStatus, elapsed_ms: u64) {
     let _ = write!(
         Raw,
         "\n== atomprobe summary: {} cores online, {} offline; {} probe records ({} deviations, {} skipped, \
-         {} faults taken); {} litmus records ({} violations); {} errors; {:?} in {} ms ==\n",
+         {} faults taken); {} litmus records ({} violations, {} of them known QEMU deviations); {} errors; {:?} in {} ms ==\n",
         t.cpus_online,
         t.cpus_offline,
         t.probes,
@@ -140,6 +149,7 @@ fn finish_locked(c: &mut Console, status: RunStatus, elapsed_ms: u64) {
         t.faults,
         t.litmus,
         t.violations,
+        t.known_emulator,
         t.errors,
         status,
         elapsed_ms
