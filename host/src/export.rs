@@ -40,8 +40,8 @@
 //! initial state, normalised code and observed locations: herdtools7 `lib/testHash.ml`), which
 //! atomprobe, having no source text, cannot compute. mcompare7 stops with `Fatal error: Hash
 //! mismatch occured` when two logs give one test name different hashes, and msum7 with `Hash
-//! mismatch for test …` — also when only one of them has a `Hash=` line — but both skip the
-//! literal `NOHASH` (herdtools7 `tools/mcompare.ml`, `tools/logState.ml` `union_hash`). So
+//! mismatch for test …` (and with `Hash missing for test …` when only one of them has a `Hash=`
+//! line, so leaving the line out is no way round it), but both skip the literal `NOHASH` (herdtools7 `tools/mcompare.ml`, `tools/logState.ml` `union_hash`). So
 //! `NOHASH` lets atomprobe logs be compared and summed with real litmus7 logs of the same
 //! architecture, and with each other, without `-nohash`. The cost: the tools cannot tell that an
 //! atomprobe test and a litmus7 test of the same name differ; the test names and conditions
