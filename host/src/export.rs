@@ -42,13 +42,13 @@
 //! mismatch occured` when two logs give one test name different hashes, and msum7 with `Hash
 //! mismatch for test …` (and with `Hash missing for test …` when only one of them has a `Hash=`
 //! line, so leaving the line out is no way round it), but both skip the literal `NOHASH`
-//! (herdtools7 `tools/mcompare.ml`, `tools/logState.ml` `union_hash`). So `NOHASH` lets atomprobe logs be compared and summed with real litmus7 logs of the same
-//! architecture, and with each other, without `-nohash`. The cost: the tools cannot tell that an
-//! atomprobe test and a litmus7 test of the same name differ; the test names and conditions
-//! follow the herdtools7 catalogue. (An x86-64 and an aarch64 log name their registers
-//! differently, so mcompare7's state tables stop at `State mismatch` for them, as they do for
-//! two real litmus7 logs of different architectures; `mcompare7 -show v` or `-show W` compares
-//! them.)
+//! (herdtools7 `tools/mcompare.ml`, `tools/logState.ml` `union_hash`). So `NOHASH` lets
+//! atomprobe logs be compared and summed with real litmus7 logs of the same architecture, and
+//! with each other, without `-nohash`. The cost: the tools cannot tell that an atomprobe test and
+//! a litmus7 test of the same name differ; the test names and conditions follow the herdtools7
+//! catalogue. (An x86-64 and an aarch64 log name their registers differently, so mcompare7's
+//! state tables stop at `State mismatch` for them, as they do for two real litmus7 logs of
+//! different architectures; `mcompare7 -show v` or `-show W` compares them.)
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
