@@ -3,7 +3,8 @@
 //! aarch64: ESR_ELx per Arm ARM D24.2.46 (ESR_EL1) — EC in bits [31:26], and for Data/Instruction
 //! Aborts the fault status code (DFSC/IFSC) in ISS bits [5:0] (Arm ARM D24.2.46, "ISS encoding for
 //! an exception from a Data Abort"). x86: exception vectors per Intel SDM Vol. 3A 6.3.1 / Table 6-1,
-//! #PF error code per SDM Vol. 3A 4.7. Hosted: POSIX signal numbers and si_code.
+//! #PF error code per SDM Vol. 3A 4.7. Hosted: POSIX signal numbers and si_code (Linux values),
+//! with x86-64 Linux's SIGSEGV/`SI_KERNEL` named `general-protection` like bare metal's #GP.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -154,6 +155,19 @@ const BUS_ADRALN: i32 = 1;
 const BUS_ADRERR: i32 = 2;
 const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
+/// `si_code` of a signal the kernel raised itself rather than for a page fault (Linux
+/// `include/uapi/asm-generic/siginfo.h`: `SI_KERNEL` = 0x80).
+const SI_KERNEL: i32 = 0x80;
+
+/// Whether SIGSEGV with `SI_KERNEL` means #GP: on x86-64 Linux a general-protection fault in
+/// user mode (`exc_general_protection` in `arch/x86/kernel/traps.c`) is delivered as SIGSEGV by
+/// `force_sig`, whose `si_code` is `SI_KERNEL` and `si_addr` 0. That is how the probes' #GP
+/// faults reach user space: a misaligned MOVDQA (a 16-byte SSE operand that is not 16-byte
+/// aligned) or CMPXCHG16B (operand not 16-byte aligned) raise #GP(0) (SDM Vol. 3A 6.15,
+/// "Interrupt 13—General Protection Exception (#GP)"; Vol. 2A CMPXCHG8B/CMPXCHG16B, Vol. 2B
+/// MOVDQA). Elsewhere (aarch64 Linux, other OSes) `SI_KERNEL` is not tied to one exception, so
+/// the kind stays `other`.
+const SI_KERNEL_IS_GP: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
 
 impl RawFault {
     pub fn kind(&self) -> FaultKind {
@@ -194,6 +208,7 @@ impl RawFault {
                 (SIGBUS, BUS_ADRERR) => FaultKind::External,
                 (SIGSEGV, SEGV_MAPERR) => FaultKind::Translation,
                 (SIGSEGV, SEGV_ACCERR) => FaultKind::Permission,
+                (SIGSEGV, SI_KERNEL) if SI_KERNEL_IS_GP => FaultKind::GeneralProtection,
                 (SIGILL, _) => FaultKind::Undefined,
                 _ => FaultKind::Other,
             },
@@ -236,7 +251,17 @@ impl RawFault {
                     SIGILL => "SIGILL",
                     _ => "signal",
                 };
-                format!("{name} ({signo}), si_code {code}")
+                let why = match (signo, code) {
+                    (SIGSEGV, SI_KERNEL) if SI_KERNEL_IS_GP => {
+                        " (SI_KERNEL: #GP in user mode, no fault address)"
+                    }
+                    (SIGBUS, BUS_ADRALN) => " (BUS_ADRALN)",
+                    (SIGBUS, BUS_ADRERR) => " (BUS_ADRERR)",
+                    (SIGSEGV, SEGV_MAPERR) => " (SEGV_MAPERR)",
+                    (SIGSEGV, SEGV_ACCERR) => " (SEGV_ACCERR)",
+                    _ => "",
+                };
+                format!("{name} ({signo}), si_code {code}{why}")
             }
         }
     }
@@ -268,7 +293,11 @@ impl RawFault {
                 }
             }
             RawFault::Signal { addr, .. } => {
-                r.far = Some(hex(addr));
+                // A #GP has no fault address (si_addr is 0 for SI_KERNEL), as on bare metal
+                // where only #PF reports one (CR2).
+                if r.kind != FaultKind::GeneralProtection.name() {
+                    r.far = Some(hex(addr));
+                }
             }
         }
         r
@@ -353,5 +382,59 @@ mod tests {
         assert_eq!(s(11, 1).kind(), FaultKind::Translation);
         assert_eq!(s(11, 2).kind(), FaultKind::Permission);
         assert_eq!(s(4, 0).kind(), FaultKind::Undefined);
+        assert!(s(7, 1).describe().contains("BUS_ADRALN"));
+        assert_eq!(s(7, 1).to_record().far.as_deref(), Some("0x1"));
+    }
+
+    #[test]
+    fn hosted_gp_is_general_protection_on_x86_64_linux() {
+        // A misaligned MOVDQA / CMPXCHG16B under Linux on x86-64: SIGSEGV, si_code SI_KERNEL.
+        let gp = RawFault::Signal {
+            signo: 11,
+            code: 0x80,
+            addr: 0,
+            pc: 0x1234,
+        };
+        let r = gp.to_record();
+        let detail = r.detail.clone().unwrap();
+        assert!(detail.contains("SIGSEGV (11), si_code 128"), "{detail}");
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            assert_eq!(gp.kind(), FaultKind::GeneralProtection);
+            assert_eq!(r.kind, "general-protection");
+            // The same kind bare metal reports for vector 13, so `compare` sees no difference.
+            let bare = RawFault::X86 {
+                vector: 13,
+                error_code: Some(0),
+                cr2: 0,
+                rip: 0,
+            };
+            assert_eq!(r.kind, bare.to_record().kind);
+            assert!(detail.contains("SI_KERNEL"), "{detail}");
+            assert_eq!(r.far, None);
+        } else {
+            assert_eq!(gp.kind(), FaultKind::Other);
+        }
+        // Other SIGSEGV codes stay what they were.
+        let segv = RawFault::Signal {
+            signo: 11,
+            code: 3,
+            addr: 8,
+            pc: 0,
+        };
+        assert_eq!(segv.kind(), FaultKind::Other);
+    }
+
+    #[test]
+    fn aarch64_linux_misaligned_exclusive_is_alignment() {
+        // arm64 Linux `do_alignment_fault` (DFSC 0x21) sends SIGBUS with BUS_ADRALN and the
+        // faulting address, what bare metal reports as ESR DFSC 0x21 `alignment`.
+        let f = RawFault::Signal {
+            signo: 7,
+            code: 1,
+            addr: 0x1001,
+            pc: 0,
+        };
+        assert_eq!(f.to_record().kind, a64(0x9600_0021).to_record().kind);
+        assert_eq!(f.to_record().far.as_deref(), Some("0x1001"));
     }
 }
