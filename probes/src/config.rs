@@ -99,6 +99,18 @@ impl Config {
     /// `probes=` item that selects nothing is reported. Returns the effective configuration and
     /// one error per bad item.
     pub fn parse(cmdline: &str, arch: Arch, known: &[(&str, &str)]) -> (Config, Vec<ErrorRec>) {
+        Config::parse_spelled(cmdline, arch, known, Spelling::BootArg)
+    }
+
+    /// [`Config::parse`], with the error messages naming each argument as `spelling` says: the
+    /// host tool passes its options (`--iters lots`) through here as boot arguments
+    /// (`iters=lots`), and its user must read the flag they typed.
+    pub fn parse_spelled(
+        cmdline: &str,
+        arch: Arch,
+        known: &[(&str, &str)],
+        spelling: Spelling,
+    ) -> (Config, Vec<ErrorRec>) {
         let mut cfg = Config::defaults(arch);
         let mut errors = Vec::new();
         let mut err = |message: String| {
@@ -107,6 +119,7 @@ impl Config {
                 message,
             })
         };
+        let arg = |key: &str, value: &str| spelling.arg(key, value);
         for item in cmdline.split_ascii_whitespace() {
             if is_foreign_bootarg(item) {
                 cfg.ignored.push(item.to_string());
@@ -121,50 +134,56 @@ impl Config {
                 continue;
             };
             match key {
-                "probes" => match parse_probes(value, known) {
+                "probes" => match parse_probes(value, known, &arg(key, value)) {
                     Ok(list) => cfg.probes = list,
                     Err(m) => err(m),
                 },
-                "attrs" => match parse_attrs(value, arch) {
+                "attrs" => match parse_attrs(value, arch, &arg(key, value)) {
                     Ok(list) => cfg.attrs = list,
                     Err(m) => err(m),
                 },
                 "iters" => match parse_count(value, 1, MAX_ITERS) {
                     Some(n) => cfg.iters = n,
                     None => err(format!(
-                        "iters={value} is not valid: expected a whole number from 1 to {MAX_ITERS} \
-                         (suffix k or M allowed); using {}",
+                        "{} is not valid: expected a whole number from 1 to {MAX_ITERS} (suffix k or \
+                         M allowed); using {}",
+                        arg(key, value),
                         cfg.iters
                     )),
                 },
                 "cpus" => match parse_count(value, 1, u64::from(MAX_CPUS)) {
                     Some(n) => cfg.cpus = n as u32,
                     None => err(format!(
-                        "cpus={value} is not valid: expected a whole number from 1 to {MAX_CPUS}; \
-                         using every core"
+                        "{} is not valid: expected a whole number from 1 to {MAX_CPUS}; using \
+                         every core",
+                        arg(key, value)
                     )),
                 },
                 "mmu" => match (arch, parse_on_off(value)) {
                     (Arch::Aarch64, Some(b)) => cfg.mmu = b,
                     (Arch::Aarch64, None) => err(format!(
-                        "mmu={value} is not valid: expected on or off; using on"
+                        "{} is not valid: expected on or off; using on",
+                        arg(key, value)
                     )),
                     (Arch::X86_64, _) => err(format!(
-                        "mmu={value} is not accepted on x86_64: long mode requires paging; \
-                         choose memory types with attrs="
+                        "{} is not accepted on x86_64: long mode requires paging; choose memory \
+                         types with {}",
+                        arg(key, value),
+                        spelling.key("attrs")
                     )),
                 },
                 "align-check" => match parse_on_off(value) {
                     Some(b) => cfg.align_check = b,
                     None => err(format!(
-                        "align-check={value} is not valid: expected on or off; using off"
+                        "{} is not valid: expected on or off; using off",
+                        arg(key, value)
                     )),
                 },
                 "seed" => match parse_u64(value) {
                     Some(n) => cfg.seed = n,
                     None => err(format!(
-                        "seed={value} is not valid: expected a whole number (decimal or 0x hex); \
-                         using {}",
+                        "{} is not valid: expected a whole number (decimal or 0x hex); using {}",
+                        arg(key, value),
                         cfg.seed
                     )),
                 },
@@ -172,7 +191,8 @@ impl Config {
                     "fault" => cfg.selftest = Some(SelfTest::Fault),
                     "panic" => cfg.selftest = Some(SelfTest::Panic),
                     _ => err(format!(
-                        "selftest={value} is not valid: expected fault or panic (test-only)"
+                        "{} is not valid: expected fault or panic (test-only)",
+                        arg(key, value)
                     )),
                 },
                 _ => err(format!(
@@ -182,6 +202,34 @@ impl Config {
             }
         }
         (cfg, errors)
+    }
+}
+
+/// How an error message names an argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spelling {
+    /// As a boot argument: `iters=lots`.
+    BootArg,
+    /// As the host tool's option: `--iters lots` (`atomprobe host`).
+    Flag,
+}
+
+impl Spelling {
+    /// `key` with `value`, as the user wrote it.
+    pub fn arg(self, key: &str, value: &str) -> String {
+        match self {
+            Spelling::BootArg => format!("{key}={value}"),
+            Spelling::Flag if value.is_empty() => format!("--{key} ''"),
+            Spelling::Flag => format!("--{key} {value}"),
+        }
+    }
+
+    /// `key` alone: `attrs=` or `--attrs`.
+    pub fn key(self, key: &str) -> String {
+        match self {
+            Spelling::BootArg => format!("{key}="),
+            Spelling::Flag => format!("--{key}"),
+        }
     }
 }
 
@@ -266,7 +314,7 @@ fn parse_count(v: &str, min: u64, max: u64) -> Option<u64> {
     (min..=max).contains(&n).then_some(n)
 }
 
-fn parse_attrs(v: &str, arch: Arch) -> Result<Vec<String>, String> {
+fn parse_attrs(v: &str, arch: Arch, given: &str) -> Result<Vec<String>, String> {
     let accepted: Vec<&str> = arch.attrs().iter().map(|a| a.name()).collect();
     let mut out: Vec<String> = Vec::new();
     let mut bad = Vec::new();
@@ -283,7 +331,7 @@ fn parse_attrs(v: &str, arch: Arch) -> Result<Vec<String>, String> {
     }
     if !bad.is_empty() || out.is_empty() {
         return Err(format!(
-            "attrs={v}: unknown attribute{} {}; accepted on {}: {}, or all; using the default",
+            "{given}: unknown attribute{} {}; accepted on {}: {}, or all; using the default",
             if bad.len() == 1 { "" } else { "s" },
             if bad.is_empty() {
                 "(none given)".to_string()
@@ -297,7 +345,7 @@ fn parse_attrs(v: &str, arch: Arch) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn parse_probes(v: &str, known: &[(&str, &str)]) -> Result<Vec<String>, String> {
+fn parse_probes(v: &str, known: &[(&str, &str)], given: &str) -> Result<Vec<String>, String> {
     let items: Vec<&str> = v.split(',').filter(|s| !s.is_empty()).collect();
     let bad: Vec<&str> = items
         .iter()
@@ -306,7 +354,7 @@ fn parse_probes(v: &str, known: &[(&str, &str)]) -> Result<Vec<String>, String> 
         .collect();
     if items.is_empty() || !bad.is_empty() {
         return Err(format!(
-            "probes={v}: {} selects no probe; accepted: families {}, probe names (e.g. \
+            "{given}: {} selects no probe; accepted: families {}, probe names (e.g. \
              fault/ldxr-64), or globs (e.g. 'litmus/SB*'); using all probes",
             if bad.is_empty() {
                 "an empty list".to_string()
@@ -514,6 +562,32 @@ mod tests {
         }
         let (_, e) = Config::parse("mmu=off", Arch::X86_64, KNOWN);
         assert_eq!(e.len(), 1);
+    }
+
+    #[test]
+    fn flag_spelling_names_the_option_typed() {
+        let (c, e) = Config::parse_spelled(
+            "iters=lots probes=nonsense attrs=purple seed=x cpus=0",
+            Arch::X86_64,
+            KNOWN,
+            Spelling::Flag,
+        );
+        assert_eq!(e.len(), 5, "{e:?}");
+        for (m, want) in e.iter().zip([
+            "--iters lots",
+            "--probes nonsense",
+            "--attrs purple",
+            "--seed x",
+            "--cpus 0",
+        ]) {
+            assert!(m.message.starts_with(want), "{}", m.message);
+            assert!(!m.message.contains('='), "{}", m.message);
+        }
+        assert_eq!(c, Config::defaults(Arch::X86_64));
+        let (_, e) = Config::parse_spelled("mmu=off", Arch::X86_64, KNOWN, Spelling::Flag);
+        assert!(e[0].message.contains("with --attrs"), "{}", e[0].message);
+        assert_eq!(Spelling::Flag.arg("iters", ""), "--iters ''");
+        assert_eq!(Spelling::BootArg.arg("iters", ""), "iters=");
     }
 
     #[test]
