@@ -1,6 +1,7 @@
 //! The `atomprobe` command line: `run`, `image`, `parse`.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +16,100 @@ use crate::{kernel, run_board, RunError, RunOpts};
 pub const EXIT_FAIL: i32 = 1;
 /// Exit status for usage errors (as clap uses).
 pub const EXIT_USAGE: i32 = 2;
+/// Exit status when stdout was closed before everything was written (`atomprobe parse F | head
+/// -2`): 128 + SIGPIPE (13), the status a shell reports for `cat`, `grep` or `yes` ended by the
+/// same closed pipe, so `set -o pipefail` scripts see atomprobe behave like them. Nothing is
+/// printed on stderr for it.
+pub const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// Write formatted text to stdout through [`out`] (instead of `print!`, which panics when the
+/// reader has gone away).
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::cli::out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Write `args` to stdout; when stdout is a closed pipe, end the process quietly with
+/// [`EXIT_BROKEN_PIPE`] (see [`exit_on_closed`]). Every subcommand's stdout goes through here or
+/// through [`ClosedPipeExit`].
+pub fn out(args: std::fmt::Arguments) {
+    let mut o = std::io::stdout().lock();
+    let r = o.write_fmt(args).and_then(|()| o.flush());
+    exit_on_closed(r);
+}
+
+/// Act on the result of a write to stdout: nothing when it worked, else [`exit_on_write_error`].
+pub fn exit_on_closed(r: std::io::Result<()>) {
+    if let Err(e) = r {
+        exit_on_write_error(&e)
+    }
+}
+
+/// End the process after a failed write to stdout: a closed pipe with [`EXIT_BROKEN_PIPE`],
+/// silently; any other error with [`EXIT_FAIL`] and a message (stdout is gone, so the command
+/// cannot do its job).
+pub fn exit_on_write_error(e: &std::io::Error) -> ! {
+    if is_closed_pipe(e) {
+        std::process::exit(EXIT_BROKEN_PIPE)
+    }
+    eprintln!("atomprobe: error: cannot write to stdout: {e}");
+    std::process::exit(EXIT_FAIL)
+}
+
+/// Whether `e` says the reading end of the pipe was closed (EPIPE; on Windows ERROR_NO_DATA or
+/// ERROR_BROKEN_PIPE, which Rust maps to the same kind).
+pub fn is_closed_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// A writer (stdout) whose write errors end the process as [`out`] does: for output handed to
+/// code that writes through `dyn Write` and ignores errors (the hosted platform's records).
+pub struct ClosedPipeExit<W: Write>(pub W);
+
+impl<W: Write> Write for ClosedPipeExit<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() != std::io::ErrorKind::Interrupted => exit_on_write_error(&e),
+            r => r,
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::Interrupted => exit_on_write_error(&e),
+            r => r,
+        }
+    }
+}
+
+/// Backstop for output written with `print!` (which panics with "failed printing to stdout: …"
+/// when the reader has gone away): such a panic for a closed pipe ends the process as [`out`]
+/// does, quietly; every other panic is reported by the default hook.
+fn install_closed_pipe_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload_as_str().is_some_and(is_stdout_pipe_panic) {
+            std::process::exit(EXIT_BROKEN_PIPE);
+        }
+        default(info)
+    }));
+}
+
+/// Whether a panic message is std's `print!` failure on a closed stdout pipe: "failed printing to
+/// stdout: <error>", the error ending in "(os error N)" with N an OS code for a closed pipe.
+fn is_stdout_pipe_panic(msg: &str) -> bool {
+    let Some(err) = msg.strip_prefix("failed printing to stdout: ") else {
+        return false;
+    };
+    err.rsplit_once("(os error ")
+        .and_then(|(_, n)| n.strip_suffix(')'))
+        .and_then(|n| n.parse::<i32>().ok())
+        .is_some_and(|code| is_closed_pipe(&std::io::Error::from_raw_os_error(code)))
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -135,6 +230,7 @@ pub struct ParseArgs {
 
 /// Entry point of the binary; returns the process exit status.
 pub fn main() -> i32 {
+    install_closed_pipe_hook();
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Run(a) => cmd_run(a),
@@ -230,7 +326,7 @@ fn cmd_image(a: ImageArgs) -> Result<i32, RunError> {
     let cmd_path = a.out.join("cmdline.txt");
     std::fs::write(&cmd_path, format!("{}\n", a.append.trim())).map_err(|e| io(&cmd_path, e))?;
 
-    println!(
+    crate::outln!(
         "wrote {} ({} bytes, base {:#x}), {} (from {cfg_source}), {}",
         kpath.display(),
         img.bytes.len(),
@@ -238,13 +334,13 @@ fn cmd_image(a: ImageArgs) -> Result<i32, RunError> {
         cfg_path.display(),
         cmd_path.display()
     );
-    println!(
+    crate::outln!(
         "add these firmware files from the boot/ folder of the raspberrypi/firmware repository \
          to {}: {}",
         a.out.display(),
         RPI4_FIRMWARE.join(", ")
     );
-    println!(
+    crate::outln!(
         "then copy the folder's contents to a FAT32 SD card; the report comes out on the PL011 \
          UART (GPIO 14/15, 115200 8N1): capture it and check it with `atomprobe parse FILE`"
     );
@@ -292,17 +388,17 @@ fn cmd_parse(file: &Path) -> Result<i32, RunError> {
         Integrity::Truncated(m) => format!("Truncated: {m}"),
         Integrity::Corrupted(m) => format!("Corrupted: {m}"),
     };
-    println!("{}: {} record lines", file.display(), report.lines.len());
-    println!("integrity: {integrity}");
+    crate::outln!("{}: {} record lines", file.display(), report.lines.len());
+    crate::outln!("integrity: {integrity}");
     for (t, n) in &counts {
-        println!("  {t:<8} {n}");
+        crate::outln!("  {t:<8} {n}");
     }
     if !results.is_empty() {
         let r: Vec<String> = results.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("probe results: {}", r.join(", "));
+        crate::outln!("probe results: {}", r.join(", "));
     }
     if let Some(end) = report.end() {
-        println!(
+        crate::outln!(
             "end: status {}, {} ms",
             match end.status {
                 RunStatus::Complete => "complete",
@@ -365,6 +461,78 @@ mod tests {
         assert!(e.to_string().contains("seconds"), "{e}");
         assert!(Cli::try_parse_from(["atomprobe", "run", "--release", "--debug"]).is_err());
         assert!(Cli::try_parse_from(["atomprobe", "run", "--smp", "0"]).is_err());
+    }
+
+    #[test]
+    fn stdout_pipe_panics_are_recognised() {
+        let epipe = std::io::Error::from_raw_os_error(if cfg!(windows) { 232 } else { 32 });
+        assert!(is_closed_pipe(&epipe));
+        assert!(is_stdout_pipe_panic(&format!(
+            "failed printing to stdout: {epipe}"
+        )));
+        // Other write failures and other panics are not hidden.
+        let enospc = std::io::Error::from_raw_os_error(if cfg!(windows) { 112 } else { 28 });
+        assert!(!is_stdout_pipe_panic(&format!(
+            "failed printing to stdout: {enospc}"
+        )));
+        assert!(!is_stdout_pipe_panic(&format!(
+            "failed printing to stderr: {epipe}"
+        )));
+        assert!(!is_stdout_pipe_panic("index out of bounds"));
+    }
+
+    /// Runs this test binary again as a child whose stdout is a pipe closed after the first line:
+    /// `outln!`, `ClosedPipeExit` and a plain `print!` (through the panic hook) must each end the
+    /// child with EXIT_BROKEN_PIPE and nothing on stderr.
+    #[cfg(unix)]
+    #[test]
+    fn closed_stdout_ends_quietly() {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        const ROLE: &str = "ATOMPROBE_TEST_CLOSED_STDOUT";
+        if let Ok(how) = std::env::var(ROLE) {
+            install_closed_pipe_hook();
+            for i in 0..1_000_000 {
+                match how.as_str() {
+                    "outln" => crate::outln!("line {i}"),
+                    "writer" => {
+                        let mut w = ClosedPipeExit(std::io::stdout());
+                        let _ = writeln!(w, "line {i}");
+                    }
+                    _ => {
+                        // std's print! panics on EPIPE; the hook must turn that into the exit.
+                        println!("line {i}");
+                        let _ = std::io::stdout().flush();
+                    }
+                }
+            }
+            std::process::exit(0);
+        }
+        for how in ["outln", "writer", "print"] {
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "cli::tests::closed_stdout_ends_quietly",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(ROLE, how)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut r = BufReader::new(child.stdout.take().unwrap());
+            let mut first = String::new();
+            while !first.starts_with("line ") {
+                first.clear();
+                assert!(r.read_line(&mut first).unwrap() > 0, "{how}: no output");
+            }
+            drop(r);
+            let out = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(EXIT_BROKEN_PIPE), "{how}: {err}");
+            assert!(!err.contains("panicked"), "{how}: {err}");
+        }
     }
 
     #[test]

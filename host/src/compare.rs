@@ -613,7 +613,8 @@ pub fn cmd_compare(a: CompareArgs) -> Result<i32, RunError> {
     if a.differs_only {
         rows.retain(|r| !r.differs.is_empty());
     }
-    print!("{}", render(&inputs, &rows, a.format));
+    // Through `cli::out`: a closed stdout (`| head`) ends the command quietly.
+    crate::cli::out(format_args!("{}", render(&inputs, &rows, a.format)));
     Ok(0)
 }
 
