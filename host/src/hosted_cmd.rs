@@ -2,9 +2,15 @@
 //! the image's boot arguments spelled as options.
 //!
 //! The options are turned into the image's command line (`probes=… attrs=… iters=…`) and parsed
-//! by [`probes::config::Config::parse`], so a bad value gets the very `error` record the image
-//! prints. A rejected option does not start the suite: the report then holds `begin`, the
-//! `error` records and `end`, and the command exits 2.
+//! by [`probes::config::Config::parse_spelled`], so a bad value gets the `error` record the image
+//! prints, worded with the flag the user typed (`--iters lots`, not `iters=lots`). As on bare
+//! metal, bad input does not stop the run: the suite runs with the default each `error` record
+//! names, and the command then exits 2 ([`EXIT_BAD_OPTION`]).
+//!
+//! `--cpus` is resolved here ([`plan_cpus`]), against this process's affinity mask: a count `N`
+//! (the image's `cpus=N`: the first N usable CPUs) or, on Linux, a list of CPU numbers (`0,1`,
+//! `2-3`, as `taskset -c` takes them) that the run is pinned to. The CPUs used are in
+//! `begin.platform.os_cpus`.
 //!
 //! Progress goes to stderr: one line per record (family/name, attribute, result) and a summary
 //! with the time spent in each family.
@@ -16,11 +22,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use probes::attr::{Arch, MemAttr};
-use probes::config::Config;
+use probes::config::{Config, Spelling, MAX_CPUS};
 use probes::fault::RawFault;
 use probes::hosted::{normal_attr, HostedPlatform};
 use probes::platform::{Arena, Platform, RuleEnv, RunError as PlatRunError};
-use probes::record::{ProbeResult, Record, Verdict};
+use probes::record::{ErrorRec, ProbeResult, Record, Verdict};
 
 use crate::RunError;
 
@@ -37,8 +43,10 @@ pub struct HostArgs {
     /// Base iteration count (suffix k or M allowed); each family scales it. Default 10000.
     #[arg(long, value_name = "N")]
     pub iters: Option<String>,
-    /// Number of CPUs to use (the first N of this process's affinity mask). Default: all.
-    #[arg(long, value_name = "N")]
+    /// CPUs to use: a number N (the first N of this process's affinity mask) or, on Linux, a
+    /// list of CPU numbers to pin to, as taskset -c takes it (0,1 or 2-3; one CPU: 3-3).
+    /// Default: all.
+    #[arg(long, value_name = "N|LIST")]
     pub cpus: Option<String>,
     /// Seed of the probes' pseudo-random choices (decimal or 0x hex). Default 1.
     #[arg(long, value_name = "N")]
@@ -51,11 +59,13 @@ pub struct HostArgs {
     pub quiet: bool,
 }
 
-/// Exit status when an option was rejected (the report holds the `error` records).
+/// Exit status when an option value was rejected or could not be honoured: the run went ahead
+/// with the defaults the `error` records name.
 pub const EXIT_BAD_OPTION: i32 = 2;
 
-/// The image command line equivalent to `a`, or which value cannot be put on one.
-pub fn cmdline(a: &HostArgs, arch: Arch) -> Result<String, String> {
+/// The image command line equivalent to `a`, with `cpus=` as resolved by [`plan_cpus`] (`0`:
+/// none), or which value cannot be put on one.
+pub fn cmdline(a: &HostArgs, arch: Arch, cpus: u32) -> Result<String, String> {
     let attrs = a
         .attrs
         .clone()
@@ -64,7 +74,7 @@ pub fn cmdline(a: &HostArgs, arch: Arch) -> Result<String, String> {
         ("probes", "--probes", a.probes.clone()),
         ("attrs", "--attrs", Some(attrs)),
         ("iters", "--iters", a.iters.clone()),
-        ("cpus", "--cpus", a.cpus.clone()),
+        ("cpus", "--cpus", (cpus > 0).then(|| cpus.to_string())),
         ("seed", "--seed", a.seed.clone()),
     ];
     let mut parts = Vec::new();
@@ -84,6 +94,164 @@ pub fn cmdline(a: &HostArgs, arch: Arch) -> Result<String, String> {
         parts.push(format!("{key}={v}"));
     }
     Ok(parts.join(" "))
+}
+
+/// What `--cpus` asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CpuRequest {
+    /// The first N CPUs of the affinity mask (the image's `cpus=N`).
+    Count(usize),
+    /// These OS CPU numbers (sorted, no repeats).
+    List(Vec<usize>),
+}
+
+/// Parse a `--cpus` value: a count from 1 to [`MAX_CPUS`], or a list of CPU numbers and ranges
+/// separated by commas (`0,1`, `2-3`, `0,2-3`; a value with a comma or a dash is a list).
+pub fn parse_cpus(v: &str) -> Option<CpuRequest> {
+    let v = v.trim();
+    if !v.contains([',', '-']) {
+        let n: usize = v.parse().ok()?;
+        return (1..=MAX_CPUS as usize)
+            .contains(&n)
+            .then_some(CpuRequest::Count(n));
+    }
+    let mut list = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+            None => {
+                let c: usize = item.parse().ok()?;
+                (c, c)
+            }
+        };
+        // A CPU number beyond what an affinity mask holds (glibc CPU_SETSIZE) is a typo.
+        if lo > hi || hi >= 1024 || hi - lo >= MAX_CPUS as usize {
+            return None;
+        }
+        list.extend(lo..=hi);
+    }
+    list.sort_unstable();
+    list.dedup();
+    (!list.is_empty() && list.len() <= MAX_CPUS as usize).then_some(CpuRequest::List(list))
+}
+
+/// How a run uses CPUs, from `--cpus` and the CPUs this process may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuPlan {
+    /// `cpus=` for the command line and `begin.config.cpus` (0: every usable CPU).
+    pub count: u32,
+    /// Restrict the process to these OS CPUs before the platform takes its affinity mask.
+    pub pin_to: Option<Vec<usize>>,
+    /// What could not be done as asked, in words (one `error` record each).
+    pub errors: Vec<String>,
+}
+
+fn cpu_list(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Resolve `--cpus value` against `allowed` (the process's usable OS CPUs, increasing);
+/// `can_pin` says whether this OS can restrict threads to chosen CPUs (Linux). Every problem
+/// becomes an error message naming `--cpus` and what is accepted, and the plan falls back to
+/// what the message says it uses.
+pub fn plan_cpus(value: Option<&str>, allowed: &[usize], can_pin: bool) -> CpuPlan {
+    let mut plan = CpuPlan {
+        count: 0,
+        pin_to: None,
+        errors: Vec::new(),
+    };
+    let Some(v) = value else { return plan };
+    let every = format!(
+        "every core ({} CPU{}: {})",
+        allowed.len(),
+        if allowed.len() == 1 { "" } else { "s" },
+        cpu_list(allowed)
+    );
+    match parse_cpus(v) {
+        None => plan.errors.push(format!(
+            "{} is not valid: expected a number of CPUs from 1 to {MAX_CPUS} (the first \
+             N of the {} this process may use: {}){}; using {every}",
+            Spelling::Flag.arg("cpus", v),
+            allowed.len(),
+            cpu_list(allowed),
+            if can_pin {
+                ", or a list of CPU numbers to pin to, as taskset -c takes it (e.g. 0,1 or 2-3; \
+                 one CPU: 3-3)"
+            } else {
+                ""
+            }
+        )),
+        Some(CpuRequest::Count(n)) => {
+            plan.count = n as u32;
+            if n > allowed.len() {
+                plan.errors.push(format!(
+                    "--cpus {n}: this machine has {} CPU{} usable by this process; using {}",
+                    allowed.len(),
+                    if allowed.len() == 1 { "" } else { "s" },
+                    allowed.len()
+                ));
+            }
+        }
+        Some(CpuRequest::List(list)) if !can_pin => {
+            let n = list.len().min(allowed.len());
+            plan.count = n as u32;
+            plan.errors.push(format!(
+                "--cpus {v}: choosing CPUs by number needs sched_setaffinity (Linux); threads run \
+                 unpinned on this OS; a number of CPUs is accepted; using {n}"
+            ));
+        }
+        Some(CpuRequest::List(list)) => {
+            let (ok, bad): (Vec<usize>, Vec<usize>) =
+                list.iter().partition(|c| allowed.contains(c));
+            if !bad.is_empty() {
+                plan.errors.push(format!(
+                    "--cpus {v}: CPU{} {} {} not usable by this process (it may use {}); using {}",
+                    if bad.len() == 1 { "" } else { "s" },
+                    cpu_list(&bad),
+                    if bad.len() == 1 { "is" } else { "are" },
+                    cpu_list(allowed),
+                    if ok.is_empty() { every } else { cpu_list(&ok) }
+                ));
+            }
+            if !ok.is_empty() {
+                plan.count = ok.len() as u32;
+                plan.pin_to = Some(ok);
+            }
+        }
+    }
+    plan
+}
+
+/// Restrict the calling thread (and so the threads it starts) to `cpus`, so that the hosted
+/// platform, which numbers the CPUs of the affinity mask, uses exactly these.
+#[cfg(target_os = "linux")]
+fn restrict_affinity(cpus: &[usize]) -> Result<(), String> {
+    // SAFETY: `set` is a plain bitmask owned by this frame; CPU_SET writes only inside it (every
+    // CPU number is below 1024 = CPU_SETSIZE, checked by `parse_cpus`), and sched_setaffinity
+    // only reads it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = core::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(format!(
+            "sched_setaffinity({}): {}",
+            cpu_list(cpus),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn restrict_affinity(_cpus: &[usize]) -> Result<(), String> {
+    Err("choosing CPUs needs Linux".into())
 }
 
 /// Time and records per family, gathered from the records as they are emitted: the time between
@@ -265,16 +433,35 @@ pub fn cmd_host(a: HostArgs) -> Result<i32, RunError> {
             std::env::consts::ARCH
         ))
     })?;
-    let line = cmdline(&a, arch).map_err(RunError::Usage)?;
+    let mut plan = plan_cpus(
+        a.cpus.as_deref(),
+        &probes::hosted::sys::allowed_cpus(),
+        probes::hosted::sys::PINS,
+    );
+    if let Some(cpus) = &plan.pin_to {
+        if let Err(e) = restrict_affinity(cpus) {
+            plan.errors.push(format!(
+                "--cpus {}: {e}; using every core",
+                a.cpus.as_deref().unwrap_or_default()
+            ));
+            plan.count = 0;
+        }
+    }
+    let line = cmdline(&a, arch, plan.count).map_err(RunError::Usage)?;
     let catalogue = probes::suite::catalogue();
     let known: Vec<(&str, &str)> = catalogue.iter().map(|(f, n)| (*f, n.as_str())).collect();
-    let (cfg, errors) = Config::parse(&line, arch, &known);
+    let (cfg, mut errors) = Config::parse_spelled(&line, arch, &known, Spelling::Flag);
+    errors.extend(plan.errors.into_iter().map(|message| ErrorRec {
+        what: "bootarg".into(),
+        message,
+    }));
 
     let out: Box<dyn Write + Send> = match &a.out {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| RunError::Io(format!("cannot create --out {}: {e}", p.display())),
         )?)),
-        None => Box::new(std::io::stdout()),
+        // A closed stdout (`| head`) ends the command quietly (see `cli::EXIT_BROKEN_PIPE`).
+        None => Box::new(crate::cli::ClosedPipeExit(std::io::stdout())),
     };
     let platform = HostedPlatform::new(cfg, &line, out);
     let watched = Watched {
@@ -286,22 +473,18 @@ pub fn cmd_host(a: HostArgs) -> Result<i32, RunError> {
     platform.emit_begin();
     for e in &errors {
         platform.emit(&Record::Error(e.clone()));
-        eprintln!("atomprobe host: rejected option: {}", e.message);
+        eprintln!("atomprobe host: {}", e.message);
     }
-    if !errors.is_empty() {
-        platform.finish();
-        eprintln!(
-            "atomprobe host: no probe ran because {} option value{} rejected (the report holds \
-             the error records); fix the option and run again",
-            errors.len(),
-            if errors.len() == 1 { " was" } else { "s were" }
-        );
-        return Ok(EXIT_BAD_OPTION);
-    }
+    let os_cpus = match platform.begin_record() {
+        Record::Begin(b) => b.platform.get("os_cpus").cloned(),
+        _ => None,
+    };
     eprintln!(
-        "atomprobe host: {} on {} CPUs ({}), cmdline \"{line}\"",
+        "atomprobe host: {} on {} CPU{}{} ({}), cmdline \"{line}\"",
         probes::hosted::board_name(),
         platform.cpu_count(),
+        if platform.cpu_count() == 1 { "" } else { "s" },
+        os_cpus.map(|c| format!(" [{c}]")).unwrap_or_default(),
         arch.name()
     );
     // Restart the clock so that setup is not charged to the first family.
@@ -313,7 +496,16 @@ pub fn cmd_host(a: HostArgs) -> Result<i32, RunError> {
     if let Some(p) = &a.out {
         eprintln!("atomprobe host: report written to {}", p.display());
     }
-    Ok(0)
+    if errors.is_empty() {
+        return Ok(0);
+    }
+    eprintln!(
+        "atomprobe host: {} option value{} not used as given (the report holds the error \
+         records); the run used the defaults they name; exit status {EXIT_BAD_OPTION}",
+        errors.len(),
+        if errors.len() == 1 { " was" } else { "s were" }
+    );
+    Ok(EXIT_BAD_OPTION)
 }
 
 #[cfg(test)]
@@ -328,9 +520,9 @@ mod tests {
     #[test]
     fn cmdline_defaults_to_the_user_space_attribute() {
         let a = HostArgs::default();
-        let l = cmdline(&a, Arch::X86_64).unwrap();
+        let l = cmdline(&a, Arch::X86_64, 0).unwrap();
         assert_eq!(l, "attrs=wb");
-        assert_eq!(cmdline(&a, Arch::Aarch64).unwrap(), "attrs=normal-wb");
+        assert_eq!(cmdline(&a, Arch::Aarch64, 0).unwrap(), "attrs=normal-wb");
         let a = HostArgs {
             probes: Some("litmus/SB*,fault".into()),
             attrs: Some("wb,uc".into()),
@@ -340,14 +532,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            cmdline(&a, Arch::X86_64).unwrap(),
+            cmdline(&a, Arch::X86_64, 2).unwrap(),
             "probes=litmus/SB*,fault attrs=wb,uc iters=2k cpus=2 seed=0x10"
         );
         let a = HostArgs {
             probes: Some("fault litmus".into()),
             ..Default::default()
         };
-        let e = cmdline(&a, Arch::X86_64).unwrap_err();
+        let e = cmdline(&a, Arch::X86_64, 0).unwrap_err();
         assert!(
             e.contains("--probes") && e.contains("comma-separated"),
             "{e}"
@@ -361,13 +553,88 @@ mod tests {
             attrs: Some("purple".into()),
             ..Default::default()
         };
-        let line = cmdline(&a, arch()).unwrap();
+        let line = cmdline(&a, arch(), 0).unwrap();
         let cat = probes::suite::catalogue();
         let known: Vec<(&str, &str)> = cat.iter().map(|(f, n)| (*f, n.as_str())).collect();
-        let (_, errors) = Config::parse(&line, arch(), &known);
+        let (_, errors) = Config::parse_spelled(&line, arch(), &known, Spelling::Flag);
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors.iter().any(|e| e.message.contains("iters=lots")));
-        assert!(errors.iter().any(|e| e.message.contains("purple")));
+        assert!(errors.iter().any(|e| e.message.contains("--iters lots")));
+        assert!(errors.iter().any(|e| e.message.contains("--attrs purple")));
+    }
+
+    #[test]
+    fn cpus_values_parse() {
+        use CpuRequest::*;
+        assert_eq!(parse_cpus("2"), Some(Count(2)));
+        assert_eq!(parse_cpus("64"), Some(Count(64)));
+        assert_eq!(parse_cpus("0,1"), Some(List(vec![0, 1])));
+        assert_eq!(parse_cpus("3-3"), Some(List(vec![3])));
+        assert_eq!(parse_cpus("1,0-2, 2"), Some(List(vec![0, 1, 2])));
+        assert_eq!(parse_cpus("5,"), Some(List(vec![5])));
+        for bad in [
+            "0", "65", "x", "", "-1", "2-1", "0,a", ",", "0-2000", "1024",
+        ] {
+            assert_eq!(parse_cpus(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cpus_plan_says_what_it_uses_and_names_the_flag() {
+        let two = [0, 1];
+        let p = plan_cpus(None, &two, true);
+        assert_eq!((p.count, p.pin_to, p.errors.len()), (0, None, 0));
+
+        let p = plan_cpus(Some("2"), &two, true);
+        assert_eq!((p.count, p.pin_to, p.errors.len()), (2, None, 0));
+
+        // More than there are: an error in words, and the run uses what there is.
+        let p = plan_cpus(Some("4"), &two, true);
+        assert_eq!(p.count, 4);
+        assert_eq!(
+            p.errors,
+            ["--cpus 4: this machine has 2 CPUs usable by this process; using 2"]
+        );
+
+        // A list pins to those CPUs.
+        let p = plan_cpus(Some("0,1"), &two, true);
+        assert_eq!((p.count, p.pin_to.as_deref()), (2, Some(&[0, 1][..])));
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let p = plan_cpus(Some("1-1"), &two, true);
+        assert_eq!((p.count, p.pin_to.as_deref()), (1, Some(&[1][..])));
+
+        // CPUs this process may not use are named; the others are used.
+        let p = plan_cpus(Some("1,5"), &two, true);
+        assert_eq!((p.count, p.pin_to.as_deref()), (1, Some(&[1][..])));
+        assert_eq!(
+            p.errors,
+            ["--cpus 1,5: CPU 5 is not usable by this process (it may use 0,1); using 1"]
+        );
+        let p = plan_cpus(Some("7-8"), &two, true);
+        assert_eq!((p.count, p.pin_to), (0, None));
+        assert!(
+            p.errors[0].ends_with("using every core (2 CPUs: 0,1)"),
+            "{:?}",
+            p.errors
+        );
+
+        // Without pinning (macOS, Windows) a list is not honoured, and the message says so.
+        let p = plan_cpus(Some("0,1"), &two, false);
+        assert_eq!((p.count, p.pin_to), (2, None));
+        assert!(p.errors[0].contains("sched_setaffinity"), "{:?}", p.errors);
+
+        // Not a count or a list: every core, said in terms of the flag.
+        for bad in ["0", "x", "0-"] {
+            let p = plan_cpus(Some(bad), &two, true);
+            assert_eq!((p.count, p.pin_to.clone()), (0, None), "{bad}");
+            let m = &p.errors[0];
+            assert!(m.starts_with(&format!("--cpus {bad} is not valid")), "{m}");
+            assert!(
+                m.contains("from 1 to 64") && m.contains("0,1 or 2-3"),
+                "{m}"
+            );
+            assert!(m.ends_with("using every core (2 CPUs: 0,1)"), "{m}");
+            assert!(!m.contains("cpus="), "{m}");
+        }
     }
 
     #[test]
@@ -434,8 +701,12 @@ mod tests {
             .iter()
             .any(|r| matches!(r, Record::Litmus(l) if l.name == "SB")));
 
+        // A bad --cpus gets an error record naming the flag, and the run goes ahead on every
+        // core, as the record says; the exit status says an option was not used as given.
         let bad = dir.join("bad.log");
         let a = HostArgs {
+            probes: Some("litmus/SB".into()),
+            iters: Some("100".into()),
             cpus: Some("0".into()),
             out: Some(bad.clone()),
             quiet: true,
@@ -444,10 +715,49 @@ mod tests {
         assert_eq!(cmd_host(a).unwrap(), EXIT_BAD_OPTION);
         let rep = probes::report::parse_report(&std::fs::read_to_string(&bad).unwrap());
         assert!(rep.integrity.is_verified());
+        assert!(rep.records.iter().any(|r| matches!(r,
+            Record::Error(e) if e.message.starts_with("--cpus 0 is not valid")
+                && e.message.contains("using every core"))));
+        let all = probes::hosted::sys::allowed_cpus();
+        match &rep.records[0] {
+            Record::Begin(b) => {
+                assert_eq!(b.config.cpus, 0);
+                assert_eq!(b.platform["os_cpus"], cpu_list(&all));
+            }
+            r => panic!("{r:?}"),
+        }
         assert!(rep
             .records
             .iter()
-            .any(|r| matches!(r, Record::Error(e) if e.message.contains("cpus=0"))));
+            .any(|r| matches!(r, Record::Litmus(l) if l.name == "SB")));
+
+        // More CPUs than there are: an error record in words, and the run uses those there are.
+        let many = dir.join("many.log");
+        let a = HostArgs {
+            probes: Some("litmus/SB".into()),
+            iters: Some("100".into()),
+            cpus: Some("64".into()),
+            out: Some(many.clone()),
+            quiet: true,
+            ..Default::default()
+        };
+        if all.len() < 64 {
+            assert_eq!(cmd_host(a).unwrap(), EXIT_BAD_OPTION);
+            let rep = probes::report::parse_report(&std::fs::read_to_string(&many).unwrap());
+            let want = format!(
+                "--cpus 64: this machine has {} CPU{} usable by this process; using {}",
+                all.len(),
+                if all.len() == 1 { "" } else { "s" },
+                all.len()
+            );
+            assert!(
+                rep.records
+                    .iter()
+                    .any(|r| matches!(r, Record::Error(e) if e.message == want)),
+                "{:?}",
+                rep.records
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
