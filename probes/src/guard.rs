@@ -30,6 +30,10 @@
 /// block. Labels are numeric local labels given without direction (`"21"`), two digits on x86
 /// (LLVM reads `0b`/`1b` as binary literals). A block with several instructions that may fault
 /// has one entry per instruction.
+///
+/// Only where the table has a reader (bare metal and Linux, the same `cfg` as `table` below):
+/// elsewhere the macro expands to an empty template line (the definition below).
+#[cfg(any(target_os = "none", target_os = "linux"))]
 macro_rules! guard_entry {
     (fault = $fault:literal, resume = $resume:literal) => {
         concat!(
@@ -43,6 +47,20 @@ macro_rules! guard_entry {
             "b - .\n",
             ".popsection"
         )
+    };
+}
+/// `guard_entry!` where nothing reads the table (macOS, Windows, ...): an assembler comment, no
+/// section. `.pushsection name, "aR"` uses ELF section flags, which the COFF assembler (Windows)
+/// rejects, and on Mach-O (macOS) it would only make a section nobody reads: there is no
+/// `__start_`/`__stop_` bound and no fault handler resumes there, so a fault in `guarded` is not
+/// caught on these targets (`Platform::catches_faults` is false and the families skip probes
+/// that may fault). The labels stay in the probe's `asm!`; only their registration is left out.
+/// An empty template line rather than a comment: comment syntax differs between the assemblers
+/// (`#`, `//`, `;` on Apple aarch64), an empty line is valid in all of them.
+#[cfg(not(any(target_os = "none", target_os = "linux")))]
+macro_rules! guard_entry {
+    (fault = $fault:literal, resume = $resume:literal) => {
+        ""
     };
 }
 pub(crate) use guard_entry;
