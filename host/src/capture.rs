@@ -338,7 +338,7 @@ pub fn cmd_capture(a: CaptureArgs) -> Result<i32, RunError> {
     eprintln!();
     match &a.out {
         Some(p) => eprintln!("atomprobe capture: log saved to {}", p.display()),
-        None => print!("{}", c.log),
+        None => crate::cli::out(format_args!("{}", c.log)),
     }
     let (ok, text) = verdict(&c, &name);
     eprintln!("{text}");

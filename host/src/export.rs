@@ -344,7 +344,7 @@ pub fn cmd_export(a: ExportArgs) -> Result<i32, RunError> {
     match &a.out {
         Some(p) => std::fs::write(p, &log)
             .map_err(|e| RunError::Io(format!("cannot write --out {}: {e}", p.display())))?,
-        None => print!("{log}"),
+        None => crate::cli::out(format_args!("{log}")),
     }
     Ok(0)
 }

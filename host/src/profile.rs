@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(pc.feature, "board-pc");
         assert_eq!(pc.image, ImageKind::Elf);
         assert_eq!(pc.cpu, None);
-        assert_eq!(pc.smp, 1);
+        assert_eq!(pc.smp, 4);
         assert_eq!(pc.exit, ExitConvention::IsaDebugExit);
         assert!(pc
             .args

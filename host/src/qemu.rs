@@ -437,7 +437,7 @@ mod tests {
             .unwrap()
             .join(" ");
         assert!(
-            s.starts_with("qemu-system-x86_64 -M q35 -smp 1 -m 256M -nodefaults"),
+            s.starts_with("qemu-system-x86_64 -M q35 -smp 4 -m 256M -nodefaults"),
             "{s}"
         );
         assert!(s.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"));
