@@ -102,10 +102,11 @@ fn opts(iterations: u64, batch: usize, placements: usize, sync: SyncMode) -> Run
     o
 }
 
-const SYNCS: [SyncMode; 3] = [
+const SYNCS: [SyncMode; 4] = [
     SyncMode::Barrier,
     SyncMode::BarrierStart,
     SyncMode::BarrierClock,
+    SyncMode::Handshake,
 ];
 
 #[test]
@@ -240,4 +241,29 @@ fn forbidden_with_finals_across_batch_boundaries() {
         ran += 1;
     }
     assert!(ran > 0);
+}
+
+/// A run restricted to one layout (the benchmark's per-layout figures) counts every instance once
+/// with its own values, as the rotating default does.
+#[test]
+fn one_layout_runs_count_every_instance() {
+    let p = platform();
+    let arena = p.arena(normal_attr(arch())).unwrap();
+    let cpus: Vec<usize> = (0..p.cpu_count()).collect();
+    if cpus.len() < 2 {
+        return;
+    }
+    for kind in engine::LayoutKind::ALL {
+        for sync in [SyncMode::Barrier, SyncMode::Handshake] {
+            let mut o = opts(3_001, 64, 2, sync);
+            o.layout = Some(kind);
+            let out = engine::run(&p, &GOOD, &arena, &cpus, &o)
+                .unwrap_or_else(|e| panic!("{kind:?} {sync:?}: {e:?}"));
+            assert_eq!(out.iterations, 3_001);
+            for (v, _) in &out.histogram {
+                assert_eq!((v[1], v[2]), (0, 1), "{kind:?} {sync:?}: {v:?}");
+            }
+            assert_eq!(out.histogram.iter().map(|(_, c)| c).sum::<u64>(), 3_001);
+        }
+    }
 }

@@ -7,14 +7,15 @@
 //! and never returns to the caller between them. Inside a call, the cores of the placement
 //! ("slots") walk through the batches in step:
 //!
-//! 1. a batch barrier (below) — the only synchronisation, once per batch, never per instance;
+//! 1. a batch barrier (below), once per batch;
 //! 2. batch `g` runs up to [`RunOpts::batch`] instances, each with its own locations in one half
 //!    of the arena (`g mod 2`), laid out by [`Layout`] kind `g mod 3` at offset variant `g / 3`;
 //!    slot `s` plays role `(s + g) mod threads`, so the thread-to-core mapping rotates from batch
 //!    to batch (and the set of cores from placement to placement);
-//! 3. meanwhile nothing synchronises the instances: the roles run them back to back
-//!    ([`SyncMode::Barrier`]), from a common start time ([`SyncMode::BarrierStart`]) or in
-//!    per-instance time slots ([`SyncMode::BarrierClock`]);
+//! 3. the roles run the batch's instances back to back ([`SyncMode::Barrier`]), from a common
+//!    start time ([`SyncMode::BarrierStart`]), in per-instance time slots
+//!    ([`SyncMode::BarrierClock`]) or each after a one-way per-instance handshake
+//!    ([`SyncMode::Handshake`], litmus7's userfence);
 //! 4. after running batch `g`, every slot classifies its share of batch `g − 1` (registers from
 //!    the per-role result arrays, final values from the other arena half) into its own
 //!    histogram. Batch `g + 1` reuses that half only after the next barrier, which every slot
@@ -32,6 +33,16 @@
 //! so all agree without a leader. A slot waiting past a hard deadline gives up (the run reports
 //! a platform error instead of hanging the image).
 //!
+//! # Why batches are small
+//! A relaxed outcome needs the roles to run the *same* instance within a few store-buffer
+//! drain times of each other. The batch barrier leaves them within about one cache-line
+//! transfer, and from there they drift apart as instances cost them different times; after a
+//! few dozen instances they hardly ever meet. So the batch is the alignment period: with 64
+//! instances per batch SB's relaxed outcome is ~10 % of the instances hosted (against < 1 % at
+//! 4096), at a cost in instances/s of about a third (measurements in `docs/probes.md`,
+//! litmus speed). Per-instance alignment (the handshake) costs a cache-line round trip per
+//! instance and, measured, aligns worse: the releaser leads by that transfer.
+//!
 //! Values and the soundness of what is counted are explained in [`super`].
 
 use alloc::format;
@@ -39,7 +50,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::{
     classify, litmus_value, value, HarnessError, Locs, Obs, Test, GEN_STEP, MAX_REGS, MAX_VARS,
@@ -175,6 +186,10 @@ pub enum SyncMode {
     /// As `BarrierStart`, and every role starts instance `j` at `start + offset + j·Δ`, Δ adapted
     /// to what an instance costs (litmus7's timebase mode). A counter read per instance.
     BarrierClock,
+    /// The batch barrier, and before every instance a one-way handshake (litmus7's `-barrier
+    /// userfence`): the role `i mod threads` releases instance `i` by storing the batch's tag to
+    /// the instance's flag word, the others wait until they read it. See [`Handshake`].
+    Handshake,
 }
 
 /// Tunables of a run.
@@ -192,6 +207,8 @@ pub struct RunOpts {
     pub budget_ms: u64,
     /// Placement to start from (the suite varies it from test to test).
     pub rotate: usize,
+    /// Only this layout (benchmarks); `None`: batches rotate through [`LayoutKind::ALL`].
+    pub layout: Option<LayoutKind>,
 }
 
 impl RunOpts {
@@ -199,15 +216,12 @@ impl RunOpts {
     pub fn new(iterations: u64) -> RunOpts {
         RunOpts {
             iterations,
-            sync: if clock::available() {
-                SyncMode::BarrierStart
-            } else {
-                SyncMode::Barrier
-            },
-            batch: 4096,
+            sync: SyncMode::Barrier,
+            batch: HOSTED_BATCH,
             placements: 4,
             budget_ms: budget_ms(iterations, HOSTED_FLOOR_PER_S),
             rotate: 0,
+            layout: None,
         }
     }
 
@@ -222,12 +236,21 @@ impl RunOpts {
             // ns each, and roles spinning on it serialise on that lock. Measured on virt, SB:
             // barrier 225k it/s, start 95k, clock 50k (batch 4096); the barrier alone wins.
             o.sync = SyncMode::Barrier;
+            o.batch = BARE_BATCH;
             o.placements = 1;
             o.budget_ms = budget_ms(iterations, BARE_FLOOR_PER_S);
         }
         o
     }
 }
+
+/// Most instances per batch, OS-hosted: the batch is the alignment period (module
+/// documentation). Measured on 2 cores, SB with `Barrier`: 1.5 M relaxed/s at 15.8 M it/s with
+/// 64, 0.38 M at 28.7 M with 4096 (`docs/probes.md`, litmus speed).
+pub const HOSTED_BATCH: usize = 64;
+/// Most instances per batch on bare metal: a barrier is costly under QEMU TCG (pc's rate fell
+/// with batches of 64), so large batches until an interleaved measurement says otherwise.
+pub const BARE_BATCH: usize = 4096;
 
 /// A run stops early once it has taken longer than its instances at this rate would (bare
 /// metal; the default 200,000 instances: 400 ms).
@@ -298,6 +321,78 @@ impl Barrier {
             }
         }
         Some(agreed)
+    }
+}
+
+/// The per-instance flags of [`SyncMode::Handshake`], one word per instance of a batch.
+///
+/// Like the batch barrier it uses plain loads and stores with release/acquire only (no
+/// read-modify-write: see the module documentation), and every flag has one writer per batch:
+/// the releasing role of its instance. Flags are never cleared: a batch's tag is its generation,
+/// which grows from batch to batch (and from placement to placement), so a flag still holding an
+/// earlier batch's tag does not release anything. No role can be in a later batch while another
+/// waits in this one (the batch barrier separates them), so a waiter reads either an earlier tag
+/// or its own batch's.
+///
+/// Soundness: the handshake only adds events (a store-release and a full fence in the releasing
+/// role, a load-acquire in the others) and orderings between instances; an instance is still the
+/// litmus test embedded in a larger execution (see [`super`]).
+pub struct Handshake {
+    flags: Vec<HsFlag>,
+}
+
+/// Reads of a flag after which a [`SyncMode::Handshake`] waiter stops waiting for the rest of
+/// the batch (some 100 µs natively; an instance takes well under 1 µs).
+const HS_SPINS: u32 = 1 << 16;
+
+/// Flags per cache line: litmus7 packs its `int` barrier words; consecutive instances' flags
+/// then share a line, so the line a waiter spins on is already on its way for the next one.
+const HS_PER_LINE: usize = 16;
+
+#[repr(C, align(64))]
+struct HsFlag([AtomicU32; HS_PER_LINE]);
+
+impl Handshake {
+    /// Flags for batches of at most `k` instances, all clear (0 is below every tag).
+    pub fn new(k: usize) -> Handshake {
+        Handshake {
+            flags: (0..k.div_ceil(HS_PER_LINE).max(1))
+                .map(|_| HsFlag(Default::default()))
+                .collect(),
+        }
+    }
+
+    #[inline(always)]
+    fn word(&self, i: usize) -> &AtomicU32 {
+        &self.flags[i / HS_PER_LINE].0[i % HS_PER_LINE]
+    }
+
+    /// Release instance `i` of the batch tagged `tag`. The fence (MFENCE; DMB ISH) makes the
+    /// releaser wait until its flag store is globally visible (Intel SDM Vol. 3A 9.2.2: loads
+    /// and stores are not reordered with MFENCE; Arm ARM B2.3: DMB orders the store before
+    /// every later access), as litmus7's userfence does: the releaser then leads the waiters by
+    /// about one cache-line transfer instead of by its store-buffer drain time.
+    #[inline(always)]
+    pub fn release(&self, i: usize, tag: u32) {
+        self.word(i).store(tag, Ordering::Release);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Wait until instance `i` of the batch tagged `tag` is released: `true`; or `false` after
+    /// `spins` reads without it.
+    #[inline(always)]
+    pub fn wait(&self, i: usize, tag: u32, spins: u32) -> bool {
+        let w = self.word(i);
+        let mut n = spins;
+        // No PAUSE / YIELD hint in the loop: like litmus7's userfence, the waiter leaves as soon
+        // as the line arrives (a PAUSE costs up to ~140 cycles on recent Intel cores).
+        while w.load(Ordering::Acquire) != tag {
+            if n == 0 {
+                return false;
+            }
+            n -= 1;
+        }
+        true
     }
 }
 
@@ -678,6 +773,16 @@ pub fn run(
         u64::MAX / 2_000_000
     };
     let sync = opts.sync;
+    let hs = Handshake::new(if sync == SyncMode::Handshake {
+        max_k
+    } else {
+        0
+    });
+    let hs = &hs;
+    let kind_of = |g: u64| match opts.layout {
+        Some(kind) => kind,
+        None => LayoutKind::ALL[(g % 3) as usize],
+    };
     let placements = opts.placements.max(1);
     let mut done: u64 = 0;
     let mut g0: u64 = 0;
@@ -698,14 +803,15 @@ pub fn run(
             }
             // `value` adds at most 15 to a generation: keep the largest one below 2^32 − 16.
             let gen = u32::try_from((g + 2) * u64::from(GEN_STEP)).ok()? - GEN_STEP;
-            let ki = (g % 3) as usize;
+            let kind = kind_of(g);
+            let ki = LayoutKind::ALL.iter().position(|&l| l == kind).unwrap_or(0);
             let k = (caps[ki] as u64).min(left) as usize;
             let parity = (g % 2) as usize;
             Some(Plan {
                 g,
                 k,
                 gen,
-                layout: Layout::new(LayoutKind::ALL[ki], nvars, k, (g / 3) as usize),
+                layout: Layout::new(kind, nvars, k, (g / 3) as usize),
                 base: base + parity * half,
                 parity,
             })
@@ -721,7 +827,9 @@ pub fn run(
             let mut stop = false;
             loop {
                 epoch += 1;
-                let now = if sync == SyncMode::Barrier && soft == 0 {
+                // The untimed modes read the counter only for the time budget.
+                let untimed = matches!(sync, SyncMode::Barrier | SyncMode::Handshake);
+                let now = if untimed && soft == 0 {
                     0
                 } else {
                     clock::ticks()
@@ -742,7 +850,12 @@ pub fn run(
                     // SAFETY: this slot alone plays `role` in this batch, and nobody reads this
                     // parity's arrays until the next barrier (see `Cells`).
                     let out = unsafe { &mut *results.0[pl.parity * threads + role].get() };
-                    run_batch(test, role, &pl, out, sync, &agreed, &mut pace);
+                    let step = Step {
+                        mode: sync,
+                        agreed: &agreed,
+                        hs,
+                    };
+                    run_batch(test, role, &pl, out, &step, &mut pace);
                     local += pl.k as u64;
                 }
                 if let Some(pp) = prev.take() {
@@ -800,7 +913,7 @@ pub fn run(
             if let Some((g, bad)) = unsafe { &*cell.get() }.bad {
                 return Err(RunFailure::Harness(HarnessError(format!(
                     "batch {g} (layout {}): {}",
-                    LayoutKind::ALL[(g % 3) as usize].name(),
+                    kind_of(g).name(),
                     bad.error(test).0
                 ))));
             }
@@ -826,17 +939,16 @@ pub fn run(
     })
 }
 
+/// How a batch keeps its roles in step: the mode, what the barrier agreed, the handshake flags.
+struct Step<'a> {
+    mode: SyncMode,
+    agreed: &'a [u64; MSG],
+    hs: &'a Handshake,
+}
+
 /// Run batch `pl` as `role`, its registers into `out`, in step as `sync` says.
 #[inline(always)]
-fn run_batch(
-    test: &Test,
-    role: usize,
-    pl: &Plan,
-    out: &mut [u32],
-    sync: SyncMode,
-    agreed: &[u64; MSG],
-    pace: &mut Pace,
-) {
+fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: &Step, pace: &mut Pace) {
     let f = test.threads[role];
     let nregs = test.regs[role];
     let nvars = test.vars.len();
@@ -859,13 +971,39 @@ fn run_batch(
         unsafe { f(&l, &mut o) };
         out[i * nregs..i * nregs + nregs].copy_from_slice(&o[..nregs]);
     };
-    if sync == SyncMode::Barrier {
-        for i in 0..pl.k {
-            run_one(i);
+    match sync.mode {
+        SyncMode::Barrier => {
+            for i in 0..pl.k {
+                run_one(i);
+            }
+            return;
         }
-        return;
+        SyncMode::Handshake => {
+            let threads = test.thread_count();
+            let mut mine = role;
+            let mut waiting = true;
+            for i in 0..pl.k {
+                // `mine` is the next instance this role releases (`i ≡ role mod threads`),
+                // kept without a division per instance.
+                if i == mine {
+                    sync.hs.release(i, pl.gen);
+                    mine += threads;
+                } else if waiting && !sync.hs.wait(i, pl.gen, HS_SPINS) {
+                    // The releaser is late by far more than an instance (descheduled, or its
+                    // core is emulated and preempted): run the rest of the batch without
+                    // waiting, as `Barrier` does, rather than lose a time slice per instance.
+                    // Waiting only ever adds ordering, so skipping it is sound; this role
+                    // still releases its own instances, so no role waits for it forever.
+                    waiting = false;
+                }
+                run_one(i);
+            }
+            return;
+        }
+        _ => {}
     }
     // Role offsets: −2…2 steps of Δ/8, varied from batch to batch; role 0 is the reference.
+    let agreed = sync.agreed;
     let delta = agreed[1].max(1);
     let step = (delta / 8).max(1) as i64;
     let off = if role == 0 {
@@ -880,7 +1018,7 @@ fn run_batch(
         core::hint::spin_loop();
         now = clock::ticks();
     }
-    match sync {
+    match sync.mode {
         SyncMode::BarrierStart => {
             for i in 0..pl.k {
                 run_one(i);
@@ -1013,6 +1151,60 @@ mod tests {
                 assert!(l.span(nvars, k) + LINE <= len, "{kind:?} {nvars}");
             }
         }
+    }
+
+    /// A flag releases only its own batch's tag: a tag left by an earlier batch (or none) keeps
+    /// the waiter waiting, until it stops after its spin count.
+    #[test]
+    fn handshake_releases_only_its_batch() {
+        let hs = Handshake::new(40);
+        assert!(!hs.wait(3, 16, 1000), "a clear flag released a waiter");
+        hs.release(3, 16);
+        assert!(hs.wait(3, 16, 0));
+        assert!(
+            !hs.wait(3, 32, 1000),
+            "an earlier batch's tag released a waiter"
+        );
+        assert!(
+            !hs.wait(4, 16, 1000),
+            "a neighbour's flag released a waiter"
+        );
+        hs.release(39, 32);
+        assert!(hs.wait(39, 32, 0));
+        hs.release(3, 32);
+        assert!(hs.wait(3, 32, 0));
+    }
+
+    /// Two roles alternating as releaser, as in a batch: every instance's data written before
+    /// its release is visible to the waiter after its wait (release/acquire), batch after
+    /// batch on the same flags, without clearing them. (No batch barrier is needed here: the
+    /// last instance's handshake already keeps the roles within one instance of each other.)
+    #[test]
+    fn handshake_orders_release_before_wait() {
+        extern crate std;
+        const K: usize = 1000;
+        let hs = Handshake::new(K);
+        let data: Vec<AtomicU32> = (0..2 * K).map(|_| AtomicU32::new(0)).collect();
+        let (hs, data) = (&hs, &data);
+        std::thread::scope(|s| {
+            for role in 0..2 {
+                s.spawn(move || {
+                    for batch in 1..=5u32 {
+                        let tag = batch * GEN_STEP;
+                        for i in 0..K {
+                            if i % 2 == role {
+                                data[2 * i + role].store(tag + i as u32, Ordering::Relaxed);
+                                hs.release(i, tag);
+                            } else {
+                                while !hs.wait(i, tag, u32::MAX) {}
+                                let seen = data[2 * i + 1 - role].load(Ordering::Relaxed);
+                                assert_eq!(seen, tag + i as u32, "batch {batch} instance {i}");
+                            }
+                        }
+                    }
+                });
+            }
+        });
     }
 
     #[test]
