@@ -547,20 +547,11 @@ pub fn race_expectation(
     }
 }
 
-/// Whether an observed fault is what `exp` admits, mapping how an OS reports faults: Linux
-/// delivers a #GP as SIGSEGV with si_code SI_KERNEL (0x80), which the generic decoder cannot name.
+/// Whether an observed fault is what `exp` admits (`RawFault::kind` already maps how an OS
+/// reports faults, e.g. Linux's user-mode #GP as SIGSEGV with si_code SI_KERNEL).
 pub fn fault_admitted(exp: &Expectation, fault: Option<&RawFault>) -> bool {
-    const SIGSEGV: i32 = 11;
-    const SI_KERNEL: i32 = 0x80;
-    let kind = fault.map(|f| match *f {
-        RawFault::Signal {
-            signo: SIGSEGV,
-            code: SI_KERNEL,
-            ..
-        } => FaultKind::GeneralProtection,
-        _ => f.kind(),
-    });
-    exp.admits(kind)
+    // `RawFault::kind` names a hosted SIGSEGV/SI_KERNEL on x86-64 Linux general-protection.
+    exp.admits(fault.map(RawFault::kind))
 }
 
 /// Where an access of `bytes` at `addr` sits, in the terms of [`super::Placement`].
