@@ -37,7 +37,7 @@ use alloc::string::String;
 
 use super::Expectation;
 use crate::attr::{Arch, MemAttr};
-use crate::fault::{FaultKind, RawFault};
+use crate::fault::RawFault;
 use crate::platform::RuleEnv;
 
 /// Whose manual judged an x86 record (aarch64: Arm).
@@ -593,6 +593,7 @@ pub fn access_fault_expectation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::FaultKind;
     use crate::platform::Privilege;
     use crate::rules::{AccessKind, FaultExpect, Placement};
 
