@@ -124,22 +124,8 @@ impl HostedPlatform {
                 .collect::<Vec<_>>()
                 .join(","),
         );
-        facts.insert(
-            "pinning".to_string(),
-            if sys::PINS {
-                "sched_setaffinity".to_string()
-            } else {
-                "none: threads run unpinned on this OS".to_string()
-            },
-        );
-        facts.insert(
-            "fault_guard".to_string(),
-            if signal::CATCHES {
-                "SIGSEGV/SIGBUS handler".to_string()
-            } else {
-                "none: a fault ends the process on this OS".to_string()
-            },
-        );
+        facts.insert("pinning".to_string(), sys::PINNING.to_string());
+        facts.insert("fault_guard".to_string(), signal::GUARD.to_string());
         facts.insert("page".to_string(), self.env.page.to_string());
         let arch = self.env.arch;
         Record::Begin(Begin {
