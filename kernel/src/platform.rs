@@ -55,6 +55,12 @@ impl Platform for KernelPlatform {
         arch::guarded(op)
     }
 
+    fn catches_faults(&self) -> bool {
+        // The exception vectors resume every guarded instruction listed in the image's
+        // `atomprobe_guard` table (probes::guard).
+        true
+    }
+
     fn run_on(
         &self,
         cpus: &[usize],

@@ -81,6 +81,17 @@ pub trait Platform: Sync {
     /// faults, the fault is returned and execution resumed after that instruction.
     fn guarded(&self, op: &mut dyn FnMut()) -> Option<RawFault>;
 
+    /// Whether [`guarded`](Platform::guarded) can survive a fault: a guarded instruction that
+    /// faults is caught, reported and resumed after. Where it cannot (an OS without a fault guard:
+    /// macOS, Windows), a fault ends the process, so the families do not run probes whose rule
+    /// says the access may fault ([`crate::suite::unguarded_skip`]).
+    ///
+    /// The default (`true`) keeps platforms written before this method compiling; a platform
+    /// without a guard must say `false`, and a wrapper around another platform must forward it.
+    fn catches_faults(&self) -> bool {
+        true
+    }
+
     /// Run `body(role)` on cores `cpus[role]` at once (role 0 may be the calling core), each
     /// entered after a common start barrier; return when all have finished, or report the cores
     /// that did not finish within `timeout_ms`.

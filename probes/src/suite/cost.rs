@@ -142,6 +142,13 @@ fn one(
     let fx = o
         .access
         .map(|k| atomicity::access_fault_expectation(k, 64, addr, attr, env, feat));
+    // Without a fault guard an operation that may fault here is not timed. The baseline loops
+    // (the empty loop, an aligned store) never fault.
+    if let Some(e) = &fx {
+        if super::unguarded_skip(platform, &mut rec, &[("", e)]) {
+            return rec;
+        }
+    }
     // Start from 0 (CAS/LDADD/XCHG bodies keep it 0).
     // SAFETY: `addr` is 8-byte aligned in the arena with room (checked by `arena_addr`).
     unsafe { core::ptr::write_volatile(addr as *mut u64, 0) };

@@ -345,6 +345,16 @@ fn one(
     let counter = if o.lock_counter { aux } else { addr };
     let fx = atomicity::access_fault_expectation(o.kind, o.width, addr, attr, env, feat);
     un.counts.insert("line".into(), (off / env.line) as u64);
+    // Without a fault guard neither run is attempted where the operation may fault (the
+    // contended run makes the same access).
+    if super::unguarded_skip(platform, &mut un, &[("", &fx)]) {
+        let mut co = mk(true);
+        co.counts.insert("line".into(), (off / env.line) as u64);
+        co.reason = un.reason.clone();
+        co.expected = un.expected.clone();
+        co.rule = un.rule.clone();
+        return (un, contended.then_some(co));
+    }
     let may_fail = exclusives_may_fail(attr, env);
     let rule = rmw_rule(o, env);
 

@@ -89,12 +89,16 @@ pub fn run(platform: &dyn Platform) {
                     }
                     // SAFETY: `off + size <= arena.len` was checked just above.
                     let addr = unsafe { arena.base.add(off) };
+                    let exp = expectation(c, &arena, addr as usize, &env, &feat);
+                    // Without a fault guard an access that may fault is not attempted.
+                    let mut unrun = base_record(c, p, attr.name(), &env);
+                    if super::unguarded_skip(platform, &mut unrun, &[("", &exp)]) {
+                        platform.emit(&Record::Probe(unrun));
+                        continue;
+                    }
                     let outcome = attempt(platform, core, c, addr);
                     let rec = match outcome {
-                        Ok(fault) => {
-                            let exp = expectation(c, &arena, addr as usize, &env, &feat);
-                            judged(c, p, &arena, core, fault, &env, exp)
-                        }
+                        Ok(fault) => judged(c, p, &arena, core, fault, &env, exp),
                         Err(e) => skipped(c, p, attr.name(), &e, &env),
                     };
                     platform.emit(&rec);

@@ -11,7 +11,8 @@ use alloc::vec::Vec;
 
 use crate::config::Config;
 use crate::platform::Platform;
-use crate::record::{ErrorRec, Record};
+use crate::record::{ErrorRec, Probe, ProbeResult, Record, Verdict};
+use crate::rules::{Expectation, FaultExpect};
 
 /// Every `(family, name)` the suite can run on this architecture, in run order.
 pub fn catalogue() -> Vec<(&'static str, String)> {
@@ -55,6 +56,88 @@ pub fn error(platform: &dyn Platform, what: &str, message: String) {
         what: what.into(),
         message,
     }));
+}
+
+/// Whether an access judged by `exp` may fault: its rule requires a fault (`Fault(_)`) or admits
+/// one (`Either`: IMPLEMENTATION DEFINED, processor-dependent).
+pub fn may_fault(exp: &Expectation) -> bool {
+    exp.expect != FaultExpect::NoFault
+}
+
+/// The OS a skip reason names (`Platform::catches_faults` is false only on a hosted OS without
+/// a fault guard).
+const OS: &str = if cfg!(target_os = "macos") {
+    "macOS"
+} else if cfg!(windows) {
+    "Windows"
+} else if cfg!(target_os = "linux") {
+    "Linux"
+} else if cfg!(target_os = "none") {
+    "bare metal"
+} else {
+    "this OS"
+};
+
+/// The one check every family makes before a probe's guarded accesses: when `platform` cannot
+/// catch a fault ([`Platform::catches_faults`]) and one of the accesses may fault by its rule
+/// (`accesses`: `(what, expectation)`, `what` naming the access in the reason when a probe makes
+/// several, e.g. `load`/`store`, else empty), running the probe could end the process. Then the
+/// probe is not run: `rec` becomes a `skipped` record whose `reason` says why in words, with the
+/// fault rule in `expected` and `rule`, and the function returns `true`. Otherwise `rec` is
+/// untouched and the probe runs (accesses that must not fault run everywhere).
+pub fn unguarded_skip(
+    platform: &dyn Platform,
+    rec: &mut Probe,
+    accesses: &[(&str, &Expectation)],
+) -> bool {
+    if platform.catches_faults() {
+        return false;
+    }
+    // The accesses that may fault, each named once (a probe's two half-width stores usually
+    // share one rule).
+    let mut faulting: Vec<&(&str, &Expectation)> = Vec::new();
+    for a in accesses.iter().filter(|(_, e)| may_fault(e)) {
+        if !faulting.iter().any(|f| f.0 == a.0 && f.1 == a.1) {
+            faulting.push(a);
+        }
+    }
+    if faulting.is_empty() {
+        return false;
+    }
+    let what = |w: &str| {
+        if w.is_empty() {
+            String::new()
+        } else {
+            alloc::format!("{w}: ")
+        }
+    };
+    let says = faulting
+        .iter()
+        .map(|(w, e)| alloc::format!("{}{} ({})", what(w), e.rule, e.text))
+        .collect::<Vec<_>>()
+        .join("; ");
+    rec.reason = Some(alloc::format!(
+        "not run: this platform cannot catch a fault (no fault guard on {OS}), and {says} says \
+         this access may fault"
+    ));
+    rec.expected = faulting
+        .iter()
+        .map(|(w, e)| alloc::format!("{}{}", what(w), e.text))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut rules: Vec<&str> = Vec::new();
+    for (_, e) in &faulting {
+        if !rules.contains(&e.rule) {
+            rules.push(e.rule);
+        }
+    }
+    rec.rule = rules.join("; ");
+    rec.result = ProbeResult::Skipped;
+    rec.verdict = Verdict::Skipped;
+    rec.iterations = 0;
+    rec.cpus.clear();
+    rec.fault = None;
+    true
 }
 
 /// One word per role of a `run_on` body, each written only by its role (plain stores) and
