@@ -401,6 +401,9 @@ impl Platform for Watched<'_> {
     fn guarded(&self, op: &mut dyn FnMut()) -> Option<RawFault> {
         self.inner.guarded(op)
     }
+    fn catches_faults(&self) -> bool {
+        self.inner.catches_faults()
+    }
     fn run_on(
         &self,
         cpus: &[usize],

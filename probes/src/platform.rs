@@ -86,11 +86,9 @@ pub trait Platform: Sync {
     /// macOS, Windows), a fault ends the process, so the families do not run probes whose rule
     /// says the access may fault ([`crate::suite::unguarded_skip`]).
     ///
-    /// The default (`true`) keeps platforms written before this method compiling; a platform
-    /// without a guard must say `false`, and a wrapper around another platform must forward it.
-    fn catches_faults(&self) -> bool {
-        true
-    }
+    /// No default: every platform must say, and a wrapper around another platform must forward
+    /// it (a wrong `true` would let a faulting probe end the run).
+    fn catches_faults(&self) -> bool;
 
     /// Run `body(role)` on cores `cpus[role]` at once (role 0 may be the calling core), each
     /// entered after a common start barrier; return when all have finished, or report the cores

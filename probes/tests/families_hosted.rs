@@ -98,6 +98,11 @@ impl Platform for Threads {
         op();
         None
     }
+
+    /// No guard here: the families must not run a probe that may fault on this platform.
+    fn catches_faults(&self) -> bool {
+        false
+    }
     fn run_on(
         &self,
         cpus: &[usize],

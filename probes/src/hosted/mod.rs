@@ -223,6 +223,10 @@ impl Platform for HostedPlatform {
         signal::guarded(op)
     }
 
+    fn catches_faults(&self) -> bool {
+        signal::CATCHES
+    }
+
     fn run_on(
         &self,
         cpus: &[usize],

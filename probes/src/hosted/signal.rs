@@ -44,11 +44,13 @@ pub const CATCHES: bool = cfg!(all(
 pub const GUARD: &str = if CATCHES {
     "SIGSEGV/SIGBUS handler"
 } else if cfg!(target_os = "macos") {
-    "none on macOS (the guard table is ELF-only): a probe that faults ends the process"
+    "none on macOS (the guard table is ELF-only): probes whose rule says they may fault are \
+     skipped with that reason"
 } else if cfg!(windows) {
-    "none on Windows (no signals, no guard table): a probe that faults ends the process"
+    "none on Windows (no signals, no guard table): probes whose rule says they may fault are \
+     skipped with that reason"
 } else {
-    "none: a fault ends the process on this OS"
+    "none on this OS: probes whose rule says they may fault are skipped with that reason"
 };
 
 /// Run `op` with this thread's guard armed; the first guarded fault it took, if any.
