@@ -34,7 +34,7 @@ pub use x86_64 as native;
 /// into `done`. The block declares `st` as a general-purpose register operand (written whole on
 /// aarch64, as its low 32 bits on x86-64) and registers its guarded instructions with
 /// `guard_entry!(fault = …, resume = <resume>)`.
-#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "aarch64")]
 macro_rules! set_status_on_fault {
     (resume = $resume:literal, done = $done:literal) => {
         concat!("b ", $done, "f\n", $resume, ": mov {st}, #1\n", $done, ":")
@@ -42,7 +42,7 @@ macro_rules! set_status_on_fault {
 }
 /// `asm!` template text for the status tail of a guarded block (x86-64 form of the aarch64
 /// definition above).
-#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "x86_64")]
 macro_rules! set_status_on_fault {
     (resume = $resume:literal, done = $done:literal) => {
         concat!(
@@ -57,23 +57,23 @@ macro_rules! set_status_on_fault {
     };
 }
 
-// The tear/excl/cost families' instructions (suite::{tear, excl, cost}); ELF targets only, since
-// their guard entries use ELF sections.
-#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+// The tear/excl/cost families' instructions (suite::{tear, excl, cost}), on every OS: where there
+// is no guard table (non-ELF), the families skip every probe that may fault (`catches_faults`).
+#[cfg(target_arch = "aarch64")]
 pub mod cost_aarch64;
-#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "aarch64")]
 pub mod excl_aarch64;
-#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "aarch64")]
 pub mod tear_aarch64;
-#[cfg(all(target_arch = "aarch64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "aarch64")]
 pub use {cost_aarch64 as cost, excl_aarch64 as excl, tear_aarch64 as tear};
-#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "x86_64")]
 pub mod cost_x86_64;
-#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "x86_64")]
 pub mod excl_x86_64;
-#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "x86_64")]
 pub mod tear_x86_64;
-#[cfg(all(target_arch = "x86_64", any(target_os = "none", target_os = "linux")))]
+#[cfg(target_arch = "x86_64")]
 pub use {cost_x86_64 as cost, excl_x86_64 as excl, tear_x86_64 as tear};
 
 /// The `fault` family's accesses for the architecture this is compiled for.

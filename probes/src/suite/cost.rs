@@ -54,19 +54,13 @@ pub struct CostOp {
     pub run: LoopFn,
 }
 
-#[cfg(all(
-    any(target_arch = "aarch64", target_arch = "x86_64"),
-    any(target_os = "none", target_os = "linux")
-))]
+#[cfg(any(target_arch = "aarch64", target_arch = "x86_64"))]
 fn table() -> (&'static [CostOp], Option<(LoopFn, LoopFn)>) {
     use crate::ops::cost;
     (cost::OPS, Some((cost::EMPTY_LOOP, cost::STORE_LOOP)))
 }
 
-#[cfg(not(all(
-    any(target_arch = "aarch64", target_arch = "x86_64"),
-    any(target_os = "none", target_os = "linux")
-)))]
+#[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
 fn table() -> (&'static [CostOp], Option<(LoopFn, LoopFn)>) {
     (&[], None)
 }

@@ -83,17 +83,11 @@ pub struct ExclOp {
 }
 
 fn ops() -> &'static [ExclOp] {
-    #[cfg(all(
-        any(target_arch = "aarch64", target_arch = "x86_64"),
-        any(target_os = "none", target_os = "linux")
-    ))]
+    #[cfg(any(target_arch = "aarch64", target_arch = "x86_64"))]
     {
         crate::ops::excl::OPS
     }
-    #[cfg(not(all(
-        any(target_arch = "aarch64", target_arch = "x86_64"),
-        any(target_os = "none", target_os = "linux")
-    )))]
+    #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
     {
         &[]
     }

@@ -227,17 +227,11 @@ pub fn writer_step(
 
 /// The CPU features of this machine, as the probes see them.
 pub fn features(env: &RuleEnv) -> Features {
-    #[cfg(all(
-        any(target_arch = "aarch64", target_arch = "x86_64"),
-        any(target_os = "none", target_os = "linux")
-    ))]
+    #[cfg(any(target_arch = "aarch64", target_arch = "x86_64"))]
     {
         crate::ops::tear::features(env)
     }
-    #[cfg(not(all(
-        any(target_arch = "aarch64", target_arch = "x86_64"),
-        any(target_os = "none", target_os = "linux")
-    )))]
+    #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
     {
         let _ = env;
         Features::unknown(
@@ -248,19 +242,13 @@ pub fn features(env: &RuleEnv) -> Features {
 }
 
 fn cases() -> Vec<&'static TearCase> {
-    #[cfg(all(
-        any(target_arch = "aarch64", target_arch = "x86_64"),
-        any(target_os = "none", target_os = "linux")
-    ))]
+    #[cfg(any(target_arch = "aarch64", target_arch = "x86_64"))]
     {
         let mut v: Vec<&'static TearCase> = crate::ops::tear::CASES.iter().collect();
         v.push(&crate::ops::tear::GO_LOADUINT64);
         v
     }
-    #[cfg(not(all(
-        any(target_arch = "aarch64", target_arch = "x86_64"),
-        any(target_os = "none", target_os = "linux")
-    )))]
+    #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
     {
         Vec::new()
     }
