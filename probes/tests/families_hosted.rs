@@ -5,7 +5,9 @@
 //! own tests independent of it.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
-use std::sync::{Barrier, Mutex};
+mod common;
+
+use std::sync::Mutex;
 use std::time::Instant;
 
 use probes::attr::{Arch, MemAttr};
@@ -109,19 +111,7 @@ impl Platform for Threads {
         _timeout_ms: u64,
         body: &(dyn Fn(usize) + Sync),
     ) -> Result<(), RunError> {
-        let barrier = Barrier::new(cpus.len());
-        std::thread::scope(|s| {
-            for role in 1..cpus.len() {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    body(role);
-                });
-            }
-            barrier.wait();
-            body(0);
-        });
-        Ok(())
+        common::run_on_threads(cpus, body)
     }
     fn emit(&self, rec: &Record) {
         // Every record must survive the report format.

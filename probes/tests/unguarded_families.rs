@@ -10,8 +10,10 @@
 //! (see `may_fault_user` and `may_fault_ac`).
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use probes::attr::{Arch, MemAttr};
@@ -134,20 +136,7 @@ impl Platform for Mock {
         _timeout_ms: u64,
         body: &(dyn Fn(usize) + Sync),
     ) -> Result<(), RunError> {
-        // Real threads: the tear reader waits for its writers to start.
-        let barrier = Barrier::new(cpus.len());
-        std::thread::scope(|s| {
-            for role in 1..cpus.len() {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    body(role);
-                });
-            }
-            barrier.wait();
-            body(0);
-        });
-        Ok(())
+        common::run_on_threads(cpus, body)
     }
     fn emit(&self, rec: &Record) {
         let Record::Probe(p) = rec else {
