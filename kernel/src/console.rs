@@ -140,7 +140,8 @@ fn finish_locked(c: &mut Console, status: RunStatus, elapsed_ms: u64) {
     let _ = write!(
         Raw,
         "\n== atomprobe summary: {} cores online, {} offline; {} probe records ({} deviations, {} skipped, \
-         {} faults taken); {} litmus records ({} violations, {} of them known QEMU deviations); {} errors; {:?} in {} ms ==\n",
+         {} faults taken); {} litmus records ({} violations, {} of them of a kind QEMU TCG is known \
+         to produce); {} errors; {:?} in {} ms ==\n",
         t.cpus_online,
         t.cpus_offline,
         t.probes,
