@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use probes::record::{Record, RunStatus};
-use probes::report::{parse_report, Integrity};
+use probes::report::Integrity;
 
 use crate::profile::{Board, Profile};
 use crate::{kernel, run_board, RunError, RunOpts};
@@ -348,24 +348,7 @@ fn cmd_image(a: ImageArgs) -> Result<i32, RunError> {
 }
 
 fn cmd_parse(file: &Path) -> Result<i32, RunError> {
-    let bytes = std::fs::read(file)
-        .map_err(|e| RunError::Io(format!("cannot read {}: {e}", file.display())))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        RunError::Io(format!(
-            "{} is not UTF-8 text (invalid byte at offset {}): an atomprobe log or record file is \
-             UTF-8 text",
-            file.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    let report = parse_report(&text);
-    if report.lines.is_empty() {
-        return Err(RunError::Io(format!(
-            "{} has no record lines (lines starting with `{{\"type\":`): is it an atomprobe serial \
-             log or record file?",
-            file.display()
-        )));
-    }
+    let report = crate::compare::load_report(file)?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &report.records {
         *counts.entry(r.type_name()).or_default() += 1;
