@@ -111,9 +111,9 @@ fn tally(t: &mut Tally, rec: &Record) {
             t.litmus += 1;
             if l.verdict == Verdict::Violation {
                 t.violations += 1;
-                if l.reason
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("known QEMU"))
+                if probes::suite::litmus::KNOWN_EMULATOR_DEVIATIONS
+                    .iter()
+                    .any(|(name, _)| *name == l.name)
                 {
                     t.known_emulator += 1;
                 }
