@@ -53,12 +53,72 @@ apt_install_qemu() {
     apt-get install -y -qq $target_opt qemu-system-arm qemu-system-x86 >/dev/null
 }
 
-prereqs() {
+# The `targets = [...]` / `components = [...]` entries of rust-toolchain.toml, one a line.
+# ($1 = targets|components; the file is the repository's, read from the current directory.)
+toolchain_list() {
+    awk -v key="$1" '$0 ~ "^" key "[ \t]*=" { on = 1 } on { print } on && /]/ { exit }' rust-toolchain.toml |
+        tr ',' '\n' |
+        sed -n 's/.*"\([^"]*\)".*/\1/p'
+}
+
+# rustup adds the targets and components of rust-toolchain.toml only when it installs the
+# toolchain itself; a toolchain that is already there is used as it is (issue 10). So compare
+# what the file lists with what the pinned toolchain has and add what is missing, in one line.
+# Without rustup (a distribution's cargo), check that both bare-metal targets have a `core`
+# and say exactly what is missing.
+rust_prereqs() {
     if ! command -v cargo >/dev/null 2>&1; then
         echo "prereqs: cargo not found: install Rust with rustup (https://rustup.rs); the pinned" >&2
-        echo "         toolchain and targets come from rust-toolchain.toml on first use" >&2
+        echo "         toolchain and targets come from rust-toolchain.toml" >&2
         return 1
     fi
+    local channel
+    channel=$(sed -n 's/^channel[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' rust-toolchain.toml)
+    if ! command -v rustup >/dev/null 2>&1; then
+        local t sysroot missing=()
+        sysroot=$(rustc --print sysroot 2>/dev/null)
+        for t in aarch64-unknown-none x86_64-unknown-none; do
+            ls "$sysroot/lib/rustlib/$t/lib/"libcore-*.rlib >/dev/null 2>&1 || missing+=("$t")
+        done
+        [ ${#missing[@]} -eq 0 ] && return 0
+        echo "prereqs: this Rust ($(rustc --version 2>/dev/null), no rustup) cannot build for: ${missing[*]}" >&2
+        echo "         install rustup (https://rustup.rs) and run the command again: it then installs" >&2
+        echo "         Rust $channel with the targets and components listed in rust-toolchain.toml" >&2
+        return 1
+    fi
+    # Installs the toolchain itself when absent (with everything the file lists).
+    if ! rustup run "$channel" rustc --version >/dev/null 2>&1; then
+        echo "prereqs: installing Rust $channel (rust-toolchain.toml)" >&2
+        rustup toolchain install "$channel" --profile minimal >&2 || return 1
+    fi
+    local want have add_t=() add_c=() x
+    have=$(rustup target list --installed --toolchain "$channel" 2>/dev/null)
+    for x in $(toolchain_list targets); do
+        grep -qx "$x" <<<"$have" || add_t+=("$x")
+    done
+    have=$(rustup component list --installed --toolchain "$channel" 2>/dev/null | sed 's/-x86_64.*//; s/-aarch64.*//; s/-preview$//')
+    for x in $(toolchain_list components); do
+        want=${x%-preview}
+        grep -qx "$want" <<<"$have" || add_c+=("$x")
+    done
+    [ ${#add_t[@]} -eq 0 ] && [ ${#add_c[@]} -eq 0 ] && return 0
+    echo "prereqs: adding to Rust $channel (from rust-toolchain.toml):${add_t[*]:+ targets ${add_t[*]}}${add_c[*]:+ components ${add_c[*]}}" >&2
+    if [ ${#add_t[@]} -gt 0 ]; then
+        rustup target add --toolchain "$channel" "${add_t[@]}" >/dev/null 2>&1 || {
+            echo "prereqs: rustup target add --toolchain $channel ${add_t[*]} failed" >&2
+            return 1
+        }
+    fi
+    if [ ${#add_c[@]} -gt 0 ]; then
+        rustup component add --toolchain "$channel" "${add_c[@]}" >/dev/null 2>&1 || {
+            echo "prereqs: rustup component add --toolchain $channel ${add_c[*]} failed" >&2
+            return 1
+        }
+    fi
+}
+
+prereqs() {
+    rust_prereqs || return 1
     local missing
     missing=$(qemu_missing_list)
     [ -z "$missing" ] && return 0
