@@ -4,7 +4,7 @@
 
 use alloc::boxed::Box;
 
-use spin::Lazy;
+use spin::LazyLock;
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, FS, GS, SS};
 use x86_64::instructions::tables::load_tss;
 use x86_64::registers::model_specific::GsBase;
@@ -40,7 +40,7 @@ struct Tables {
     tss: SegmentSelector,
 }
 
-static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
+static IDT: LazyLock<InterruptDescriptorTable> = LazyLock::new(|| {
     let mut idt = InterruptDescriptorTable::new();
     for (i, &(v, _)) in STUBS.iter().enumerate() {
         let addr = VirtAddr::new(stub_address(i));
