@@ -192,3 +192,54 @@ cross_prereqs() {
     echo "prereqs: the aarch64 hosted tests need: ${need[*]} (Debian/Ubuntu package names)" >&2
     return 1
 }
+
+# Debian packages the tests (scripts/test) need beyond QEMU, as "package:proof" pairs: the proof
+# is a file that the package installs (absolute path) or a command it puts on PATH.
+#   ovmf, qemu-efi-aarch64  UEFI firmware for the pc-uefi / virt-uefi profiles (issue 12)
+#   mtools, fdisk           independent readers of the disk images we build (mdir/mcopy, sfdisk)
+#   chromium                renders the HTML report in the browser test (issue 15)
+ATOMPROBE_TEST_PACKAGES=(
+    "ovmf:/usr/share/OVMF/OVMF_CODE_4M.fd"
+    "qemu-efi-aarch64:/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
+    "mtools:mdir"
+    "fdisk:sfdisk"
+    "chromium:chromium"
+)
+
+# The packages of "package:proof" pairs ($@) whose proof is missing, one a line.
+packages_missing() {
+    local pair pkg proof
+    for pair in "$@"; do
+        pkg=${pair%%:*}
+        proof=${pair#*:}
+        if [ "${proof#/}" != "$proof" ]; then
+            [ -e "$proof" ] || echo "$pkg"
+        else
+            command -v "$proof" >/dev/null 2>&1 || echo "$pkg"
+        fi
+    done
+}
+
+# Everything scripts/test needs: prereqs (Rust, QEMU) plus ATOMPROBE_TEST_PACKAGES, installed with
+# apt-get as root on Debian/Ubuntu; otherwise the packages are named and the call fails.
+test_prereqs() {
+    prereqs || return 1
+    local need
+    mapfile -t need < <(packages_missing "${ATOMPROBE_TEST_PACKAGES[@]}")
+    [ ${#need[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "prereqs: installing ${need[*]} for the tests" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        { apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; } || {
+            echo "prereqs: apt-get install ${need[*]} failed" >&2
+            return 1
+        }
+        mapfile -t need < <(packages_missing "${ATOMPROBE_TEST_PACKAGES[@]}")
+        [ ${#need[@]} -eq 0 ] && return 0
+        echo "prereqs: still missing after install: ${need[*]}" >&2
+        return 1
+    fi
+    echo "prereqs: the tests need these Debian/Ubuntu packages (or your system's equivalents): ${need[*]}" >&2
+    echo "         as root: apt-get install -y ${need[*]}" >&2
+    return 1
+}
