@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 /// A half-open physical range `[start, end)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Range {
     pub start: u64,
     pub end: u64,
@@ -83,6 +83,47 @@ pub fn place(bank: Range, busy: &[Range], size: u64, align: u64, prefer_from: u6
         None
     };
     first_fit(prefer_from).or_else(|| first_fit(bank.start))
+}
+
+/// Up to `N` ranges in a fixed array: for boot code that runs before there is a heap. Ranges
+/// past `N` are counted in `dropped`, not stored.
+#[derive(Clone, Copy, Debug)]
+pub struct RangeList<const N: usize> {
+    v: [Range; N],
+    n: usize,
+    pub dropped: usize,
+}
+
+impl<const N: usize> Default for RangeList<N> {
+    fn default() -> Self {
+        RangeList {
+            v: [Range::default(); N],
+            n: 0,
+            dropped: 0,
+        }
+    }
+}
+
+impl<const N: usize> RangeList<N> {
+    pub fn push(&mut self, r: Range) {
+        if r.is_empty() {
+            return;
+        }
+        if self.n < N {
+            self.v[self.n] = r;
+            self.n += 1;
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    pub fn as_slice(&self) -> &[Range] {
+        &self.v[..self.n]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
 }
 
 /// A region the kernel uses, by name, for [`check`] and `begin.platform`.
@@ -235,6 +276,19 @@ mod tests {
             end: u64::MAX,
         };
         assert_eq!(place(top, &[], 0x10_0000, 4096, 0), None);
+    }
+
+    #[test]
+    fn range_list_keeps_what_fits() {
+        let mut l = RangeList::<2>::default();
+        assert!(l.is_empty());
+        l.push(Range::at(0, 0));
+        assert!(l.is_empty(), "empty ranges are not kept");
+        for i in 0..3 {
+            l.push(Range::at(i * 0x1000, 0x1000));
+        }
+        assert_eq!(l.as_slice(), [Range::at(0, 0x1000), Range::at(0x1000, 0x1000)]);
+        assert_eq!(l.dropped, 1);
     }
 
     #[test]
