@@ -449,11 +449,12 @@ mod tests {
     #[test]
     fn text_offset_parses_hex_and_decimal_and_refuses_the_rest() {
         let parse = |v: &str| {
-            Cli::try_parse_from(["atomprobe", "run", "--board", "raspi4b", "--text-offset", v])
-                .map(|c| match c.command {
+            Cli::try_parse_from(["atomprobe", "run", "--board", "raspi4b", "--text-offset", v]).map(
+                |c| match c.command {
                     Cmd::Run(a) => a.text_offset,
                     _ => panic!(),
-                })
+                },
+            )
         };
         assert_eq!(parse("0x200000").unwrap(), Some(0x20_0000));
         assert_eq!(parse("16777216").unwrap(), Some(0x100_0000));

@@ -250,7 +250,8 @@ pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
                 opts.board
             )));
         }
-        kernel::check_text_offset(off).map_err(|e| RunError::Usage(format!("--text-offset: {e}")))?;
+        kernel::check_text_offset(off)
+            .map_err(|e| RunError::Usage(format!("--text-offset: {e}")))?;
         image = kernel::image_with_text_offset(&image, off)?;
     }
     let argv = qemu::qemu_command(&profile, opts, &image)?;
