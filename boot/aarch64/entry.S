@@ -29,6 +29,86 @@ primary_entry:
     and     x20, x20, #3
     cmp     x20, #3
     b.eq    park                    // EL3 entry (a plain ELF on raspi4b): not supported
+
+    // Loaded where the image is linked? Firmware loads kernel8.img at 0x80000 or 0x200000 or
+    // wherever config.txt's kernel_address= says (QEMU at RAM base + the header's text_offset).
+    // Until the image runs at its link address only PC-relative code may run here: ADR gives
+    // the run-time address, the literal holds the link-time one.
+    adr     x21, _start             // where the loader put the image
+    ldr     x22, =_start            // where it is linked
+    cmp     x21, x22
+    b.eq    relocated
+    ldr     x23, =__bss_start
+    sub     x23, x23, x22           // bytes with file contents (4 KiB multiple, see image.ld)
+    ldr     x24, =__image_end       // the whole image at its link address ends here (.bss too)
+    // The destination must not overlap where the image was loaded (the copy loop runs from
+    // there), nor the DTB (x19, when it holds the FDT magic).
+    add     x1, x21, x23
+    cmp     x21, x24
+    b.hs    1f
+    cmp     x1, x22
+    b.hi    move_overlaps_image
+1:  cbz     x19, 2f
+    tst     x19, #7
+    b.ne    2f
+    ldr     w1, [x19]
+    movz    w2, #0x0dd0             // 0xd00dfeed read little-endian
+    movk    w2, #0xedfe, lsl #16
+    cmp     w1, w2
+    b.ne    2f
+    ldr     w1, [x19, #4]           // totalsize, big-endian
+    rev     w1, w1
+    add     x1, x19, x1
+    cmp     x19, x24
+    b.hs    2f
+    cmp     x1, x22
+    b.hi    move_overlaps_dtb
+2:  // Copy the file contents to the link address, 16 bytes at a time (no overlap: see above).
+    mov     x0, x21
+    mov     x1, x22
+    mov     x2, x23
+3:  ldp     x3, x4, [x0], #16
+    stp     x3, x4, [x1], #16
+    subs    x2, x2, #16
+    b.hi    3b
+    // The data side runs with the MMU and caches off (boot protocol), so the stores are in
+    // memory; drop any instruction-cache line that still holds the old destination contents.
+    dsb     sy
+    ic      iallu
+    dsb     sy
+    isb
+    ldr     x0, =relocated
+    br      x0
+
+move_overlaps_image:
+    adr     x0, msg_overlaps_image
+    b       early_fail
+move_overlaps_dtb:
+    adr     x0, msg_overlaps_dtb
+early_fail:
+    bl      early_puts
+    b       park
+
+// Print the NUL-terminated string at x0 on the board's PL011 (early_uart), polling FR.TXFF.
+// Position-independent; clobbers x0-x3.
+early_puts:
+    ldr     x1, ={early_uart}
+4:  ldrb    w2, [x0], #1
+    cbz     w2, 6f
+5:  ldr     w3, [x1, #0x18]
+    tbnz    w3, #5, 5b
+    str     w2, [x1]
+    b       4b
+6:  ret
+
+msg_overlaps_image:
+    .asciz  "\r\natomprobe: loaded too close below/above its link address to move there (the two copies would overlap); load it at its link address or at least the image size away. Parked.\r\n"
+msg_overlaps_dtb:
+    .asciz  "\r\natomprobe: the device tree lies where the image must move to (its link address); load the DTB elsewhere. Parked.\r\n"
+    .balign 4
+    .ltorg
+
+relocated:
     bl      el2_to_el1
     msr     tpidr_el1, xzr          // logical core index 0
     bl      el1_common
@@ -50,6 +130,7 @@ primary_entry:
     add     sp, x0, x1
     mov     x0, x19
     mov     x1, x20
+    mov     x2, x21                 // where the loader put the image
     bl      {rust_primary}
 park:
     wfe

@@ -169,6 +169,10 @@ pub struct RunArgs {
     /// Boot this kernel ELF instead of building one.
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
+    /// Boot a copy of the arm64 Image with this header text_offset (hex or decimal), so QEMU
+    /// loads it there: emulates firmware loading kernel8.img elsewhere (virt, raspi4b).
+    #[arg(long, value_name = "OFFSET", value_parser = parse_text_offset)]
+    pub text_offset: Option<u64>,
     /// Extra QEMU argument, passed through (repeatable; use --qemu-arg=-d for dashes).
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_arg: Vec<String>,
@@ -178,6 +182,16 @@ pub struct RunArgs {
     /// Build the kernel in debug mode.
     #[arg(long)]
     pub debug: bool,
+}
+
+fn parse_text_offset(s: &str) -> Result<u64, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| format!("`{s}` is not a number (e.g. 0x200000)"))?;
+    crate::kernel::check_text_offset(v)?;
+    Ok(v)
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -266,6 +280,7 @@ fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
         qemu_args: a.qemu_arg,
         release: !a.debug,
         echo: true,
+        text_offset: a.text_offset,
     };
     let outcome = run_board(&opts)?;
     if outcome.timed_out {
@@ -429,6 +444,24 @@ mod tests {
         assert_eq!(a.qemu_arg, ["-d", "int"]);
         assert!(a.debug);
         assert_eq!(a.smp, Some(2));
+    }
+
+    #[test]
+    fn text_offset_parses_hex_and_decimal_and_refuses_the_rest() {
+        let parse = |v: &str| {
+            Cli::try_parse_from(["atomprobe", "run", "--board", "raspi4b", "--text-offset", v]).map(
+                |c| match c.command {
+                    Cmd::Run(a) => a.text_offset,
+                    _ => panic!(),
+                },
+            )
+        };
+        assert_eq!(parse("0x200000").unwrap(), Some(0x20_0000));
+        assert_eq!(parse("16777216").unwrap(), Some(0x100_0000));
+        for bad in ["0x200001", "lots", "0x80000000"] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("--text-offset"), "{e}");
+        }
     }
 
     #[test]

@@ -140,10 +140,87 @@ pub fn flat_arm64_image(elf_path: &Path) -> Result<elfimage::FlatImage, RunError
     Ok(img)
 }
 
+/// Offset of the arm64 Image header's `text_offset` field (little-endian u64).
+pub const TEXT_OFFSET_FIELD: usize = 8;
+/// Largest `--text-offset` accepted: the load address must stay inside the first bank of every
+/// board (the Pi 4's first bank ends below 1 GiB).
+pub const MAX_TEXT_OFFSET: u64 = 0x3000_0000;
+
+/// Check a `--text-offset` value: a multiple of 4 KiB from 0 to [`MAX_TEXT_OFFSET`].
+pub fn check_text_offset(off: u64) -> Result<(), String> {
+    if !off.is_multiple_of(0x1000) || off > MAX_TEXT_OFFSET {
+        return Err(format!(
+            "text offset {off:#x}: accepted is a multiple of 0x1000 from 0 to {MAX_TEXT_OFFSET:#x} \
+             (e.g. 0x80000, 0x200000, 0x1000000)"
+        ));
+    }
+    Ok(())
+}
+
+/// Set the arm64 Image header's `text_offset` in `img` (Linux Documentation/arch/arm64/
+/// booting.rst: the loader places the image at a 2 MiB-aligned RAM base + text_offset; QEMU
+/// `virt` and `raspi4b` load it there and enter it at its first byte), so a run emulates firmware
+/// that loads `kernel8.img` elsewhere than the image's link address.
+pub fn patch_text_offset(img: &mut [u8], off: u64) -> Result<(), String> {
+    check_text_offset(off)?;
+    if img.get(elfimage::ARM64_MAGIC_OFFSET..elfimage::ARM64_MAGIC_OFFSET + 4)
+        != Some(&elfimage::ARM64_MAGIC[..])
+    {
+        return Err("the image has no arm64 Image header (magic ARM\\x64 at 0x38)".into());
+    }
+    img[TEXT_OFFSET_FIELD..TEXT_OFFSET_FIELD + 8].copy_from_slice(&off.to_le_bytes());
+    Ok(())
+}
+
+/// A copy of the arm64 Image at `image` with `text_offset` set to `off`, written next to it
+/// (`<name>.text-<off>.img`, or in the temp dir when that folder is not writable).
+pub fn image_with_text_offset(image: &Path, off: u64) -> Result<PathBuf, RunError> {
+    let mut bytes = std::fs::read(image)
+        .map_err(|e| RunError::Image(format!("cannot read {}: {e}", image.display())))?;
+    patch_text_offset(&mut bytes, off)
+        .map_err(|e| RunError::Image(format!("{}: {e}", image.display())))?;
+    let name = format!(
+        "{}.text-{off:#x}.img",
+        image.file_stem().unwrap_or_default().to_string_lossy()
+    );
+    let next_to = image.with_file_name(&name);
+    if std::fs::write(&next_to, &bytes).is_ok() {
+        return Ok(next_to);
+    }
+    let tmp = std::env::temp_dir().join(format!("atomprobe-{}-{name}", std::process::id()));
+    std::fs::write(&tmp, &bytes).map_err(|e| {
+        RunError::Image(format!(
+            "cannot write the text-offset copy next to {} nor to {}: {e}",
+            image.display(),
+            tmp.display()
+        ))
+    })?;
+    Ok(tmp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::profile::Board;
+
+    #[test]
+    fn text_offset_patch() {
+        let mut img = vec![0u8; 64];
+        img[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        img[8..16].copy_from_slice(&0x80000u64.to_le_bytes());
+        patch_text_offset(&mut img, 0x20_0000).unwrap();
+        assert_eq!(&img[8..16], &0x20_0000u64.to_le_bytes());
+        assert_eq!(&img[0x38..0x3c], b"ARM\x64");
+        for bad in [0x123, 0x4000_0000] {
+            let e = patch_text_offset(&mut img, bad).unwrap_err();
+            assert!(e.contains("multiple of 0x1000"), "{e}");
+        }
+        let mut raw = vec![0u8; 64];
+        let e = patch_text_offset(&mut raw, 0x20_0000).unwrap_err();
+        assert!(e.contains("no arm64 Image header"), "{e}");
+        let mut short = vec![0u8; 8];
+        assert!(patch_text_offset(&mut short, 0x20_0000).is_err());
+    }
 
     #[test]
     fn boards_of_one_target_get_their_own_elf() {

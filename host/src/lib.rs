@@ -47,6 +47,9 @@ pub struct RunOpts {
     pub release: bool,
     /// Stream the serial output to stdout (and QEMU's stderr to stderr) while it runs.
     pub echo: bool,
+    /// Boot a copy of the arm64 Image with this `text_offset` (loaded there instead of the
+    /// link address: firmware that loads `kernel8.img` elsewhere).
+    pub text_offset: Option<u64>,
 }
 
 impl RunOpts {
@@ -64,6 +67,7 @@ impl RunOpts {
             qemu_args: Vec::new(),
             release: true,
             echo: false,
+            text_offset: None,
         }
     }
 }
@@ -237,7 +241,19 @@ pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
             kernel::build_kernel(&root, &profile, opts.release)?
         }
     };
-    let image = kernel::prepare_image(&elf, &profile)?;
+    let mut image = kernel::prepare_image(&elf, &profile)?;
+    if let Some(off) = opts.text_offset {
+        if profile.image != profile::ImageKind::Arm64Image {
+            return Err(RunError::Usage(format!(
+                "--text-offset: board {} does not boot an arm64 Image; accepted on virt and \
+                 raspi4b",
+                opts.board
+            )));
+        }
+        kernel::check_text_offset(off)
+            .map_err(|e| RunError::Usage(format!("--text-offset: {e}")))?;
+        image = kernel::image_with_text_offset(&image, off)?;
+    }
     let argv = qemu::qemu_command(&profile, opts, &image)?;
     let mut out_file = match &opts.out {
         Some(p) => Some(

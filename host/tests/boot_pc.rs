@@ -112,3 +112,12 @@ fn pc_one_and_two_cores() {
         o.assert_complete();
     }
 }
+
+#[test]
+fn pc_nested_fault_stops() {
+    common::check_nested_fault(
+        Board::Pc,
+        &["vector 14", "error code", "RIP", "CR2"],
+        |_| {},
+    );
+}

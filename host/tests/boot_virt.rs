@@ -164,3 +164,32 @@ fn virt_fault_family_per_attribute() {
     }
     o.assert_complete();
 }
+
+#[test]
+fn virt_nested_fault_stops() {
+    common::check_nested_fault(
+        Board::Virt,
+        &["ESR_EL1 0x96000021", "ELR_EL1", "FAR_EL1"],
+        |_| {},
+    );
+}
+
+/// Loaded away from its link address (text_offset 0x200000), also entered at EL2.
+#[test]
+fn virt_loaded_at_0x200000() {
+    for el2 in [false, true] {
+        let Some(o) = boot(Board::Virt, |opts| {
+            opts.text_offset = Some(0x20_0000);
+            opts.virtualization = el2;
+            opts.append = Some("probes=fault".into());
+        }) else {
+            return;
+        };
+        let loaded = o.begin().platform.get("loaded_at").cloned();
+        o.check(
+            loaded.as_deref() == Some("0x40200000"),
+            &format!("loaded_at = {loaded:?}, want 0x40200000"),
+        );
+        o.assert_complete();
+    }
+}

@@ -4,6 +4,7 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use linked_list_allocator::Heap;
 
@@ -40,6 +41,15 @@ static HEAP: KernelHeap = KernelHeap(Mutex::new(Heap::empty()));
 pub unsafe fn init(start: usize, size: usize) {
     // SAFETY: forwarded from the caller's contract.
     unsafe { HEAP.0.lock().init(start as *mut u8, size) };
+    READY.store(true, Ordering::Release);
+}
+
+static READY: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`init`] has run (before it, every allocation fails: fault and panic paths must not
+/// allocate, see `fatal`).
+pub fn ready() -> bool {
+    READY.load(Ordering::Acquire)
 }
 
 /// Bytes of heap in use and free, for the summary.

@@ -78,6 +78,14 @@ pub fn kmain(info: BootInfo) -> ! {
             arch::selftest_unguarded_fault();
         }
         Some(SelfTest::Panic) => panic!("selftest=panic: a deliberate panic outside any probe"),
+        Some(SelfTest::NestedFault) => {
+            println!(
+                "selftest=nested-fault: making an unguarded access that faults; the handler \
+                 faults again while dumping"
+            );
+            crate::fatal::arm_nested_selftest();
+            arch::selftest_unguarded_fault();
+        }
         None => {}
     }
 
@@ -108,16 +116,33 @@ pub fn abort_run(what: fmt::Arguments) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     let core = arch::core_index();
-    let loc = info
-        .location()
-        .map(|l| alloc::format!("{}:{}", l.file(), l.line()))
-        .unwrap_or_else(|| "unknown location".into());
+    let loc = PanicLocation(info);
+    // A panic while this core handles a fault or panic (e.g. an allocation failing in the abort
+    // path), or before the heap exists: print it without allocating and stop (`fatal`).
+    if !crate::fatal::begin() {
+        crate::fatal::nested(format_args!("panic at {loc}: {}", info.message()))
+    }
+    if !crate::heap::ready() {
+        crate::fatal::early(format_args!("panic at {loc}: {}", info.message()))
+    }
     // Registers of the panicking context, from the arch (SP, link register, EL/ring).
     let regs = arch::panic_registers();
     abort_run(format_args!(
         "panic on core {core} at {loc}: {}\n{regs}",
         info.message()
     ))
+}
+
+/// `file:line` of a panic, formatted without allocating.
+struct PanicLocation<'a>(&'a core::panic::PanicInfo<'a>);
+
+impl fmt::Display for PanicLocation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.location() {
+            Some(l) => write!(f, "{}:{}", l.file(), l.line()),
+            None => f.write_str("unknown location"),
+        }
+    }
 }
 
 /// Push an error record from anywhere (used by arch code for cpu/probe problems).

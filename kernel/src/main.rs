@@ -17,6 +17,8 @@ mod board;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
+mod fatal;
+#[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
 mod kmain;

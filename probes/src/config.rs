@@ -30,6 +30,9 @@ pub enum SelfTest {
     Fault,
     /// A Rust panic.
     Panic,
+    /// A fault outside any guard, then a second fault inside the fault handler's register dump:
+    /// the kernel must print a last "nested fault" message and stop (issue 11).
+    NestedFault,
 }
 
 /// The effective configuration, printed in `begin.config`.
@@ -190,8 +193,9 @@ impl Config {
                 "selftest" => match value {
                     "fault" => cfg.selftest = Some(SelfTest::Fault),
                     "panic" => cfg.selftest = Some(SelfTest::Panic),
+                    "nested-fault" => cfg.selftest = Some(SelfTest::NestedFault),
                     _ => err(format!(
-                        "{} is not valid: expected fault or panic (test-only)",
+                        "{} is not valid: expected fault, panic or nested-fault (test-only)",
                         arg(key, value)
                     )),
                 },

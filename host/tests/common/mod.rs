@@ -346,3 +346,97 @@ pub fn check_suite(o: &Outcome) {
         );
     }
 }
+
+/// The Debian Raspberry Pi 4 device tree committed as a fixture (tests/fixtures/rpi4/README.md).
+pub fn rpi4_dtb() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpi4/bcm2711-rpi-4-b.dtb")
+}
+
+/// Boot like [`boot`] while watching the serial log (through `--out`) for `needle`: returns the
+/// outcome and how long after `needle` first appeared the run was over (QEMU exited or was
+/// killed); `None` for the duration when it never appeared.
+pub fn boot_watching(
+    board: Board,
+    needle: &'static str,
+    adjust: impl FnOnce(&mut RunOpts),
+) -> Option<(Outcome, Option<Duration>)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let log = std::env::temp_dir().join(format!(
+        "atomprobe-watch-{}-{}.log",
+        std::process::id(),
+        board.name()
+    ));
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (log, done) = (log.clone(), done.clone());
+        std::thread::spawn(move || loop {
+            let text = std::fs::read(&log).unwrap_or_default();
+            if String::from_utf8_lossy(&text).contains(needle) {
+                return Some(Instant::now());
+            }
+            if done.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        })
+    };
+    let out = boot(board, |o| {
+        o.out = Some(log.clone());
+        adjust(o)
+    });
+    let ended = Instant::now();
+    done.store(true, Ordering::Relaxed);
+    let seen = watcher.join().expect("log watcher");
+    let _ = std::fs::remove_file(&log);
+    let out = out?;
+    // The watcher polls: if it first saw the needle after the run ended, count it as at the end.
+    let after = seen.map(|t| ended.saturating_duration_since(t));
+    Some((out, after))
+}
+
+/// `selftest=nested-fault` (issue 11): the fault handler faults again while dumping; the kernel
+/// must print its last message (naming the nested fault and its syndrome) and stop with a
+/// failing status within 5 s, never loop. `syndrome` lists words the message must contain.
+/// `adjust` sets whatever else the board needs (the Pi needs a DTB for boot arguments).
+pub fn check_nested_fault(board: Board, syndrome: &[&str], adjust: impl FnOnce(&mut RunOpts)) {
+    let needle = "!! nested fault on core";
+    let Some((o, after)) = boot_watching(board, needle, |opts| {
+        opts.append = Some("selftest=nested-fault".into());
+        opts.timeout = Duration::from_secs(60);
+        adjust(opts);
+    }) else {
+        return;
+    };
+    let log = &o.0.log;
+    o.check(!o.0.timed_out, &o.0.timeout_message());
+    let at = log
+        .find(needle)
+        .unwrap_or_else(|| panic!("no nested-fault message{}", o.context()));
+    let line = log[at..].lines().next().unwrap_or("");
+    for word in syndrome {
+        o.check(
+            line.contains(word),
+            &format!("nested-fault line lacks {word}: {line}"),
+        );
+    }
+    o.check(
+        log[at..].contains("no report follows"),
+        "the nested-fault message must say that no report follows",
+    );
+    o.check(
+        log.contains("!! exception dump") || log.contains("exception dump"),
+        "the first fault's dump had begun before the nested fault",
+    );
+    o.check(
+        matches!(o.0.exit, atomprobe::MappedExit::Aborted { .. }),
+        &format!("QEMU exit is {}, want the board's aborted status", o.0.exit),
+    );
+    let after = after.expect("the watcher saw the message");
+    o.check(
+        after <= Duration::from_secs(5),
+        &format!("QEMU ran {after:?} after the nested-fault message (want at most 5 s)"),
+    );
+    eprintln!("{board}: nested-fault message to exit: {after:?}");
+}

@@ -9,20 +9,39 @@ use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0};
+use dtoolkit::fdt::{Fdt, FdtNode};
+use dtoolkit::standard::NodeStandard;
+use dtoolkit::{Node, Property};
+use probes::memmap::{self, Range, RangeList, Used};
 
 use super::{exceptions, semihosting, MAX_CORES, STACK_SIZE};
 use crate::board;
 use crate::sync::Once;
 
-/// The per-core stacks (core i uses `STACKS[i]`; the stack grows down from its end).
+/// The per-core stacks (core i uses the i-th; each grows down from its end). An `UnsafeCell`
+/// so the array lands in `.bss` (writable, zeroed by entry.S) rather than `.rodata`: an
+/// immutable zero-filled static is placed among the read-only data right after `.text`, where a
+/// stack that overflowed ran down over the code (issue 11).
 #[repr(C, align(16))]
-pub struct Stacks(pub [[u8; STACK_SIZE]; MAX_CORES]);
+pub struct Stacks(UnsafeCell<[[u8; STACK_SIZE]; MAX_CORES]>);
 
 // SAFETY: only the entry code and each core's own stack pointer ever reach a stack; Rust code
-// never forms a reference into this array.
+// only takes addresses (`top`, `range`), never references into the array.
 unsafe impl Sync for Stacks {}
 
-pub static STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_CORES]);
+impl Stacks {
+    /// Address just past core `i`'s stack (its initial stack pointer).
+    pub fn top(&self, i: usize) -> u64 {
+        self.0.get() as u64 + ((i + 1) * STACK_SIZE) as u64
+    }
+
+    /// Physical range of every stack.
+    pub fn range(&self) -> Range {
+        Range::at(self.0.get() as u64, (STACK_SIZE * MAX_CORES) as u64)
+    }
+}
+
+pub static STACKS: Stacks = Stacks(UnsafeCell::new([[0; STACK_SIZE]; MAX_CORES]));
 
 /// What a secondary core adopts before running any Rust (layout fixed by entry.S).
 #[repr(C, align(64))]
@@ -63,6 +82,7 @@ pub static BOOT_BLOCKS: BootBlocks = BootBlocks(UnsafeCell::new(
 global_asm!(
     include_str!("../../../../boot/aarch64/entry.S"),
     stacks = sym STACKS,
+    early_uart = const board::EARLY_UART,
     stack_size = const STACK_SIZE,
     boot_blocks = sym BOOT_BLOCKS,
     block_size = const core::mem::size_of::<BootBlock>(),
@@ -74,6 +94,8 @@ global_asm!(
 );
 
 extern "C" {
+    // Linker-script symbols (boot/aarch64/image.ld); only their addresses are used.
+    static __image_start: u8;
     static __image_end: u8;
     /// Entry point for secondary cores (entry.S).
     pub fn atomprobe_secondary_entry();
@@ -115,160 +137,397 @@ pub fn facts() -> &'static BootFacts {
     FACTS.get().expect("boot facts are set before kmain")
 }
 
-const MAX_REGIONS: usize = 8;
-const HEAP_SIZE: usize = 16 << 20;
+const HEAP_SIZE: u64 = 16 << 20;
+const HEAP_ALIGN: u64 = 64 << 10;
+/// A DTB larger than this is not believed (the Pi 4's is about 55 KiB, QEMU virt's 1 MiB).
+const MAX_DTB: usize = 4 << 20;
 
-fn read_dtb(addr: usize) -> Option<fdt::Fdt<'static>> {
-    if addr == 0 || !addr.is_multiple_of(8) {
-        return None;
-    }
-    // SAFETY: the magic is checked before anything else is read; `addr` is the boot protocol's
-    // DTB pointer (x0), 8-byte aligned and in RAM that nothing overwrites (the heap avoids it).
-    let magic = unsafe { (addr as *const u32).read_volatile() };
-    if u32::from_be(magic) != 0xd00d_feed {
-        return None;
-    }
-    // SAFETY: as above; `from_ptr` validates the header and the DTB stays for the whole run.
-    unsafe { fdt::Fdt::from_ptr(addr as *const u8) }.ok()
+/// Why the blob at x0 was not used (printed once the console is up; no allocation yet).
+enum DtbRejected {
+    Misaligned,
+    NoMagic(u32),
+    Size(usize),
+    Parse,
 }
 
-/// Rust entry on the boot core: EL1, FP on, BSS zeroed, stack and vectors set, MMU off.
-extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
-    let dtb = read_dtb(dtb_addr);
+/// The DTB at the address x0 gave, if there is a usable one.
+fn read_dtb(addr: usize) -> Result<Option<(Fdt<'static>, Range)>, DtbRejected> {
+    // The arm64 boot protocol passes 0 when there is no DTB; QEMU raspi4b passes 0x100.
+    if addr == 0 || addr == 0x100 {
+        return Ok(None);
+    }
+    if !addr.is_multiple_of(8) {
+        return Err(DtbRejected::Misaligned);
+    }
+    // SAFETY: `addr` is the boot protocol's DTB pointer (x0), 8-byte aligned, in RAM that
+    // nothing has written since the loader (the loader keeps the image's image_size clear, and
+    // entry.S checked that moving the image did not cover it). Two header words (magic,
+    // totalsize) are read before anything else.
+    let (magic, total) = unsafe {
+        let p = addr as *const u32;
+        (
+            u32::from_be(p.read_volatile()),
+            u32::from_be(p.add(1).read_volatile()) as usize,
+        )
+    };
+    if magic != 0xd00d_feed {
+        return Err(DtbRejected::NoMagic(magic));
+    }
+    if !(40..=MAX_DTB).contains(&total) {
+        return Err(DtbRejected::Size(total));
+    }
+    // SAFETY: as above; `total` bytes from `addr` are the blob the loader placed, which stays
+    // untouched for the whole run (the heap and every other region avoid it: `memmap::check`).
+    let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(addr as *const u8, total) };
+    // dtoolkit validates the header and walks FDT_NOP tokens, which loaders that edit the tree
+    // with libfdt (QEMU, the Pi firmware) leave behind; fdt 0.1.5 panicked on them (issue 11).
+    let fdt = Fdt::new(blob).map_err(|_| DtbRejected::Parse)?;
+    Ok(Some((fdt, Range::at(addr as u64, total as u64))))
+}
 
-    // Console first: the DTB's stdout-path (or first PL011), else the board's known address.
-    let uart = dtb
-        .as_ref()
-        .and_then(|f| {
-            let chosen = f.find_node("/chosen")?;
-            let path = chosen.property("stdout-path")?.as_str()?;
-            let path = path.split(':').next().unwrap_or(path);
-            f.find_node(path)
-        })
-        .or_else(|| dtb.as_ref()?.find_compatible(&["arm,pl011"]))
-        .and_then(|n| n.reg()?.next())
-        .map(|r| r.starting_address as usize);
-    let uart = board::console_setup(uart);
-
-    // Memory: DTB `device_type = "memory"` nodes, else the board's known layout.
-    let mut regions = [(0usize, 0usize); MAX_REGIONS];
-    let mut nreg = 0;
-    if let Some(f) = dtb.as_ref() {
-        for node in f.all_nodes() {
-            let is_mem = node
-                .property("device_type")
-                .and_then(|p| p.as_str())
-                .is_some_and(|s| s == "memory");
-            if !is_mem {
-                continue;
-            }
-            for r in node.reg().into_iter().flatten() {
-                if let (Some(size), true) = (r.size, nreg < MAX_REGIONS) {
-                    if size > 0 {
-                        regions[nreg] = (r.starting_address as usize, size);
-                        nreg += 1;
-                    }
-                }
+/// Call `f` with every `reg` range of `node` (entries that do not fit 64 bits are left out).
+fn for_each_reg(node: FdtNode<'static>, mut f: impl FnMut(Range)) {
+    if let Ok(Some(it)) = node.reg() {
+        for r in it {
+            if let (Ok(a), Ok(s)) = (r.address::<u64>(), r.size::<u64>()) {
+                f(Range::at(a, s));
             }
         }
     }
-    if nreg == 0 {
-        for &r in board::FALLBACK_MEMORY {
-            if nreg < MAX_REGIONS {
-                regions[nreg] = r;
-                nreg += 1;
+}
+
+fn first_reg(node: FdtNode<'static>) -> Option<Range> {
+    let mut first = None;
+    for_each_reg(node, |r| {
+        first.get_or_insert(r);
+    });
+    first
+}
+
+/// A string property (up to its first NUL), borrowed from the blob.
+fn str_prop(node: &FdtNode<'static>, name: &str) -> Option<&'static str> {
+    let v: &'static [u8] = node.property(name)?.value_as::<&[u8]>().ok()?;
+    core::str::from_utf8(v.split(|&b| b == 0).next()?).ok()
+}
+
+/// A 1- or 2-cell integer property.
+fn int_prop(node: &FdtNode<'static>, name: &str) -> Option<u64> {
+    let p = node.property(name)?;
+    p.value_as::<u64>()
+        .ok()
+        .or_else(|| p.value_as::<u32>().ok().map(u64::from))
+}
+
+fn cpu_nodes(f: Fdt<'static>) -> impl Iterator<Item = FdtNode<'static>> {
+    f.find_node("/cpus")
+        .into_iter()
+        .flat_map(|c| c.children())
+        .filter(|c| c.name_without_address() == "cpu")
+}
+
+/// What boot needs from the DTB before the heap exists, without allocating.
+#[derive(Default)]
+struct DtbMemory {
+    uart: Option<usize>,
+    banks: RangeList<16>,
+    reserved: RangeList<32>,
+    spin_slots: RangeList<MAX_CORES>,
+}
+
+fn dtb_memory(f: Fdt<'static>) -> DtbMemory {
+    let mut m = DtbMemory::default();
+    let root = f.root();
+    // Console: /chosen stdout-path (a path, or an alias name), else the first PL011.
+    let stdout = f
+        .find_node("/chosen")
+        .and_then(|c| str_prop(&c, "stdout-path"))
+        .map(|p| p.split(':').next().unwrap_or(p));
+    let stdout_node = stdout.and_then(|p| {
+        if p.starts_with('/') {
+            f.find_node(p)
+        } else {
+            f.find_node(str_prop(&f.find_node("/aliases")?, p)?)
+        }
+    });
+    fn find_pl011(n: FdtNode<'static>) -> Option<FdtNode<'static>> {
+        if n.is_compatible("arm,pl011") {
+            return Some(n);
+        }
+        n.children().find_map(find_pl011)
+    }
+    m.uart = stdout_node
+        .or_else(|| find_pl011(root))
+        .and_then(first_reg)
+        .map(|r| r.start as usize);
+    // RAM: every node under the root with device_type = "memory".
+    for n in root
+        .children()
+        .filter(|n| str_prop(n, "device_type") == Some("memory"))
+    {
+        for_each_reg(n, |r| m.banks.push(r));
+    }
+    // Reserved: /memreserve/ entries and /reserved-memory children with a fixed `reg`.
+    for r in f.memory_reservations() {
+        m.reserved.push(Range::at(r.address(), r.size()));
+    }
+    if let Some(rm) = f.find_node("/reserved-memory") {
+        for c in rm.children() {
+            for_each_reg(c, |r| m.reserved.push(r));
+        }
+    }
+    // Spin-table release slots are firmware memory, whether or not the DTB reserves them.
+    for c in cpu_nodes(f) {
+        if str_prop(&c, "enable-method") == Some("spin-table") {
+            if let Some(a) = int_prop(&c, "cpu-release-addr") {
+                m.spin_slots.push(Range::at(a & !7, 8));
             }
         }
     }
+    m
+}
 
-    // Heap: 16 MiB of RAM after the image, clear of the DTB.
-    // Linker-defined symbols; only their addresses are taken.
-    let img_end = &raw const __image_end as usize;
-    let dtb_range = dtb.as_ref().map(|f| (dtb_addr, dtb_addr + f.total_size()));
-    let heap = place_heap(&regions[..nreg], img_end, dtb_range);
-    let Some(heap_start) = heap else {
-        board::console_write(b"atomprobe: no RAM for the heap after the image; halting\r\n");
+/// The cores, PSCI conduit and boot arguments (after the heap exists).
+fn dtb_cpus(f: Fdt<'static>) -> Vec<CpuDesc> {
+    let mut cpus = Vec::new();
+    for c in cpu_nodes(f) {
+        let Some(id) = int_prop(&c, "reg") else {
+            continue;
+        };
+        let method = match str_prop(&c, "enable-method") {
+            Some("psci") => EnableMethod::Psci,
+            Some("spin-table") => match int_prop(&c, "cpu-release-addr") {
+                Some(a) => EnableMethod::SpinTable(a),
+                None => EnableMethod::Other("spin-table without cpu-release-addr".into()),
+            },
+            Some(other) => EnableMethod::Other(other.to_string()),
+            // No enable-method: the boot core (or a single-core system).
+            None => EnableMethod::Other("none".into()),
+        };
+        cpus.push(CpuDesc { mpidr: id, method });
+    }
+    cpus
+}
+
+/// Write boot messages before the heap exists (no allocation, no lock).
+struct EarlyConsole;
+
+impl core::fmt::Write for EarlyConsole {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                board::console_write(b"\r\n");
+            } else {
+                board::console_write(&[b]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rust entry on the boot core: EL1, FP on, BSS zeroed, stack and vectors set, MMU off, running
+/// at the link address (entry.S moved the image there when the loader put it at `loaded_at`).
+extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64, loaded_at: u64) -> ! {
+    use core::fmt::Write;
+    // The console first, at the board's known address, before anything that can fault: from
+    // here on a fault is printed by the exception handler (issue 11).
+    let early_uart = board::console_setup(None);
+
+    let dtb = match read_dtb(dtb_addr) {
+        Ok(d) => d,
+        Err(why) => {
+            let _ = write!(EarlyConsole, "atomprobe: ignoring x0 = {dtb_addr:#x}: ");
+            let _ = match why {
+                DtbRejected::Misaligned => write!(EarlyConsole, "a DTB must be 8-byte aligned"),
+                DtbRejected::NoMagic(m) => write!(EarlyConsole, "no DTB magic (read {m:#010x})"),
+                DtbRejected::Size(n) => write!(EarlyConsole, "DTB header claims {n} bytes"),
+                DtbRejected::Parse => write!(EarlyConsole, "the DTB does not parse"),
+            };
+            let _ = writeln!(EarlyConsole, "; using the board's known layout");
+            None
+        }
+    };
+    let dtb_range = dtb.map(|(_, r)| r);
+    let mem = dtb.map(|(f, _)| dtb_memory(f)).unwrap_or_default();
+    // The DTB's UART where the board takes it (virt); the Pi's is fixed (board/rpi4).
+    let uart = match mem.uart {
+        Some(u) if u != early_uart => board::console_setup(Some(u)),
+        _ => early_uart,
+    };
+
+    let image = Range {
+        start: &raw const __image_start as u64,
+        end: &raw const __image_end as u64,
+    };
+    let from_dtb = !mem.banks.is_empty();
+    let mut banks = mem.banks;
+    if !from_dtb {
+        for &(s, l) in board::FALLBACK_MEMORY {
+            banks.push(Range::at(s as u64, l as u64));
+        }
+    }
+    let mut reserved = mem.reserved;
+    if dtb.is_none() {
+        for &(s, l) in board::FIRMWARE_RESERVED {
+            reserved.push(Range::at(s, l));
+        }
+    }
+    let mut spin_slots = mem.spin_slots;
+    if dtb.is_none() {
+        for c in board::FALLBACK_SPIN_SLOTS {
+            spin_slots.push(Range::at(*c, 8));
+        }
+    }
+
+    let Some(bank) = memmap::kernel_bank(banks.as_slice(), image) else {
+        let _ = writeln!(
+            EarlyConsole,
+            "atomprobe: no RAM bank ({}) holds the image at {image}; halting",
+            if from_dtb { "from the DTB" } else { "board's known layout" }
+        );
         super::halt();
     };
-    // SAFETY: `place_heap` chose RAM past the image's end (.bss included) that overlaps neither
-    // the DTB nor anything else in use; it is identity-mapped for the whole run.
-    unsafe { crate::heap::init(heap_start, HEAP_SIZE) };
+    let mut busy = RangeList::<64>::default();
+    busy.push(image);
+    if let Some(d) = dtb_range {
+        busy.push(d);
+    }
+    for r in reserved.as_slice().iter().chain(spin_slots.as_slice()) {
+        busy.push(*r);
+    }
+    let Some(heap_start) = memmap::place(bank, busy.as_slice(), HEAP_SIZE, HEAP_ALIGN, image.end)
+    else {
+        let _ = writeln!(
+            EarlyConsole,
+            "atomprobe: no room for the {HEAP_SIZE:#x}-byte heap in RAM bank {bank} clear of the \
+             image {image}, the DTB and reserved memory; halting"
+        );
+        super::halt();
+    };
+    let heap = Range::at(heap_start, HEAP_SIZE);
+    // SAFETY: `memmap::place` chose RAM in the kernel's bank overlapping neither the image (with
+    // its .bss: stacks, page tables, arena), the DTB, reserved memory nor the spin-table slots;
+    // it is identity-mapped for the whole run.
+    unsafe { crate::heap::init(heap.start as usize, heap.len() as usize) };
 
     // From here on the heap works.
-    let mut cpus = Vec::new();
-    let mut psci = None;
-    let mut cmdline = String::new();
-    if let Some(f) = dtb.as_ref() {
-        psci = f
-            .find_node("/psci")
-            .and_then(|n| n.property("method"))
-            .and_then(|p| p.as_str())
-            .and_then(|m| match m {
-                "hvc" => Some(Conduit::Hvc),
-                "smc" => Some(Conduit::Smc),
-                _ => None,
-            });
-        if f.find_node("/cpus").is_some() {
-            for c in f.cpus() {
-                let Some(reg) = c.property("reg").and_then(|p| p.as_usize()) else {
-                    continue;
-                };
-                let method = match c.property("enable-method").and_then(|p| p.as_str()) {
-                    Some("psci") => EnableMethod::Psci,
-                    Some("spin-table") => match c
-                        .property("cpu-release-addr")
-                        .and_then(|p| p.as_usize())
-                    {
-                        Some(a) => EnableMethod::SpinTable(a as u64),
-                        None => EnableMethod::Other("spin-table without cpu-release-addr".into()),
-                    },
-                    Some(other) => EnableMethod::Other(other.to_string()),
-                    // No enable-method: the boot core (or a single-core system).
-                    None => EnableMethod::Other("none".into()),
-                };
-                cpus.push(CpuDesc {
-                    mpidr: reg as u64,
-                    method,
+    let (cpus, psci, cmdline) = match dtb {
+        Some((f, _)) => {
+            let psci = f
+                .find_node("/psci")
+                .and_then(|n| str_prop(&n, "method"))
+                .and_then(|m| match m {
+                    "hvc" => Some(Conduit::Hvc),
+                    "smc" => Some(Conduit::Smc),
+                    _ => None,
                 });
-            }
+            let args = f
+                .find_node("/chosen")
+                .and_then(|c| str_prop(&c, "bootargs"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            (dtb_cpus(f), psci, args)
         }
-        // fdt 0.1.5's path lookup can miss `/chosen` when it follows a node whose `reg` the
-        // loader rewrote (seen with QEMU raspi4b -dtb); fall back to a scan of every node.
-        let chosen = f.find_node("/chosen").or_else(|| {
-            f.all_nodes()
-                .find(|n| n.name == "chosen" || n.name.starts_with("chosen@"))
+        None => (Vec::new(), None, String::new()),
+    };
+    let cpus = if cpus.is_empty() {
+        board::fallback_cpus()
+    } else {
+        cpus
+    };
+
+    let (arena_pa, arena_len) = super::arena_range();
+    let mut used = alloc::vec![
+        Used {
+            name: "image",
+            range: image
+        },
+        Used {
+            name: "stacks",
+            range: STACKS.range()
+        },
+        Used {
+            name: "arena",
+            range: Range::at(arena_pa, arena_len)
+        },
+        Used {
+            name: "heap",
+            range: heap
+        },
+    ];
+    if let Some(r) = dtb_range {
+        used.push(Used {
+            name: "dtb",
+            range: r,
         });
-        if let Some(args) = chosen
-            .and_then(|n| n.property("bootargs"))
-            .and_then(|p| p.as_str())
-        {
-            cmdline = args.trim().to_string();
+    }
+    let mut all_reserved: Vec<Range> = reserved.as_slice().to_vec();
+    all_reserved.extend_from_slice(spin_slots.as_slice());
+    let mut conflicts = memmap::check(
+        &used,
+        bank,
+        banks.as_slice(),
+        &all_reserved,
+        &[("stacks", "image"), ("arena", "image")],
+    );
+    for (what, n) in [
+        ("memory banks", banks.dropped),
+        ("reserved regions", reserved.dropped),
+    ] {
+        if n > 0 {
+            conflicts.push(format!("{n} {what} beyond the first ones were not read"));
         }
     }
-    if cpus.is_empty() {
-        cpus = board::fallback_cpus();
+    for c in &conflicts {
+        let _ = writeln!(EarlyConsole, "atomprobe: memory layout: {c}");
     }
 
     let semihosting = semihosting::available();
     board::identify(dtb.is_some(), semihosting);
 
+    let list = |v: &[Range]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    };
     let mut platform = BTreeMap::new();
     platform.insert("entry_el".to_string(), format!("{entry_el}"));
     platform.insert(
         "dtb".to_string(),
         match dtb_range {
-            Some((a, _)) => format!("{a:#x}"),
+            Some(r) => r.to_string(),
             None => format!("none (x0 = {dtb_addr:#x})"),
         },
     );
     platform.insert("uart".to_string(), format!("pl011 at {uart:#x}"));
     platform.insert(
         "memory".to_string(),
-        regions[..nreg]
-            .iter()
-            .map(|(a, s)| format!("{a:#x}+{:#x}", s))
-            .collect::<Vec<_>>()
-            .join(","),
+        format!(
+            "{} ({})",
+            list(banks.as_slice()),
+            if from_dtb { "dtb" } else { "board default" }
+        ),
+    );
+    platform.insert("kernel_bank".to_string(), bank.to_string());
+    platform.insert("reserved".to_string(), list(reserved.as_slice()));
+    platform.insert("spin_table_slots".to_string(), list(spin_slots.as_slice()));
+    platform.insert("image".to_string(), image.to_string());
+    platform.insert("loaded_at".to_string(), format!("{loaded_at:#x}"));
+    platform.insert("stacks".to_string(), STACKS.range().to_string());
+    platform.insert("heap".to_string(), heap.to_string());
+    platform.insert(
+        "memory_check".to_string(),
+        if conflicts.is_empty() {
+            "ok (image, stacks, arena, heap, dtb: in RAM, clear of reserved memory and of each \
+             other)"
+                .to_string()
+        } else {
+            conflicts.join("; ")
+        },
     );
     platform.insert(
         "psci".to_string(),
@@ -280,38 +539,17 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
     );
     platform.insert("cntfrq_hz".to_string(), format!("{}", CNTFRQ_EL0.get()));
     platform.insert("semihosting".to_string(), semihosting.to_string());
-    platform.insert(
-        "heap".to_string(),
-        format!("{heap_start:#x}+{HEAP_SIZE:#x}"),
-    );
 
     FACTS.call_once(|| BootFacts {
-        memory: regions[..nreg].to_vec(),
+        memory: banks
+            .as_slice()
+            .iter()
+            .map(|r| (r.start as usize, r.len() as usize))
+            .collect(),
         cpus,
         psci,
         semihosting,
     });
 
     crate::kmain(crate::BootInfo { cmdline, platform })
-}
-
-/// The first 64 KiB-aligned address after the image where `HEAP_SIZE` bytes of RAM are free of
-/// the DTB.
-fn place_heap(
-    regions: &[(usize, usize)],
-    img_end: usize,
-    dtb: Option<(usize, usize)>,
-) -> Option<usize> {
-    let align = |a: usize| (a + 0xffff) & !0xffff;
-    let region = regions
-        .iter()
-        .find(|(s, l)| img_end > *s && img_end <= s + l)?;
-    let region_end = region.0 + region.1;
-    let mut start = align(img_end);
-    if let Some((ds, de)) = dtb {
-        if start < de && ds < start + HEAP_SIZE {
-            start = align(de);
-        }
-    }
-    (start + HEAP_SIZE <= region_end).then_some(start)
 }

@@ -100,6 +100,22 @@ pub extern "C" fn handle(frame: &mut Frame, kind: u64) {
     }
     let k = (kind & 3) as usize;
     let origin = ((kind >> 2) & 3) as usize;
+    // A fault while this core already handles one (in the dump, the abort path, a panic):
+    // print the essentials without allocating or locking and stop (`crate::fatal`).
+    if !crate::fatal::begin() {
+        crate::fatal::nested(format_args!(
+            "{} exception from {} while handling another: ESR_EL1 {:#010x} ELR_EL1 {:#018x} \
+             FAR_EL1 {:#018x}",
+            KIND_NAMES[k], ORIGIN_NAMES[origin], frame.esr, frame.elr, frame.far
+        ))
+    }
+    dump(frame, kind);
+    if !crate::heap::ready() {
+        crate::fatal::early(format_args!(
+            "unexpected {} exception from {} at ELR {:#x} (dump above)",
+            KIND_NAMES[k], ORIGIN_NAMES[origin], frame.elr
+        ))
+    }
     let what = if k == 0 {
         RawFault::Aarch64 {
             esr: frame.esr,
@@ -110,7 +126,6 @@ pub extern "C" fn handle(frame: &mut Frame, kind: u64) {
     } else {
         alloc::string::String::from("asynchronous exception")
     };
-    dump(frame, kind);
     crate::abort_run(format_args!(
         "unexpected {} exception from {} at ELR {:#x}: {}",
         KIND_NAMES[k], ORIGIN_NAMES[origin], frame.elr, what
@@ -147,6 +162,10 @@ fn dump(f: &Frame, kind: u64) {
         KIND_NAMES[k],
         ORIGIN_NAMES[origin]
     );
+    if crate::fatal::nested_selftest_armed() {
+        // selftest=nested-fault: fault again in the middle of the dump.
+        super::selftest_fault_now();
+    }
     let _ = writeln!(
         w,
         "!! ESR_EL1 {:#010x} (EC {:#04x} {})",

@@ -35,7 +35,7 @@ use super::boot::{atomprobe_secondary_entry, facts, BootBlock, EnableMethod, BOO
 use super::gic;
 use super::mmu::{dc_range, Dc};
 use super::{
-    apply_on_this_core, core_index, cpu_record, mpidr, now_ns, psci, MAX_CORES, STACK_SIZE,
+    apply_on_this_core, core_index, cpu_record, mpidr, now_ns, psci, MAX_CORES,
 };
 
 /// How long a released core has to arrive.
@@ -210,7 +210,7 @@ pub fn start_cpus(cfg: &Config) -> Vec<Cpu> {
             ));
             continue;
         }
-        let stack_top = STACKS.0[next].as_ptr() as u64 + STACK_SIZE as u64;
+        let stack_top = STACKS.top(next);
         let block = BootBlock {
             stack_top,
             index: next as u64,

@@ -69,6 +69,11 @@ static IDT: LazyLock<InterruptDescriptorTable> = LazyLock::new(|| {
     idt
 });
 
+/// Load the IDT on this core (again in `init_core`, with the core's own GDT and TSS).
+pub fn load_idt() {
+    IDT.load();
+}
+
 /// Point IDT entry `v` at `addr`; `None` for reserved vectors the crate does not expose.
 ///
 /// # Safety

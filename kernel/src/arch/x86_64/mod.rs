@@ -48,6 +48,13 @@ struct ArenaMem(UnsafeCell<[u8; ARENA_PAGES * PAGE]>);
 unsafe impl Sync for ArenaMem {}
 static ARENA: ArenaMem = ArenaMem(UnsafeCell::new([0; ARENA_PAGES * PAGE]));
 
+/// Load the IDT on the boot core before anything that can fault (issue 11): a fault before the
+/// heap and the per-core GDT/TSS exist is then printed (`crate::fatal`) instead of triple
+/// faulting. The entries use the boot GDT's code selector (`cpu::KERNEL_CS`, the same in both).
+pub fn load_early_idt() {
+    cpu::load_idt();
+}
+
 /// Boot-core setup, called by the board once the heap exists: descriptor tables, TSC, legacy
 /// PIC masked, local APIC, PAT and the arena aliases, SMP bookkeeping.
 pub fn init_boot_cpu(rsdp: u64) {
@@ -234,6 +241,13 @@ pub fn run_on(
 const UNMAPPED: u64 = 0x0000_7ead_0000_0000;
 
 pub fn selftest_unguarded_fault() -> ! {
+    selftest_fault_now();
+    panic!("read of unmapped {UNMAPPED:#x} did not fault")
+}
+
+/// The faulting read of [`selftest_unguarded_fault`], also used inside the trap handler by
+/// `selftest=nested-fault`.
+pub fn selftest_fault_now() {
     let v: u64;
     // SAFETY: deliberately faults (not-present page) outside any guard: the exception handler
     // dumps the registers and ends the run; execution never comes back here.
@@ -241,7 +255,8 @@ pub fn selftest_unguarded_fault() -> ! {
         core::arch::asm!("mov {v}, qword ptr [{a}]", a = in(reg) UNMAPPED, v = out(reg) v,
             options(nostack, readonly, preserves_flags));
     }
-    panic!("read of unmapped {UNMAPPED:#x} returned {v:#x} instead of faulting")
+    // Not reached when the read faults (the handler ends the run); keep `v` observable.
+    core::hint::black_box(v);
 }
 
 pub fn panic_registers() -> String {

@@ -189,6 +189,40 @@ extern "C" fn trap(f: &mut TrapFrame) {
             return;
         }
     }
+    // A fault while this core already handles one (in the dump, the abort path, a panic):
+    // print the essentials without allocating or locking and stop (`crate::fatal`).
+    if !crate::fatal::begin() {
+        crate::fatal::nested(format_args!(
+            "vector {vector} ({}) while handling another: error code {}, RIP {:#018x}, CR2 \
+             {cr2:#018x}",
+            x86_vector_name(vector),
+            ErrorCode(x86_vector_has_error_code(vector).then_some(f.error_code)),
+            f.rip
+        ))
+    }
+    if crate::fatal::nested_selftest_armed() {
+        use core::fmt::Write;
+        let _ = writeln!(
+            crate::fatal::Raw,
+            "\n!! exception dump: vector {vector} ({}) on core {core}, RIP {:#018x}, CR2 \
+             {cr2:#018x}",
+            x86_vector_name(vector),
+            f.rip
+        );
+        // selftest=nested-fault: fault again in the middle of the dump.
+        super::selftest_fault_now();
+    }
+    if !crate::heap::ready() {
+        crate::fatal::early(format_args!(
+            "unexpected exception {}",
+            Dump {
+                f,
+                cr2,
+                core,
+                fault
+            }
+        ))
+    }
     crate::abort_run(format_args!(
         "unexpected exception {}",
         Dump {
@@ -198,6 +232,18 @@ extern "C" fn trap(f: &mut TrapFrame) {
             fault
         }
     ))
+}
+
+/// An error code, or "none" for vectors that push none.
+struct ErrorCode(Option<u64>);
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, w: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(c) => write!(w, "{c:#x}"),
+            None => w.write_str("none"),
+        }
+    }
 }
 
 /// The full register dump, written straight into the abort message (no allocation).

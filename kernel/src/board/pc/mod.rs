@@ -65,6 +65,8 @@ extern "C" {
 #[no_mangle]
 extern "C" fn pc_entry64(start_info: u64) -> ! {
     com1().init();
+    // Exceptions are printed from here on, even before the heap exists (issue 11).
+    arch::load_early_idt();
     // Everything is copied out of the start info before the heap can overwrite it.
     let info = match pvh::StartInfo::read(start_info) {
         Ok(i) => i,

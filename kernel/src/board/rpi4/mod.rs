@@ -1,7 +1,8 @@
 //! Raspberry Pi 4 (BCM2711, 4 × Cortex-A72): QEMU `raspi4b` and the real board.
 //!
-//! - Image: raw `kernel8.img` with the arm64 header, loaded at 0x80000 (boot/rpi4/rpi4.ld);
-//!   core 0 enters at EL2 and drops to EL1 (entry.S).
+//! - Image: raw `kernel8.img` with the arm64 header, linked for 0x80000 (boot/rpi4/rpi4.ld);
+//!   firmware may load it elsewhere (`kernel_address=`, 0x200000 on some versions): entry.S
+//!   then moves it to 0x80000 first. Core 0 enters at EL2 and drops to EL1 (entry.S).
 //! - Console: PL011 UART0 at 0xFE201000 (ARM physical address in the default low-peripheral
 //!   mode). The DTB names it by its VideoCore bus address (0x7e201000), so its `reg` is not
 //!   used. GPIO 14/15 are switched to ALT0 (TXD0/RXD0) and the baud divisors programmed from
@@ -64,6 +65,17 @@ pub const FALLBACK_MEMORY: &[(usize, usize)] = &[(0, 0x3c00_0000)];
 
 /// Spin-table release slots of cores 1-3 (the armstub's and QEMU's; 0xd8 is core 0's).
 const SPIN_SLOTS: [u64; 3] = [0xe0, 0xe8, 0xf0];
+
+/// The same slots, kept clear of the heap when there is no DTB to say so.
+pub const FALLBACK_SPIN_SLOTS: &[u64] = &SPIN_SLOTS;
+
+/// Memory the firmware uses when there is no DTB to reserve it: the armstub and its spin table
+/// in the first page (the real firmware adds `/memreserve/ 0x0 0x1000` to the DTB it passes).
+pub const FIRMWARE_RESERVED: &[(u64, u64)] = &[(0, 0x1000)];
+
+/// UART0 (PL011) for entry.S's messages before any Rust runs; the firmware has set it up when
+/// `enable_uart=1` (and QEMU's needs no set-up).
+pub const EARLY_UART: usize = UART0;
 
 fn gpio_rmw(off: usize, mask: u32, val: u32) {
     let r = (GPIO + off) as *mut u32;

@@ -12,6 +12,13 @@ pub const NAME: &str = "qemu-virt";
 /// QEMU virt's PL011 (used if the DTB names none).
 const UART_FALLBACK: usize = 0x0900_0000;
 
+/// PL011 for entry.S's messages before any Rust runs.
+pub const EARLY_UART: usize = UART_FALLBACK;
+
+/// No firmware memory to keep clear without a DTB (QEMU always passes one).
+pub const FIRMWARE_RESERVED: &[(u64, u64)] = &[];
+pub const FALLBACK_SPIN_SLOTS: &[u64] = &[];
+
 /// RAM if the DTB gives none: QEMU virt's RAM starts at 1 GiB; assume the 128 MiB minimum.
 pub const FALLBACK_MEMORY: &[(usize, usize)] = &[(0x4000_0000, 128 << 20)];
 
