@@ -91,6 +91,10 @@ pub fn build_kernel(root: &Path, profile: &Profile, release: bool) -> Result<Pat
 pub fn prepare_image(elf_path: &Path, profile: &Profile) -> Result<PathBuf, RunError> {
     match profile.image {
         ImageKind::Elf => Ok(elf_path.to_path_buf()),
+        ImageKind::Arm64Image if is_arm64_image_file(elf_path) => {
+            // Already a flat arm64 Image (e.g. kernel8.img read back from an SD-card image).
+            Ok(elf_path.to_path_buf())
+        }
         ImageKind::Arm64Image => {
             let img = flat_arm64_image(elf_path)?;
             let img_path = elf_path.with_extension("img");
@@ -116,6 +120,18 @@ pub fn prepare_image(elf_path: &Path, profile: &Profile) -> Result<PathBuf, RunE
             Ok(tmp)
         }
     }
+}
+
+/// Whether `path` is a flat arm64 Image rather than an ELF: the header's magic `ARM\x64` at
+/// offset 0x38 (Linux Documentation/arch/arm64/booting.rst, "Call the kernel image").
+pub fn is_arm64_image_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 0x3c];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && !head.starts_with(b"\x7fELF")
+        && &head[0x38..0x3c] == b"ARM\x64"
 }
 
 /// Read an aarch64 kernel ELF and flatten it; warns when the arm64 Image header is missing.
