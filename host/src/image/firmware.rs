@@ -236,3 +236,144 @@ pub fn locate(firmware: Option<&Path>, root: Option<&Path>) -> Result<Firmware, 
         ))),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Debian's Raspberry Pi 4 B device tree (host/tests/fixtures/rpi4/README.md).
+    pub(crate) fn debian_dtb() -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpi4/bcm2711-rpi-4-b.dtb"),
+        )
+        .expect("fixture DTB")
+    }
+
+    /// `dtb` with every occurrence of `from` replaced by `to` (same length, so the blob's
+    /// structure stays intact and only names or values change).
+    fn patched(dtb: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let mut out = dtb.to_vec();
+        let mut n = 0;
+        let mut i = 0;
+        while i + from.len() <= out.len() {
+            if &out[i..i + from.len()] == from {
+                out[i..i + from.len()].copy_from_slice(to);
+                n += 1;
+                i += from.len();
+            } else {
+                i += 1;
+            }
+        }
+        assert!(n > 0, "{:?} not in the DTB", String::from_utf8_lossy(from));
+        out
+    }
+
+    /// A firmware folder with stand-ins for Raspberry Pi's proprietary files and `dtb`.
+    pub(crate) fn fake_firmware_dir(dtb: &[u8]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        // An ELF64 identification header: what the check looks at.
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.resize(64, 0);
+        std::fs::write(dir.path().join(START4_ELF), &elf).unwrap();
+        std::fs::write(dir.path().join(FIXUP4_DAT), b"fixup stand-in\n").unwrap();
+        std::fs::write(dir.path().join(RPI4_DTB), dtb).unwrap();
+        dir
+    }
+
+    #[test]
+    fn debian_dtb_passes() {
+        assert_eq!(check_rpi4_dtb(&debian_dtb()), Ok(()));
+    }
+
+    #[test]
+    fn dtb_without_the_expected_nodes_is_refused() {
+        let dtb = debian_dtb();
+        let mut bad_magic = dtb.clone();
+        bad_magic[0] = 0;
+        let e = check_rpi4_dtb(&bad_magic).unwrap_err();
+        assert!(e.contains("d00dfeed") && e.contains("000dfeed"), "{e}");
+        assert!(check_rpi4_dtb(&[]).unwrap_err().contains("missing"));
+        let e = check_rpi4_dtb(&dtb[..100]).unwrap_err();
+        assert!(e.contains("does not parse"), "{e}");
+        // No memory node: rename every "memory" (node name and device_type value).
+        let e = check_rpi4_dtb(&patched(&dtb, b"memory", b"MEMORY")).unwrap_err();
+        assert!(e.contains("no memory node"), "{e}");
+        // CPUs started another way.
+        let e = check_rpi4_dtb(&patched(&dtb, b"spin-table", b"psci-table")).unwrap_err();
+        assert!(
+            e.contains("enable-method \"psci-table\"") && e.contains("spin-table"),
+            "{e}"
+        );
+        let e =
+            check_rpi4_dtb(&patched(&dtb, b"cpu-release-addr", b"cpu-release-adds")).unwrap_err();
+        assert!(e.contains("no cpu-release-addr"), "{e}");
+        // No /cpus node.
+        let e = check_rpi4_dtb(&patched(&dtb, b"cpus\0", b"CPUS\0")).unwrap_err();
+        assert!(e.contains("no /cpus node"), "{e}");
+    }
+
+    #[test]
+    fn firmware_folder_checks_name_the_file() {
+        let dir = fake_firmware_dir(&debian_dtb());
+        let fw = Firmware::load(dir.path()).unwrap();
+        assert_eq!(fw.dtb, debian_dtb());
+        assert!(fw.extras.is_empty());
+
+        let err = |d: &Path| Firmware::load(d).unwrap_err();
+        let missing = dir.path().join("nope");
+        let e = err(&missing);
+        assert!(
+            matches!(&e, ImageError::Input(m) if m.contains("does not exist") && m.contains("nope")),
+            "{e}"
+        );
+
+        std::fs::write(dir.path().join(START4_ELF), b"MZ not an elf").unwrap();
+        let e = err(dir.path()).to_string();
+        assert!(e.contains("start4.elf is not an ELF file"), "{e}");
+        std::fs::write(dir.path().join(START4_ELF), b"").unwrap();
+        assert!(err(dir.path()).to_string().contains("start4.elf is empty"));
+        std::fs::remove_file(dir.path().join(START4_ELF)).unwrap();
+        let e = err(dir.path()).to_string();
+        assert!(e.contains("start4.elf: cannot read it"), "{e}");
+
+        let dir = fake_firmware_dir(&debian_dtb());
+        std::fs::remove_file(dir.path().join(FIXUP4_DAT)).unwrap();
+        assert!(err(dir.path())
+            .to_string()
+            .contains("fixup4.dat: cannot read it"));
+
+        let dir = fake_firmware_dir(b"not a dtb at all");
+        let e = err(dir.path()).to_string();
+        assert!(
+            e.contains("bcm2711-rpi-4-b.dtb: not a device tree blob"),
+            "{e}"
+        );
+
+        // Licence/provenance notes and the overlay travel along.
+        let dir = fake_firmware_dir(&debian_dtb());
+        std::fs::write(dir.path().join(SOURCES_TXT), b"sources").unwrap();
+        std::fs::create_dir(dir.path().join("overlays")).unwrap();
+        std::fs::write(dir.path().join(DISABLE_BT_OVERLAY), b"dtbo").unwrap();
+        let fw = Firmware::load(dir.path()).unwrap();
+        let names: Vec<&str> = fw.extras.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, [SOURCES_TXT, DISABLE_BT_OVERLAY]);
+    }
+
+    #[test]
+    fn without_firmware_or_workspace_the_message_says_what_to_do() {
+        let e = locate(None, None).unwrap_err().to_string();
+        assert!(
+            e.contains("--firmware DIR") && e.contains(FETCH_SCRIPT),
+            "{e}"
+        );
+        // A workspace without the script: the failure names it and the alternative.
+        let root = tempfile::tempdir().unwrap();
+        let e = locate(None, Some(root.path())).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot run") && e.contains("--firmware DIR"),
+            "{e}"
+        );
+        assert!(!cache_dir(root.path()).exists());
+    }
+}

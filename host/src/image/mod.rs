@@ -223,6 +223,17 @@ pub fn check_out_file(out: &Path) -> Result<(), ImageError> {
             out.display()
         )));
     }
+    // Can a file be created there at all? (Removed again at once.)
+    tempfile::Builder::new()
+        .prefix(".atomprobe-write-check.")
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            ImageError::Input(format!(
+                "cannot write {}: no new file can be created in {}: {e}",
+                out.display(),
+                dir.display()
+            ))
+        })?;
     Ok(())
 }
 
