@@ -162,6 +162,28 @@ mod tests {
     use crate::profile::Board;
 
     #[test]
+    fn flat_arm64_images_are_told_from_elfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = vec![0u8; 0x40];
+        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        let img = dir.path().join("kernel8.img");
+        std::fs::write(&img, &image).unwrap();
+        assert!(is_arm64_image_file(&img));
+        // An ELF, a short file, a missing file: not an Image (the ELF path flattens them).
+        let mut elf = image.clone();
+        elf[..4].copy_from_slice(b"\x7fELF");
+        std::fs::write(&img, &elf).unwrap();
+        assert!(!is_arm64_image_file(&img));
+        std::fs::write(&img, &image[..0x3b]).unwrap();
+        assert!(!is_arm64_image_file(&img));
+        assert!(!is_arm64_image_file(&dir.path().join("missing")));
+        // prepare_image passes an Image through unchanged on an Image board.
+        std::fs::write(&img, &image).unwrap();
+        let p = Profile::parse(Board::Raspi4b.builtin_profile(), "t").unwrap();
+        assert_eq!(prepare_image(&img, &p).unwrap(), img);
+    }
+
+    #[test]
     fn boards_of_one_target_get_their_own_elf() {
         let root = Path::new("/r");
         let p = |b: Board| Profile::parse(b.builtin_profile(), "t").unwrap();
