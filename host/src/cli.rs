@@ -126,7 +126,7 @@ pub struct Cli {
 pub enum Cmd {
     /// Build the image for a board, boot it in QEMU, stream its serial output and check the report.
     Run(RunArgs),
-    /// Build an SD-card boot folder for a real Raspberry Pi 4.
+    /// Build a ready-to-flash disk image (or its files in a folder) for a real Raspberry Pi 4.
     Image(ImageArgs),
     /// Check a captured serial log or record file: integrity and records per type.
     Parse(ParseArgs),

@@ -123,7 +123,7 @@ fn cmd_image_rpi4(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
     }
     for f in &files {
         crate::outln!(
-            "  {:<24} {:>9} bytes  sha256 {}",
+            "  {:<24} {:>9} bytes  sha256 {}…",
             f.path,
             f.contents.len(),
             &sha256_hex(&f.contents)[..16]
@@ -134,7 +134,10 @@ fn cmd_image_rpi4(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
         fw.dir.display(),
         elf.display(),
         img.base,
-        cmdline.trim()
+        match cmdline.trim() {
+            "" => "(empty: the defaults)",
+            c => c,
+        }
     );
     if as_dir {
         crate::outln!("copy the folder's contents to the FAT32 partition of an SD card");
