@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dtoolkit::{Node, Property};
+
 use super::ImageError;
 
 pub const START4_ELF: &str = "start4.elf";
@@ -130,45 +132,53 @@ pub fn check_rpi4_dtb(dtb: &[u8]) -> Result<(), String> {
             }
         ));
     }
-    let fdt =
-        fdt::Fdt::new(dtb).map_err(|e| format!("the device tree blob does not parse ({e:?})"))?;
-    let root = fdt
-        .find_node("/")
-        .ok_or("the device tree has no root node")?;
-    let base = |name: &str| name.split('@').next().unwrap_or("").to_string();
-    let has_memory = root.children().any(|n| {
-        base(n.name) == "memory"
-            || n.property("device_type").and_then(|p| p.as_str()) == Some("memory")
-    });
-    if !has_memory {
+    // dtoolkit (the crate the kernel reads the DTB with) validates the whole blob up front and
+    // accepts the FDT_NOP tokens libfdt edits leave; fdt 0.1.5 panicked on those.
+    let fdt = dtoolkit::fdt::Fdt::new(dtb)
+        .map_err(|e| format!("the device tree blob does not parse ({e})"))?;
+    let root = fdt.root();
+    // The first string of a property, if it has one.
+    fn string<N: Node>(node: &N, name: &str) -> Option<String> {
+        let p = node.property(name)?;
+        let first = p.value().split(|&b| b == 0).next()?;
+        std::str::from_utf8(first).ok().map(str::to_string)
+    }
+    // What the kernel reads as RAM: root children with device_type = "memory" (Devicetree
+    // Specification v0.4, 3.4 "/memory node").
+    if !root
+        .children()
+        .any(|n| string(&n, "device_type").as_deref() == Some("memory"))
+    {
         return Err(
-            "no memory node (expected a root child `memory@...` or one with device_type = \
-             \"memory\", which the firmware fills with the RAM banks)"
+            "no memory node (expected a child of / with device_type = \"memory\", e.g. \
+             memory@0, which the firmware fills with the RAM banks)"
                 .into(),
         );
     }
-    let cpus = root
-        .children()
-        .find(|n| n.name == "cpus")
+    let cpus = fdt
+        .find_node("/cpus")
         .ok_or("no /cpus node (expected /cpus with one cpu@N node per core)")?;
-    let cpu_nodes: Vec<_> = cpus.children().filter(|n| base(n.name) == "cpu").collect();
+    let cpu_nodes: Vec<_> = cpus
+        .children()
+        .filter(|n| n.name_without_address() == "cpu")
+        .collect();
     if cpu_nodes.is_empty() {
         return Err("/cpus has no cpu@N nodes (expected one per core)".into());
     }
     for cpu in &cpu_nodes {
-        let method = cpu.property("enable-method").and_then(|p| p.as_str());
-        if method != Some("spin-table") {
+        let method = string(cpu, "enable-method");
+        if method.as_deref() != Some("spin-table") {
             return Err(format!(
                 "/cpus/{} has enable-method {:?}; expected \"spin-table\" (the Pi 4 firmware \
                  parks the secondary cores on a spin table)",
-                cpu.name,
-                method.unwrap_or("(none)")
+                cpu.name(),
+                method.as_deref().unwrap_or("(none)")
             ));
         }
         if cpu.property("cpu-release-addr").is_none() {
             return Err(format!(
                 "/cpus/{} has no cpu-release-addr (expected the spin-table release address)",
-                cpu.name
+                cpu.name()
             ));
         }
     }
@@ -284,6 +294,26 @@ pub(crate) mod tests {
     #[test]
     fn debian_dtb_passes() {
         assert_eq!(check_rpi4_dtb(&debian_dtb()), Ok(()));
+    }
+
+    /// A DTB edited by libfdt (QEMU, the Pi firmware) holds FDT_NOP tokens: still accepted.
+    #[test]
+    fn dtb_with_nop_tokens_passes() {
+        let dtb = debian_dtb();
+        let be = |at: usize| u32::from_be_bytes(dtb[at..at + 4].try_into().unwrap()) as usize;
+        // Header (Devicetree Specification v0.4, 5.2): totalsize @4, off_dt_struct @8,
+        // off_dt_strings @12, size_dt_struct @36. The root node's FDT_BEGIN_NODE token and its
+        // empty, padded name take the first 8 bytes of the structure block.
+        let (off_struct, off_strings) = (be(8), be(12));
+        assert!(off_strings > off_struct);
+        let at = off_struct + 8;
+        let mut out = dtb[..at].to_vec();
+        out.extend_from_slice(&4u32.to_be_bytes()); // FDT_NOP
+        out.extend_from_slice(&dtb[at..]);
+        for (field, old) in [(4, be(4)), (12, off_strings), (36, be(36))] {
+            out[field..field + 4].copy_from_slice(&((old + 4) as u32).to_be_bytes());
+        }
+        assert_eq!(check_rpi4_dtb(&out), Ok(()));
     }
 
     #[test]
