@@ -12,17 +12,32 @@ fn main() {
         return;
     }
     match arch.as_str() {
-        // ---- x86-64 (board pc) -------------------------------------------------------------
+        // ---- x86-64 (boards pc, uefi) -------------------------------------------------------
         "x86_64" => {
             let script = format!("{manifest}/../boot/x86_64/linker.ld");
             println!("cargo:rerun-if-changed={script}");
-            println!("cargo:rerun-if-changed={manifest}/../boot/x86_64/entry.S");
-            println!("cargo:rerun-if-changed={manifest}/../boot/x86_64/trampoline.S");
+            for f in ["entry.S", "uefi_entry.S", "trampoline.S"] {
+                println!("cargo:rerun-if-changed={manifest}/../boot/x86_64/{f}");
+            }
+            if env::var_os("CARGO_FEATURE_BOARD_UEFI").is_some() {
+                // uefi: a static PIE (the target's default) linked at 0; the UEFI loader puts it
+                // wherever the firmware has free pages below 3 GiB and applies its
+                // R_X86_64_RELATIVE relocations (.rela.dyn), so no fixed address must be free.
+                println!("cargo:rustc-link-arg-bins=--defsym=KERNEL_BASE=0x0");
+                println!("cargo:rustc-link-arg-bins=-euefi_start64");
+                // Tables in the asm (trap stubs, guard entries) hold absolute addresses in
+                // read-only sections; the loader patches them before anything runs, and the
+                // kernel maps everything writable, so allow those relocations there.
+                println!("cargo:rustc-link-arg-bins=-znotext");
+            } else {
+                // pc: QEMU's PVH loader applies no relocations and the 32-bit entry needs
+                // absolute addresses: a fixed-address executable at 1 MiB (the PIC code links
+                // fine into it).
+                println!("cargo:rustc-link-arg-bins=--defsym=KERNEL_BASE=0x100000");
+                println!("cargo:rustc-link-arg-bins=-epvh_start32");
+                println!("cargo:rustc-link-arg-bins=--no-pie");
+            }
             println!("cargo:rustc-link-arg-bins=-T{script}");
-            // x86_64-unknown-none links a static PIE by default; QEMU's PVH loader applies no
-            // relocations, so link a fixed-address executable at the script's addresses instead
-            // (the PIC code links fine into it; the 32-bit entry needs absolute addresses).
-            println!("cargo:rustc-link-arg-bins=--no-pie");
         }
         // ---- aarch64 (boards virt, rpi4) ---------------------------------------------------
         "aarch64" => {
