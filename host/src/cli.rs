@@ -246,7 +246,7 @@ pub fn main() -> i32 {
         Err(e) => {
             eprintln!("atomprobe: error: {e}");
             match e {
-                RunError::Usage(_) => EXIT_USAGE,
+                RunError::Usage(_) | RunError::Input(_) => EXIT_USAGE,
                 _ => EXIT_FAIL,
             }
         }

@@ -15,6 +15,7 @@ pub mod compare;
 pub mod elfimage;
 pub mod export;
 pub mod hosted_cmd;
+pub mod image;
 pub mod kernel;
 pub mod profile;
 pub mod qemu;
@@ -83,6 +84,9 @@ pub enum RunError {
     Qemu(String),
     /// A file could not be read or written.
     Io(String),
+    /// Input the user gave is wrong (a missing or invalid file, an unwritable output path):
+    /// the message names the file and what was expected; exit status 2 like a usage error.
+    Input(String),
 }
 
 impl fmt::Display for RunError {
@@ -93,7 +97,7 @@ impl fmt::Display for RunError {
             RunError::Build(m) => write!(f, "build: {m}"),
             RunError::Image(m) => write!(f, "image: {m}"),
             RunError::Qemu(m) => write!(f, "qemu: {m}"),
-            RunError::Io(m) => write!(f, "{m}"),
+            RunError::Io(m) | RunError::Input(m) => write!(f, "{m}"),
         }
     }
 }
