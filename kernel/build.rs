@@ -43,8 +43,11 @@ fn main() {
         "aarch64" => {
             // Every aarch64 board links boot/aarch64/image.ld through a small per-board script
             // that sets KERNEL_BASE (INCLUDE is resolved through -L).
+            let uefi = env::var_os("CARGO_FEATURE_BOARD_UEFI").is_some();
             let board = if env::var_os("CARGO_FEATURE_BOARD_RPI4").is_some() {
                 "rpi4/rpi4.ld"
+            } else if uefi {
+                "aarch64/uefi.ld"
             } else {
                 "aarch64/virt.ld"
             };
@@ -52,13 +55,22 @@ fn main() {
             for f in [
                 "aarch64/image.ld",
                 "aarch64/virt.ld",
+                "aarch64/uefi.ld",
                 "aarch64/entry.S",
+                "aarch64/uefi_entry.S",
                 "rpi4/rpi4.ld",
             ] {
                 println!("cargo:rerun-if-changed={boot}/{f}");
             }
             println!("cargo:rustc-link-arg-bins=-L{boot}/aarch64");
             println!("cargo:rustc-link-arg-bins=-T{boot}/{board}");
+            if uefi {
+                // uefi: a static PIE the UEFI loader relocates (R_AARCH64_RELATIVE), entered at
+                // uefi_start; absolute addresses in read-only tables are patched by the loader.
+                println!("cargo:rustc-link-arg-bins=-pie");
+                println!("cargo:rustc-link-arg-bins=-znotext");
+                println!("cargo:rustc-link-arg-bins=-euefi_start");
+            }
         }
         _ => {}
     }

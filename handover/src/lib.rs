@@ -99,6 +99,73 @@ pub struct Framebuffer {
     pub format: u32,
 }
 
+/// Most AArch64 cores the loader describes.
+pub const MAX_ARM_CPUS: usize = 64;
+
+/// One MADT GICC entry (ACPI 6.5 5.2.12.14).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArmCpu {
+    pub mpidr: u64,
+    /// GICC flags: bit 0 Enabled, bit 3 Online Capable.
+    pub flags: u32,
+    pub uid: u32,
+}
+
+/// AArch64 hardware from the ACPI tables, read by the loader while the firmware's MMU is on:
+/// the kernel starts with its MMU off, where every access is Device memory and the tables'
+/// unaligned fields would fault (Arm ARM B2.5.2).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArmHw {
+    /// SPCR console base (0: none).
+    pub uart_base: u64,
+    /// [`UART_NONE`], [`UART_PL011`], [`UART_SBSA`].
+    pub uart_kind: u32,
+    /// [`PSCI_NONE`], [`PSCI_HVC`], [`PSCI_SMC`] (FADT ARM_BOOT_ARCH).
+    pub psci: u32,
+    /// MADT GICD entry's version (0: discover; u32::MAX: no GICD entry).
+    pub gic_version: u32,
+    pub ncpus: u32,
+    pub gicd_base: u64,
+    pub cpus: [ArmCpu; MAX_ARM_CPUS],
+}
+
+pub const UART_NONE: u32 = 0;
+pub const UART_PL011: u32 = 1;
+pub const UART_SBSA: u32 = 2;
+pub const PSCI_NONE: u32 = 0;
+pub const PSCI_HVC: u32 = 1;
+pub const PSCI_SMC: u32 = 2;
+
+impl ArmHw {
+    pub const fn new() -> ArmHw {
+        ArmHw {
+            uart_base: 0,
+            uart_kind: UART_NONE,
+            psci: PSCI_NONE,
+            gic_version: u32::MAX,
+            ncpus: 0,
+            gicd_base: 0,
+            cpus: [ArmCpu {
+                mpidr: 0,
+                flags: 0,
+                uid: 0,
+            }; MAX_ARM_CPUS],
+        }
+    }
+
+    pub fn cpus(&self) -> &[ArmCpu] {
+        &self.cpus[..(self.ncpus as usize).min(MAX_ARM_CPUS)]
+    }
+}
+
+impl Default for ArmHw {
+    fn default() -> Self {
+        ArmHw::new()
+    }
+}
+
 #[repr(C)]
 pub struct Handover {
     pub magic: u64,
@@ -128,6 +195,8 @@ pub struct Handover {
     /// Firmware vendor and revision, e.g. "EDK II 1.0".
     pub firmware: [u8; 64],
     pub regions: [Region; MAX_REGIONS],
+    /// AArch64 only (zeros on x86: the x86 kernel reads ACPI itself, with its MMU on).
+    pub arm: ArmHw,
 }
 
 impl Handover {
@@ -166,6 +235,7 @@ impl Handover {
                 reserved: 0,
                 attr: 0,
             }; MAX_REGIONS],
+            arm: ArmHw::new(),
         }
     }
 

@@ -126,7 +126,7 @@ pub struct Cli {
 pub enum Cmd {
     /// Build the image for a board, boot it in QEMU, stream its serial output and check the report.
     Run(RunArgs),
-    /// Build an SD-card boot folder for a real Raspberry Pi 4.
+    /// Build an SD-card boot folder for a real Raspberry Pi 4, or a UEFI disk image for PCs and Arm servers.
     Image(ImageArgs),
     /// Check a captured serial log or record file: integrity and records per type.
     Parse(ParseArgs),
@@ -197,13 +197,16 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
 pub enum RealBoard {
     /// Raspberry Pi 4 Model B.
     Rpi4,
+    /// PCs and Arm servers: a UEFI disk image (GPT + ESP) for a USB stick, x86-64 and AArch64.
+    Uefi,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ImageArgs {
     #[arg(long, value_enum)]
     pub board: RealBoard,
-    /// Folder to write kernel8.img, config.txt and cmdline.txt into (created if missing).
+    /// rpi4: folder to write kernel8.img, config.txt and cmdline.txt into (created if missing).
+    /// uefi: the disk image file, or a folder (ending in /) for an existing FAT32 stick.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Boot arguments written to cmdline.txt.
@@ -275,6 +278,35 @@ fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
     Ok(if outcome.success() { 0 } else { EXIT_FAIL })
 }
 
+/// `image --board uefi`: both loaders (each embedding its kernel) and cmdline.txt, as a GPT disk
+/// image (`--out FILE`) or a folder for an existing FAT32 stick (`--out DIR/`).
+fn cmd_image_uefi(a: ImageArgs) -> Result<i32, RunError> {
+    use crate::image::{out_is_dir, uefi as esp};
+    let root = crate::require_root()?;
+    let (x64, aa64) = crate::uefi::build_apps(&root, a.kernel.as_deref(), !a.debug)?;
+    let files = esp::esp_files(x64, aa64, &a.append);
+    if out_is_dir(&a.out) {
+        esp::write_esp_dir(&a.out, &files)?;
+        crate::outln!(
+            "wrote {} (copy its contents to a FAT32 stick)",
+            a.out.display()
+        );
+    } else {
+        let layout = esp::write_esp_image(&a.out, &files)?;
+        crate::outln!(
+            "wrote {}: GPT disk, EFI System Partition at byte {} ({} bytes) with {}, {}, {}; \
+             flash it with dd, balenaEtcher or Rufus (DD mode)",
+            a.out.display(),
+            layout.partition_start,
+            layout.partition_bytes,
+            esp::BOOTX64_EFI,
+            esp::BOOTAA64_EFI,
+            esp::CMDLINE_TXT
+        );
+    }
+    Ok(0)
+}
+
 /// Default config.txt for a Pi 4 boot folder (when boot/rpi4/config.txt does not exist).
 pub const RPI4_CONFIG_TXT: &str = "\
 # atomprobe on a Raspberry Pi 4 (read by the GPU firmware, start4.elf).
@@ -294,7 +326,9 @@ uart_2ndstage=1
 pub const RPI4_FIRMWARE: [&str; 3] = ["start4.elf", "fixup4.dat", "bcm2711-rpi-4-b.dtb"];
 
 fn cmd_image(a: ImageArgs) -> Result<i32, RunError> {
-    let RealBoard::Rpi4 = a.board;
+    if a.board == RealBoard::Uefi {
+        return cmd_image_uefi(a);
+    }
     let root = crate::profile::workspace_root();
     let (profile, _) = Profile::load(Board::Raspi4b, root.as_deref())?;
     let elf = match a.kernel {

@@ -91,6 +91,9 @@ pub fn build_kernel(root: &Path, profile: &Profile, release: bool) -> Result<Pat
 pub fn prepare_image(elf_path: &Path, profile: &Profile) -> Result<PathBuf, RunError> {
     match profile.image {
         ImageKind::Elf => Ok(elf_path.to_path_buf()),
+        ImageKind::UefiDisk => Err(RunError::Image(
+            "a uefi-disk profile boots the disk image (crate::uefi::RunDisk), not -kernel".into(),
+        )),
         ImageKind::Arm64Image => {
             let img = flat_arm64_image(elf_path)?;
             let img_path = elf_path.with_extension("img");

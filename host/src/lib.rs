@@ -19,6 +19,7 @@ pub mod image;
 pub mod kernel;
 pub mod profile;
 pub mod qemu;
+pub mod uefi;
 
 pub use profile::{Board, Profile};
 pub use qemu::MappedExit;
@@ -241,7 +242,16 @@ pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
             kernel::build_kernel(&root, &profile, opts.release)?
         }
     };
-    let image = kernel::prepare_image(&elf, &profile)?;
+    // UEFI profiles boot the disk image of `atomprobe image --board uefi` (removed after the run).
+    let uefi_disk = if profile.image == profile::ImageKind::UefiDisk {
+        Some(uefi::RunDisk::build(&profile, opts, &elf)?)
+    } else {
+        None
+    };
+    let image = match &uefi_disk {
+        Some(d) => d.disk.clone(),
+        None => kernel::prepare_image(&elf, &profile)?,
+    };
     let argv = qemu::qemu_command(&profile, opts, &image)?;
     let mut out_file = match &opts.out {
         Some(p) => Some(

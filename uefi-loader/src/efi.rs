@@ -59,6 +59,8 @@ fn main() -> Status {
 
     read_cmdline(h);
     find_rsdp(h);
+    #[cfg(target_arch = "aarch64")]
+    arm_acpi::read(h);
     h.system_table = uefi::table::system_table_raw().map_or(0, |p| p.as_ptr() as u64);
     firmware_name(h);
     let entry = match load_kernel(h) {
@@ -319,17 +321,22 @@ fn flush_icache(_base: u64, _len: u64) {
 
 #[cfg(target_arch = "aarch64")]
 fn flush_icache(base: u64, len: u64) {
-    // Arm ARM D7.5.9 (instruction cache maintenance): clean the new code to the point of
-    // unification, then invalidate the instruction cache, before executing it. 64-byte steps
-    // are no larger than any line (CTR_EL0 minimum line sizes are read by the kernel later).
-    let mut a = base & !63;
+    // The kernel turns the MMU and caches off first thing (uefi_entry.S), so its image must be
+    // in memory, not only in the data cache: clean and invalidate to the point of coherency
+    // (Arm ARM D7.5.9), then invalidate the instruction cache. Steps of the smallest data
+    // cache line, CTR_EL0.DminLine (log2 of words).
+    let ctr: u64;
+    // SAFETY: reads CTR_EL0, accessible at EL1 and EL2.
+    unsafe { core::arch::asm!("mrs {0}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    let line = 4u64 << ((ctr >> 16) & 0xf);
+    let mut a = base & !(line - 1);
     while a < base + len {
         // SAFETY: cache maintenance by VA on memory we own; no architectural state changes.
-        unsafe { core::arch::asm!("dc cvau, {0}", in(reg) a, options(nostack)) };
-        a += 64;
+        unsafe { core::arch::asm!("dc civac, {0}", in(reg) a, options(nostack)) };
+        a += line;
     }
     // SAFETY: barriers and instruction-cache invalidation only.
-    unsafe { core::arch::asm!("dsb ish", "ic ialluis", "dsb ish", "isb", options(nostack)) };
+    unsafe { core::arch::asm!("dsb sy", "ic iallu", "dsb sy", "isb", options(nostack)) };
 }
 
 /// Jump to the kernel: x86-64 SysV convention (`rdi` = handover), interrupts off. The kernel's
@@ -357,5 +364,125 @@ unsafe fn enter_kernel(entry: u64, handover: u64) -> ! {
         }
         core::arch::asm!("dsb sy", "msr daifset, #0xf", "isb", "br {e}", e = in(reg) entry,
             in("x0") handover, options(noreturn))
+    }
+}
+
+/// AArch64: the hardware description from ACPI, for the kernel (see `handover::ArmHw`).
+#[cfg(target_arch = "aarch64")]
+mod arm_acpi {
+    use super::format;
+    use core::ptr::NonNull;
+
+    use acpi::fadt::Fadt;
+    use acpi::madt::{Madt, MadtEntry};
+    use acpi::spcr::{Spcr, SpcrInterfaceType};
+    use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
+    use handover::{ArmCpu, Handover, MAX_ARM_CPUS};
+
+    /// Boot services run on an identity map (UEFI 2.10 2.3.6).
+    #[derive(Clone, Copy)]
+    struct Identity;
+
+    impl AcpiHandler for Identity {
+        unsafe fn map_physical_region<T>(
+            &self,
+            pa: usize,
+            size: usize,
+        ) -> PhysicalMapping<Self, T> {
+            let p = NonNull::new(pa as *mut T).expect("ACPI table at physical address 0");
+            // SAFETY: the firmware maps all memory identity while boot services run.
+            unsafe { PhysicalMapping::new(pa, p, size, size, *self) }
+        }
+
+        fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
+    }
+
+    pub fn read(h: &mut Handover) {
+        if h.rsdp == 0 {
+            return;
+        }
+        // SAFETY: the RSDP comes from the firmware's configuration table.
+        let tables = match unsafe { AcpiTables::from_rsdp(Identity, h.rsdp as usize) } {
+            Ok(t) => t,
+            Err(e) => {
+                h.add_note(&[&format!("uefi: ACPI tables at RSDP {:#x}: {e:?}", h.rsdp)]);
+                return;
+            }
+        };
+        match tables.find_table::<Spcr>() {
+            Ok(spcr) => {
+                let kind = match spcr.interface_type() {
+                    SpcrInterfaceType::ArmPL011 => handover::UART_PL011,
+                    // The SBSA generic UART is a subset of the PL011 (Arm DEN0094 Appendix B).
+                    SpcrInterfaceType::ArmSBSAGeneric32bit | SpcrInterfaceType::ArmSBSAGeneric => {
+                        handover::UART_SBSA
+                    }
+                    other => {
+                        h.add_note(&[&format!(
+                            "uefi: the SPCR console is {other:?}; only PL011 and SBSA UARTs are supported"
+                        )]);
+                        handover::UART_NONE
+                    }
+                };
+                match spcr.base_address() {
+                    Some(Ok(a)) if kind != handover::UART_NONE => {
+                        h.arm.uart_base = a.address;
+                        h.arm.uart_kind = kind;
+                    }
+                    Some(Err(e)) => h.add_note(&[&format!("uefi: SPCR base address: {e:?}")]),
+                    _ => {}
+                }
+            }
+            Err(e) => h.add_note(&[&format!(
+                "uefi: no ACPI SPCR table ({e:?}): no serial console"
+            )]),
+        }
+        match tables.find_table::<Fadt>() {
+            Ok(f) => {
+                let flags = { f.arm_boot_arch };
+                h.arm.psci = if !flags.implements_psci() {
+                    handover::PSCI_NONE
+                } else if flags.use_hvc_as_psci_conduit() {
+                    handover::PSCI_HVC
+                } else {
+                    handover::PSCI_SMC
+                };
+            }
+            Err(e) => h.add_note(&[&format!("uefi: no ACPI FADT ({e:?}): PSCI conduit unknown")]),
+        }
+        let madt = match tables.find_table::<Madt>() {
+            Ok(m) => m,
+            Err(e) => {
+                h.add_note(&[&format!(
+                    "uefi: no ACPI MADT ({e:?}): the cores are unknown"
+                )]);
+                return;
+            }
+        };
+        let mut n = 0;
+        for e in madt.get().entries() {
+            match e {
+                MadtEntry::Gicc(g) => {
+                    if n == MAX_ARM_CPUS {
+                        h.add_note(&[&format!(
+                            "uefi: more than {MAX_ARM_CPUS} GICC entries; the rest are left out"
+                        )]);
+                        break;
+                    }
+                    h.arm.cpus[n] = ArmCpu {
+                        mpidr: { g.mpidr },
+                        flags: { g.flags },
+                        uid: { g.processor_uid },
+                    };
+                    n += 1;
+                }
+                MadtEntry::Gicd(d) => {
+                    h.arm.gicd_base = d.physical_base_address;
+                    h.arm.gic_version = u32::from(d.gic_version);
+                }
+                _ => {}
+            }
+        }
+        h.arm.ncpus = n as u32;
     }
 }

@@ -133,7 +133,11 @@ fn read_dtb(addr: usize) -> Option<fdt::Fdt<'static>> {
 }
 
 /// Rust entry on the boot core: EL1, FP on, BSS zeroed, stack and vectors set, MMU off.
+#[cfg_attr(feature = "board-uefi", allow(unreachable_code))]
 extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64) -> ! {
+    // Board uefi: x0 was the UEFI loader's handover block, not a DTB (hardware from ACPI).
+    #[cfg(feature = "board-uefi")]
+    board::uefi_primary(dtb_addr, entry_el);
     let dtb = read_dtb(dtb_addr);
 
     // Console first: the DTB's stdout-path (or first PL011), else the board's known address.

@@ -7,9 +7,15 @@
 //! - x86-64 (`x86_64.rs`): `boot/x86_64/uefi_entry.S` replaces the firmware's page tables and
 //!   GDT with the PVH entry's, then the `pc` board's path: COM1, the arch's boot-core setup
 //!   (GDT/IDT, PAT aliases, MADT + INIT-SIPI-SIPI), `kmain`.
+//! - AArch64 (`aarch64.rs`): `boot/aarch64/uefi_entry.S` turns the firmware's MMU and caches
+//!   off and joins the shared entry; the hardware comes from ACPI (SPCR, MADT GICC, FADT).
 
 #[cfg(target_arch = "x86_64")]
 #[path = "x86_64.rs"]
+mod arch_entry;
+
+#[cfg(target_arch = "aarch64")]
+#[path = "aarch64.rs"]
 mod arch_entry;
 
 pub use arch_entry::*;
