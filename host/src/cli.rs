@@ -126,7 +126,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Build the image for a board, boot it in QEMU, stream its serial output and check the report.
     Run(RunArgs),
-    /// Build a ready-to-flash disk image (or its files in a folder) for a real Raspberry Pi 4.
+    /// Build a ready-to-flash disk image (or its files in a folder): an SD card for a real
+    /// Raspberry Pi 4, or a UEFI USB stick for PCs and Arm servers.
     Image(ImageArgs),
     /// Check a captured serial log or record file: integrity and records per type.
     Parse(ParseArgs),
@@ -211,14 +212,16 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
 pub enum RealBoard {
     /// Raspberry Pi 4 Model B.
     Rpi4,
+    /// PCs and Arm servers: a UEFI disk image (GPT + ESP) for a USB stick, x86-64 and AArch64.
+    Uefi,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ImageArgs {
     #[arg(long, value_enum)]
     pub board: RealBoard,
-    /// Disk image to write (e.g. atomprobe-rpi4.img); a folder when it ends in `/` or is an
-    /// existing directory (the same files, for an existing FAT32 card).
+    /// Disk image to write (e.g. atomprobe-rpi4.img, atomprobe-uefi.img); a folder when it
+    /// ends in `/` or is an existing directory (the same files, for an existing FAT32 card/stick).
     #[arg(long, value_name = "FILE|DIR/")]
     pub out: PathBuf,
     /// Boot arguments written to cmdline.txt.

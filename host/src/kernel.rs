@@ -95,6 +95,9 @@ pub fn prepare_image(elf_path: &Path, profile: &Profile) -> Result<PathBuf, RunE
             // Already a flat arm64 Image (e.g. kernel8.img read back from an SD-card image).
             Ok(elf_path.to_path_buf())
         }
+        ImageKind::UefiDisk => Err(RunError::Image(
+            "a uefi-disk profile boots the disk image (crate::uefi::RunDisk), not -kernel".into(),
+        )),
         ImageKind::Arm64Image => {
             let img = flat_arm64_image(elf_path)?;
             let img_path = elf_path.with_extension("img");

@@ -19,6 +19,7 @@ pub mod image;
 pub mod kernel;
 pub mod profile;
 pub mod qemu;
+pub mod uefi;
 
 pub use profile::{Board, Profile};
 pub use qemu::MappedExit;
@@ -245,7 +246,16 @@ pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
             kernel::build_kernel(&root, &profile, opts.release)?
         }
     };
-    let mut image = kernel::prepare_image(&elf, &profile)?;
+    // UEFI profiles boot the disk image of `atomprobe image --board uefi` (removed after the run).
+    let uefi_disk = if profile.image == profile::ImageKind::UefiDisk {
+        Some(uefi::RunDisk::build(&profile, opts, &elf)?)
+    } else {
+        None
+    };
+    let mut image = match &uefi_disk {
+        Some(d) => d.disk.clone(),
+        None => kernel::prepare_image(&elf, &profile)?,
+    };
     if let Some(off) = opts.text_offset {
         if profile.image != profile::ImageKind::Arm64Image {
             return Err(RunError::Usage(format!(

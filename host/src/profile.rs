@@ -19,10 +19,22 @@ pub enum Board {
     /// QEMU `q35` PC (x86-64).
     #[value(alias = "qemu-pc")]
     Pc,
+    /// QEMU `q35` + OVMF booting the UEFI disk image (x86-64).
+    #[value(name = "pc-uefi")]
+    PcUefi,
+    /// QEMU `virt` + the aarch64 UEFI firmware booting the UEFI disk image.
+    #[value(name = "virt-uefi")]
+    VirtUefi,
 }
 
 impl Board {
-    pub const ALL: [Board; 3] = [Board::Virt, Board::Raspi4b, Board::Pc];
+    pub const ALL: [Board; 5] = [
+        Board::Virt,
+        Board::Raspi4b,
+        Board::Pc,
+        Board::PcUefi,
+        Board::VirtUefi,
+    ];
 
     /// The profile's file stem in `qemu/`.
     pub fn name(self) -> &'static str {
@@ -30,6 +42,8 @@ impl Board {
             Board::Virt => "virt",
             Board::Raspi4b => "raspi4b",
             Board::Pc => "pc",
+            Board::PcUefi => "pc-uefi",
+            Board::VirtUefi => "virt-uefi",
         }
     }
 
@@ -39,6 +53,8 @@ impl Board {
             Board::Virt => include_str!("../../qemu/virt.toml"),
             Board::Raspi4b => include_str!("../../qemu/raspi4b.toml"),
             Board::Pc => include_str!("../../qemu/pc.toml"),
+            Board::PcUefi => include_str!("../../qemu/pc-uefi.toml"),
+            Board::VirtUefi => include_str!("../../qemu/virt-uefi.toml"),
         }
     }
 
@@ -48,6 +64,8 @@ impl Board {
             "virt" | "qemu-virt" => Some(Board::Virt),
             "raspi4b" | "qemu-raspi4b" => Some(Board::Raspi4b),
             "pc" | "qemu-pc" => Some(Board::Pc),
+            "pc-uefi" => Some(Board::PcUefi),
+            "virt-uefi" => Some(Board::VirtUefi),
             _ => None,
         }
     }
@@ -68,6 +86,10 @@ pub enum ImageKind {
     /// Pass the ELF as is (x86 PVH).
     #[serde(rename = "elf")]
     Elf,
+    /// The UEFI disk image of `atomprobe image --board uefi` (both loaders, `--append` in its
+    /// `cmdline.txt`), booted by the profile's firmware from the profile's `disk` drive.
+    #[serde(rename = "uefi-disk")]
+    UefiDisk,
 }
 
 /// How the guest reports its status through QEMU's exit status.
@@ -129,6 +151,19 @@ pub struct Profile {
     /// Whether `-append` reaches the kernel on this board.
     #[serde(default = "yes")]
     pub append: bool,
+    /// `uefi-disk`: the firmware's code, as a read-only pflash drive (OVMF_CODE_4M.fd).
+    #[serde(default)]
+    pub firmware_code: Option<String>,
+    /// `uefi-disk`: the firmware's variable store template; a writable copy per run is the
+    /// second pflash drive (OVMF_VARS_4M.fd).
+    #[serde(default)]
+    pub firmware_vars: Option<String>,
+    /// `uefi-disk`: a firmware given with `-bios` instead (QEMU_EFI.fd on virt).
+    #[serde(default)]
+    pub bios: Option<String>,
+    /// `uefi-disk`: the arguments attaching the disk image; `{disk}` is replaced by its path.
+    #[serde(default)]
+    pub disk: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -159,6 +194,14 @@ impl Profile {
     fn validate(&self, origin: &str) -> Result<(), ProfileError> {
         let bad = |what: &str| Err(ProfileError(format!("QEMU profile {origin}: {what}")));
         const TARGETS: [&str; 2] = ["aarch64-unknown-none", "x86_64-unknown-none"];
+        if self.image == ImageKind::UefiDisk {
+            if self.firmware_code.is_none() && self.bios.is_none() {
+                return bad("image = \"uefi-disk\" needs firmware_code (+ firmware_vars) or bios");
+            }
+            if !self.disk.iter().any(|a| a.contains("{disk}")) {
+                return bad("image = \"uefi-disk\" needs `disk` arguments naming {disk}");
+            }
+        }
         if !TARGETS.contains(&self.target.as_str()) {
             return bad(&format!(
                 "target `{}` is not a kernel target (accepted: {})",
@@ -274,6 +317,32 @@ mod tests {
     }
 
     #[test]
+    fn uefi_profiles_boot_the_disk_with_the_firmware() {
+        let pc = Profile::parse(Board::PcUefi.builtin_profile(), "pc-uefi").unwrap();
+        assert_eq!(pc.image, ImageKind::UefiDisk);
+        assert_eq!(pc.feature, "board-uefi");
+        assert_eq!(pc.exit, ExitConvention::IsaDebugExit);
+        assert!(pc
+            .firmware_code
+            .as_deref()
+            .unwrap()
+            .ends_with("OVMF_CODE_4M.fd"));
+        assert!(pc
+            .firmware_vars
+            .as_deref()
+            .unwrap()
+            .ends_with("OVMF_VARS_4M.fd"));
+        let virt = Profile::parse(Board::VirtUefi.builtin_profile(), "virt-uefi").unwrap();
+        assert_eq!(virt.image, ImageKind::UefiDisk);
+        assert!(virt.bios.as_deref().unwrap().ends_with("QEMU_EFI.fd"));
+        assert!(virt.virtualization);
+        assert_eq!(virt.exit, ExitConvention::Semihosting);
+        let e = Profile::parse(&Board::PcUefi.builtin_profile().replace("{disk}", "x"), "t")
+            .unwrap_err();
+        assert!(e.0.contains("{disk}"), "{e}");
+    }
+
+    #[test]
     fn workspace_profiles_match_builtin_parse() {
         let root = workspace_root().expect("workspace root");
         for b in Board::ALL {
@@ -313,5 +382,7 @@ mod tests {
         assert_eq!(Board::from_name("pc"), Some(Board::Pc));
         assert_eq!(Board::from_name("qemu-raspi4b"), Some(Board::Raspi4b));
         assert_eq!(Board::from_name("vert"), None);
+        assert_eq!(Board::from_name("pc-uefi"), Some(Board::PcUefi));
+        assert_eq!(Board::from_name("virt-uefi"), Some(Board::VirtUefi));
     }
 }

@@ -8,7 +8,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::profile::{ExitConvention, Profile};
+use crate::profile::{ExitConvention, ImageKind, Profile};
 use crate::{RunError, RunOpts};
 
 /// QEMU's exit status, read through the board's exit convention.
@@ -133,6 +133,12 @@ pub fn qemu_command(
     }
     args.extend(["-m".into(), profile.memory.clone()]);
     args.extend(profile.args.iter().cloned());
+    if profile.image == ImageKind::UefiDisk {
+        // The firmware boots the disk image; `--append` is already in its cmdline.txt.
+        args.extend(crate::uefi::firmware_and_disk_args(profile, image));
+        args.extend(opts.qemu_args.iter().cloned());
+        return Ok(args);
+    }
     args.extend(["-kernel".into(), image.display().to_string()]);
     if let Some(append) = &opts.append {
         if !profile.append {

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 struct Sandbox {
@@ -53,7 +56,8 @@ impl Sandbox {
     /// A scratch folder with `bin/` (basic tools + the stubs named in `stubs`) and a copy of the
     /// repository's rust-toolchain.toml (the script reads it from the current directory).
     fn new(name: &str, stubs: &[&str]) -> Sandbox {
-        let dir = std::env::temp_dir().join(format!("atomprobe-prereqs-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("atomprobe-prereqs-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let bin = dir.join("bin");
         fs::create_dir_all(&bin).unwrap();
@@ -72,7 +76,11 @@ impl Sandbox {
         }
         // `basename` is used by the stub itself.
         std::os::unix::fs::symlink("/usr/bin/basename", bin.join("basename")).unwrap();
-        fs::copy(repo_root().join("rust-toolchain.toml"), dir.join("rust-toolchain.toml")).unwrap();
+        fs::copy(
+            repo_root().join("rust-toolchain.toml"),
+            dir.join("rust-toolchain.toml"),
+        )
+        .unwrap();
         Sandbox { dir }
     }
 
@@ -130,12 +138,22 @@ fn installed_toolchain_without_bare_metal_targets_gets_them_added() {
         .find(|l| l.starts_with("rustup target add"))
         .unwrap_or_else(|| panic!("no `rustup target add` call; calls:\n{log}"));
     assert!(add.contains("--toolchain 1.95.0"), "{add}");
-    for t in ["aarch64-unknown-none", "x86_64-unknown-none", "x86_64-unknown-uefi"] {
-        assert!(add.split_whitespace().any(|w| w == t), "{t} not added: {add}");
+    for t in [
+        "aarch64-unknown-none",
+        "x86_64-unknown-none",
+        "x86_64-unknown-uefi",
+    ] {
+        assert!(
+            add.split_whitespace().any(|w| w == t),
+            "{t} not added: {add}"
+        );
     }
     assert!(!log.contains("component add"), "nothing was missing: {log}");
     // One line says what was installed.
-    let said: Vec<&str> = err.lines().filter(|l| l.contains("adding to Rust")).collect();
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("adding to Rust"))
+        .collect();
     assert_eq!(said.len(), 1, "stderr: {err}");
     assert!(said[0].contains("aarch64-unknown-none"), "{}", said[0]);
 }
@@ -145,20 +163,38 @@ fn missing_components_are_added_and_complete_toolchain_is_left_alone() {
     let sb = Sandbox::new("components", RUST_STUBS);
     let (status, err, log) = sb.run(
         "rust_prereqs",
-        &[("STUB_TARGETS", ALL_TARGETS), ("STUB_COMPONENTS", "clippy rustfmt")],
+        &[
+            ("STUB_TARGETS", ALL_TARGETS),
+            ("STUB_COMPONENTS", "clippy rustfmt"),
+        ],
     );
     assert_eq!(status, 0, "stderr: {err}");
-    let add = log.lines().find(|l| l.starts_with("rustup component add")).unwrap();
-    assert!(add.contains("rust-src") && add.contains("llvm-tools"), "{add}");
+    let add = log
+        .lines()
+        .find(|l| l.starts_with("rustup component add"))
+        .unwrap();
+    assert!(
+        add.contains("rust-src") && add.contains("llvm-tools"),
+        "{add}"
+    );
     assert!(!log.contains("target add"), "{log}");
 
     let (status, err, log) = sb.run(
         "rust_prereqs",
-        &[("STUB_TARGETS", ALL_TARGETS), ("STUB_COMPONENTS", ALL_COMPONENTS)],
+        &[
+            ("STUB_TARGETS", ALL_TARGETS),
+            ("STUB_COMPONENTS", ALL_COMPONENTS),
+        ],
     );
     assert_eq!(status, 0, "stderr: {err}");
-    assert!(!log.contains(" add"), "a complete toolchain must not be changed: {log}");
-    assert!(err.is_empty(), "a complete toolchain is checked silently: {err}");
+    assert!(
+        !log.contains(" add"),
+        "a complete toolchain must not be changed: {log}"
+    );
+    assert!(
+        err.is_empty(),
+        "a complete toolchain is checked silently: {err}"
+    );
 }
 
 #[test]
@@ -184,16 +220,28 @@ fn cargo_without_rustup_names_the_missing_targets() {
     let lib = sysroot.join("lib/rustlib/x86_64-unknown-none/lib");
     fs::create_dir_all(&lib).unwrap();
     fs::write(lib.join("libcore-0123.rlib"), b"").unwrap();
-    let (status, err, _) = sb.run("rust_prereqs", &[("STUB_SYSROOT", sysroot.to_str().unwrap())]);
+    let (status, err, _) = sb.run(
+        "rust_prereqs",
+        &[("STUB_SYSROOT", sysroot.to_str().unwrap())],
+    );
     assert_eq!(status, 1, "stderr: {err}");
-    assert!(err.contains("cannot build for: aarch64-unknown-none"), "{err}");
-    assert!(!err.contains("x86_64-unknown-none"), "that one has a core: {err}");
+    assert!(
+        err.contains("cannot build for: aarch64-unknown-none"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("x86_64-unknown-none"),
+        "that one has a core: {err}"
+    );
     assert!(err.contains("rustup"), "says how to get it: {err}");
 
     let lib = sysroot.join("lib/rustlib/aarch64-unknown-none/lib");
     fs::create_dir_all(&lib).unwrap();
     fs::write(lib.join("libcore-4567.rlib"), b"").unwrap();
-    let (status, err, _) = sb.run("rust_prereqs", &[("STUB_SYSROOT", sysroot.to_str().unwrap())]);
+    let (status, err, _) = sb.run(
+        "rust_prereqs",
+        &[("STUB_SYSROOT", sysroot.to_str().unwrap())],
+    );
     assert_eq!(status, 0, "both targets have a core now: {err}");
 }
 
@@ -210,15 +258,27 @@ fn old_or_missing_qemu_without_root_is_named_with_its_version() {
     let mut stubs = RUST_STUBS.to_vec();
     stubs.extend(["qemu-system-aarch64", "qemu-system-x86_64"]);
     let sb = Sandbox::new("qemu", &stubs);
-    let rust = [("STUB_TARGETS", ALL_TARGETS), ("STUB_COMPONENTS", ALL_COMPONENTS)];
+    let rust = [
+        ("STUB_TARGETS", ALL_TARGETS),
+        ("STUB_COMPONENTS", ALL_COMPONENTS),
+    ];
 
     let mut env = rust.to_vec();
     env.push(("STUB_QEMU_VERSION", "8.2.2"));
     let (status, err, log) = sb.run("prereqs", &env);
     assert_eq!(status, 1, "QEMU 8.2 is too old: {err}");
-    assert!(err.contains("qemu-system-aarch64 (version 8.2 < 9.0)"), "{err}");
-    assert!(err.contains("bookworm-backports"), "says how to install it: {err}");
-    assert!(!log.contains("apt-get"), "not root: nothing may be installed: {log}");
+    assert!(
+        err.contains("qemu-system-aarch64 (version 8.2 < 9.0)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bookworm-backports"),
+        "says how to install it: {err}"
+    );
+    assert!(
+        !log.contains("apt-get"),
+        "not root: nothing may be installed: {log}"
+    );
 
     let (status, err, _) = sb.run("prereqs", &rust);
     assert_eq!(status, 1);
@@ -251,7 +311,10 @@ fn missing_test_packages_are_installed_as_root_and_named_otherwise() {
     let mut env = base.to_vec();
     env.push(("STUB_UID", "0"));
     let (status, err, log) = sb.run(&call, &env);
-    assert!(log.contains("apt-get install -y -qq mtools"), "root installs it: {log}");
+    assert!(
+        log.contains("apt-get install -y -qq mtools"),
+        "root installs it: {log}"
+    );
     assert!(!log.contains("ovmf"), "ovmf is present: {log}");
     // The stub apt-get installs nothing, so the script must notice and fail.
     assert_eq!(status, 1, "{err}");
@@ -260,5 +323,8 @@ fn missing_test_packages_are_installed_as_root_and_named_otherwise() {
     let (status, err, log) = sb.run(&call, &base);
     assert_eq!(status, 1);
     assert!(!log.contains("apt-get"), "not root: {log}");
-    assert!(err.contains("apt-get install -y mtools"), "names the package: {err}");
+    assert!(
+        err.contains("apt-get install -y mtools"),
+        "names the package: {err}"
+    );
 }

@@ -62,7 +62,7 @@ pub fn kmain(info: BootInfo) -> ! {
         config: cfg.clone(),
         platform: facts,
     }));
-    for e in errors {
+    for e in errors.into_iter().chain(take_boot_errors()) {
         console::emit(&Record::Error(e));
     }
 
@@ -152,4 +152,21 @@ pub fn report_error(what: &str, message: String) {
         what: what.into(),
         message,
     }));
+}
+
+/// Problems the boot code found before `begin` could be printed (e.g. a UEFI loader's notes),
+/// emitted as `error` records right after `begin`. A lock, not atomics (see `sync.rs`).
+static BOOT_ERRORS: crate::sync::Mutex<Vec<ErrorRec>> = crate::sync::Mutex::new(Vec::new());
+
+/// Queue an error record for after `begin` (boot code, before `kmain`).
+#[allow(dead_code)]
+pub fn queue_boot_error(what: &str, message: String) {
+    BOOT_ERRORS.lock().push(ErrorRec {
+        what: what.into(),
+        message,
+    });
+}
+
+fn take_boot_errors() -> Vec<ErrorRec> {
+    core::mem::take(&mut *BOOT_ERRORS.lock())
 }

@@ -2,7 +2,7 @@
 //!
 //! | item | what |
 //! |---|---|
-//! | `const NAME: &str` | `begin.board` (`qemu-virt`, `qemu-raspi4b`/`rpi4`, `qemu-pc`) |
+//! | `const NAME: &str` | `begin.board` (`qemu-virt`, `qemu-raspi4b`/`rpi4`, `qemu-pc`, `uefi-x86_64`/`uefi-aarch64`) |
 //! | `fn console_write(&[u8])` | raw bytes to the serial console |
 //! | `fn exit(RunStatus) -> !` | leave the emulator with a status saying whether the run completed (semihosting, isa-debug-exit), or park the board |
 //!
@@ -19,6 +19,10 @@ mod imp;
 
 #[cfg(feature = "board-pc")]
 #[path = "pc/mod.rs"]
+mod imp;
+
+#[cfg(feature = "board-uefi")]
+#[path = "uefi/mod.rs"]
 mod imp;
 
 pub use imp::*;

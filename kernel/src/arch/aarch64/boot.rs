@@ -326,7 +326,11 @@ impl core::fmt::Write for EarlyConsole {
 
 /// Rust entry on the boot core: EL1, FP on, BSS zeroed, stack and vectors set, MMU off, running
 /// at the link address (entry.S moved the image there when the loader put it at `loaded_at`).
+#[cfg_attr(feature = "board-uefi", allow(unreachable_code, unused_variables))]
 extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64, loaded_at: u64) -> ! {
+    // Board uefi: x0 was the UEFI loader's handover block, not a DTB (hardware from ACPI).
+    #[cfg(feature = "board-uefi")]
+    board::uefi_primary(dtb_addr, entry_el);
     use core::fmt::Write;
     // The console first, at the board's known address, before anything that can fault: from
     // here on a fault is printed by the exception handler (issue 11).
@@ -382,7 +386,11 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64, loaded_at: u64) -> ! 
         let _ = writeln!(
             EarlyConsole,
             "atomprobe: no RAM bank ({}) holds the image at {image}; halting",
-            if from_dtb { "from the DTB" } else { "board's known layout" }
+            if from_dtb {
+                "from the DTB"
+            } else {
+                "board's known layout"
+            }
         );
         super::halt();
     };

@@ -35,6 +35,8 @@ use probes::record::{Cpu, ErrorRec};
 #[cfg_attr(not(feature = "board-rpi4"), allow(unused_imports))]
 pub use boot::EnableMethod;
 pub use boot::{facts, CpuDesc};
+#[cfg(feature = "board-uefi")]
+pub use boot::{BootFacts, Conduit, FACTS};
 pub use smp::{online_cpus, run_on, start_cpus};
 
 /// Most cores the image brings up (stacks and guard slots are per core).
