@@ -658,6 +658,7 @@ mod tests {
             relaxed_per_s: 1,
             rule: String::new(),
             reason: None,
+            map: Default::default(),
         });
         let line = t.note(&lit, Duration::from_millis(1500)).unwrap();
         assert!(line.contains("litmus/SB wb → 3/10 observed"), "{line}");

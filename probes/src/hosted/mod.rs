@@ -96,6 +96,7 @@ impl HostedPlatform {
             align_check: false,
             line: 64,
             page: sys::page_size(),
+            map: crate::mapping::Variant::DEFAULT,
         };
         HostedPlatform {
             cfg,

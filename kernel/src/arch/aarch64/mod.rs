@@ -202,6 +202,7 @@ pub fn rule_env(_cfg: &Config) -> RuleEnv {
         align_check: e.align_check,
         line: 64,
         page: 4096,
+        map: probes::mapping::Variant::DEFAULT,
     }
 }
 

@@ -207,6 +207,7 @@ pub fn rule_env(cfg: &Config) -> RuleEnv {
         align_check: cfg.align_check && ring3::enabled(),
         line: LINE,
         page: PAGE,
+        map: probes::mapping::Variant::DEFAULT,
     }
 }
 
