@@ -729,7 +729,7 @@ mod tests {
         let v = c.variants();
         assert_eq!(v.len(), 18);
         assert_eq!(v[0], Variant::DEFAULT);
-        assert_eq!(v[1].caches, false);
+        assert!(!v[1].caches);
         assert_eq!(v[17].size, MapSize::Block1g);
         assert_eq!(v[17].share, Share::Non);
         assert_eq!(
