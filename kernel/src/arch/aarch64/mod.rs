@@ -29,6 +29,8 @@ use aarch64_cpu::registers::{
 use probes::attr::{Arch, MemAttr};
 use probes::config::Config;
 use probes::fault::RawFault;
+use probes::mapping::{MapSize, Share, Variant};
+use probes::mmu::aarch64::Shareability;
 use probes::platform::{Arena, Privilege, RuleEnv};
 use probes::record::{Cpu, ErrorRec};
 
@@ -161,12 +163,19 @@ static PMU_OK: [AtomicBool; MAX_CORES] = [const { AtomicBool::new(false) }; MAX_
 pub fn platform_facts() -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     if effective().mmu {
-        let list: Vec<String> = mmu::ALIASES
-            .iter()
-            .enumerate()
-            .map(|(k, (a, sh))| format!("{a}/{}@{:#x}", sh.name(), mmu::alias_va(k)))
-            .collect();
-        m.insert("arena_aliases".to_string(), list.join(","));
+        // Every alias (attribute × shareability × leaf size) confirmed by walking the tables.
+        let pa = ARENA.0.get() as u64;
+        m.insert("arena_aliases".to_string(), mmu::confirm_aliases(pa));
+        for size in [MapSize::Block2m, MapSize::Block1g] {
+            let (base, len) = mmu::alias_span(size, pa);
+            m.insert(
+                format!("arena_{}_block", size.name()),
+                format!(
+                    "{base:#x}+{len:#x} (the aligned block holding the arena; probes touch only \
+                     the arena's pages)"
+                ),
+            );
+        }
     }
     m.insert(
         "arena_pa".to_string(),
@@ -210,7 +219,8 @@ pub fn rule_env(_cfg: &Config) -> RuleEnv {
 pub const ARENA_PAGES: usize = 4;
 pub const PAGE: usize = 4096;
 
-#[repr(C, align(4096))]
+/// 16 KiB-aligned: the arena never crosses a 2 MiB boundary, so one 2 MiB block holds it.
+#[repr(C, align(16384))]
 struct ArenaPages([u8; ARENA_PAGES * PAGE]);
 
 struct ArenaCell(core::cell::UnsafeCell<ArenaPages>);
@@ -222,13 +232,19 @@ static ARENA: ArenaCell = ArenaCell(core::cell::UnsafeCell::new(ArenaPages(
     [0; ARENA_PAGES * PAGE],
 )));
 
-/// The probe arena for `attr`. With the MMU off there is only the identity view (Device-nGnRnE).
-/// With the MMU on it is the attribute's alias of the same physical pages; before handing it
-/// out the pages are cleaned and invalidated to the point of coherency through the cacheable
-/// identity mapping, so no dirty or stale line from an earlier alias with other attributes is
-/// left (Arm ARM B2.12 "Mismatched memory attributes": software must clean/invalidate when
-/// switching between aliases of different cacheability).
+/// The probe arena for `attr` with the default mapping (4 KiB pages, Inner Shareable).
 pub fn arena(attr: MemAttr) -> Result<Arena, String> {
+    arena_mapped(attr, &Variant::DEFAULT)
+}
+
+/// The probe arena for `attr` mapped as `v` says. With the MMU off there is only the identity
+/// view (Device-nGnRnE). With the MMU on it is the alias of the same physical pages with that
+/// attribute, shareability and leaf size; before handing it out the pages are cleaned and
+/// invalidated to the point of coherency through the cacheable identity mapping, so no dirty or
+/// stale line from an earlier alias with other attributes is left (Arm ARM B2.12 "Mismatched
+/// memory attributes": software must clean/invalidate when switching between aliases of
+/// different cacheability).
+pub fn arena_mapped(attr: MemAttr, v: &Variant) -> Result<Arena, String> {
     let pa = ARENA.0.get() as usize;
     let len = ARENA_PAGES * PAGE;
     if !effective().mmu {
@@ -237,13 +253,27 @@ pub fn arena(attr: MemAttr) -> Result<Arena, String> {
                 "{attr} is not available: the MMU is off, so every access is Device-nGnRnE"
             ));
         }
+        if !v.is_default() {
+            return Err(format!(
+                "{} is not available: the MMU is off (no translation tables)",
+                v.label()
+            ));
+        }
         return Ok(Arena {
             base: pa as *mut u8,
             len,
             attr,
         });
     }
-    let va = mmu::alias_for(attr, probes::mmu::aarch64::Shareability::Inner)
+    if !v.caches {
+        return Err("caches=off is not implemented in this image (SCTLR_EL1.C/I stay 1)".into());
+    }
+    let sh = match v.share {
+        Share::Inner => Shareability::Inner,
+        Share::Outer => Shareability::Outer,
+        Share::Non => Shareability::Non,
+    };
+    let va = mmu::alias_for(attr, sh, v.size, pa as u64)
         .ok_or_else(|| format!("{attr} is not an aarch64 memory attribute"))?;
     mmu::dc_range(pa, len, mmu::Dc::Civac);
     Ok(Arena {
@@ -251,6 +281,17 @@ pub fn arena(attr: MemAttr) -> Result<Arena, String> {
         len,
         attr,
     })
+}
+
+/// Make `v`'s system-wide part effective: only the caches are system-wide on aarch64.
+pub fn set_variant(v: &Variant) -> Result<(), String> {
+    if !v.caches {
+        return Err("caches=off is not implemented in this image (SCTLR_EL1.C/I stay 1)".into());
+    }
+    if v.mtrr.is_some() {
+        return Err("mtrr= is x86 only".into());
+    }
+    Ok(())
 }
 
 pub fn guarded(op: &mut dyn FnMut()) -> Option<RawFault> {
@@ -311,4 +352,9 @@ fn cpu_record(index: usize, hwid: u64, online: bool, error: Option<String>) -> C
         el: online.then_some(1),
         cycle_counter: online.then(|| PMU_OK[index.min(MAX_CORES - 1)].load(Ordering::Relaxed)),
     }
+}
+
+/// No second source of memory types on aarch64: the descriptor's AttrIndx is the type.
+pub fn effective_type(_attr: MemAttr, _v: &Variant) -> Option<String> {
+    None
 }
