@@ -58,7 +58,8 @@ const RULE_LSE2_UNKNOWN: &str = "Arm ARM B2.5.2 (AArch64.UnalignedAccessFaults):
 const RULE_DEVICE_ALIGN: &str =
     "Arm ARM B2.5.2 (AArch64.S1HasAlignmentFault): an unaligned access \
      to any type of Device memory generates an Alignment fault, whatever the instruction and \
-     FEAT_LSE2";
+     FEAT_LSE2, and whatever the leaf size (4 KiB page, 2 MiB or 1 GiB block: the memory type \
+     comes from the descriptor's AttrIndx alone, D8.3)";
 const RULE_SCTLR_A: &str =
     "Arm ARM B2.5.2: with SCTLR_EL1.A = 1 an unaligned access to Normal memory generates an Alignment fault";
 const RULE_NORMAL_UNALIGNED: &str =

@@ -45,8 +45,19 @@ pub fn run(platform: &dyn Platform) {
         }
         let mut env = platform.env();
         env.map = *v;
+        // Shareability is a Normal-memory attribute: Device memory is Outer Shareable whatever
+        // SH says (Arm ARM D8.6.2), so a `share=` other than inner runs the Normal types only.
+        let mut cfg = platform.config().clone();
+        if v.share != Share::Inner {
+            cfg.attrs
+                .retain(|a| crate::attr::MemAttr::from_name(a).is_some_and(|a| !a.is_arm_device()));
+            if cfg.attrs.is_empty() {
+                continue;
+            }
+        }
         let mapped = Mapped {
             inner: platform,
+            cfg,
             v: *v,
             env,
             unavailable,
@@ -69,6 +80,8 @@ pub fn run(platform: &dyn Platform) {
 /// carries the combination's fields (`record::MapFields`).
 struct Mapped<'a> {
     inner: &'a dyn Platform,
+    /// The configuration with the attributes this combination runs.
+    cfg: Config,
     v: Variant,
     env: RuleEnv,
     /// Why `set_variant` refused the combination: every arena request gets this reason.
@@ -99,7 +112,7 @@ impl Platform for Mapped<'_> {
         self.env
     }
     fn config(&self) -> &Config {
-        self.inner.config()
+        &self.cfg
     }
     fn cpu_count(&self) -> usize {
         self.inner.cpu_count()

@@ -4,6 +4,7 @@
 //! checking). See `arch/mod.rs` for the contract this module fulfils.
 
 mod boot;
+mod caches;
 mod exceptions;
 mod gic;
 mod mmu;
@@ -265,8 +266,11 @@ pub fn arena_mapped(attr: MemAttr, v: &Variant) -> Result<Arena, String> {
             attr,
         });
     }
-    if !v.caches {
-        return Err("caches=off is not implemented in this image (SCTLR_EL1.C/I stay 1)".into());
+    if v.caches != caches::on() {
+        return Err(format!(
+            "caches={} is not in effect",
+            if v.caches { "on" } else { "off" }
+        ));
     }
     let sh = match v.share {
         Share::Inner => Shareability::Inner,
@@ -283,15 +287,20 @@ pub fn arena_mapped(attr: MemAttr, v: &Variant) -> Result<Arena, String> {
     })
 }
 
-/// Make `v`'s system-wide part effective: only the caches are system-wide on aarch64.
+/// Make `v`'s system-wide part effective: only the caches (SCTLR_EL1.C/I on every core) are
+/// system-wide on aarch64; the leaf size and shareability are the alias chosen.
 pub fn set_variant(v: &Variant) -> Result<(), String> {
-    if !v.caches {
-        return Err("caches=off is not implemented in this image (SCTLR_EL1.C/I stay 1)".into());
-    }
     if v.mtrr.is_some() {
         return Err("mtrr= is x86 only".into());
     }
-    Ok(())
+    if !effective().mmu {
+        return if v.is_default() {
+            Ok(())
+        } else {
+            Err(format!("{}: the MMU is off (mmu=off)", v.label()))
+        };
+    }
+    caches::set(v.caches, online_cpus())
 }
 
 pub fn guarded(op: &mut dyn FnMut()) -> Option<RawFault> {
