@@ -64,6 +64,10 @@ impl Platform for KernelPlatform {
         arch::effective_type(attr, v)
     }
 
+    fn arena_window(&self, attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+        arch::arena_window(attr, v)
+    }
+
     fn guarded(&self, op: &mut dyn FnMut()) -> Option<RawFault> {
         arch::guarded(op)
     }

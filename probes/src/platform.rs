@@ -103,6 +103,16 @@ pub trait Platform: Sync {
         }
     }
 
+    /// The page-aligned window around the arena that `attr`'s alias under `v` maps with the
+    /// same leaf size (2 MiB here), for read-only strides over many pages (`cost/tlb-stride`),
+    /// or why there is none. Probes only read it: it may alias other memory of the image.
+    fn arena_window(&self, _attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+        Err(format!(
+            "{}: no multi-page window around the arena on this platform",
+            v.label()
+        ))
+    }
+
     /// The memory type accesses to `attr`'s arena actually get under `v`, where something other
     /// than the page tables takes part (x86: PAT × MTRR, Intel SDM Vol. 3A 13.5.2.2).
     fn effective_type(&self, _attr: MemAttr, _v: &Variant) -> Option<String> {

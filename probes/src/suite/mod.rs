@@ -142,6 +142,16 @@ impl Platform for Mapped<'_> {
     fn effective_type(&self, attr: crate::attr::MemAttr, v: &Variant) -> Option<String> {
         self.inner.effective_type(attr, v)
     }
+    fn arena_window(
+        &self,
+        attr: crate::attr::MemAttr,
+        _v: &Variant,
+    ) -> Result<(*const u8, usize), String> {
+        match &self.unavailable {
+            Some(why) => Err(alloc::format!("{}: {why}", self.v.label())),
+            None => self.inner.arena_window(attr, &self.v),
+        }
+    }
     fn guarded(&self, op: &mut dyn FnMut()) -> Option<crate::fault::RawFault> {
         self.inner.guarded(op)
     }

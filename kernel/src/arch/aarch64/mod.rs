@@ -287,6 +287,18 @@ pub fn arena_mapped(attr: MemAttr, v: &Variant) -> Result<Arena, String> {
     })
 }
 
+/// The 2 MiB window around the arena through `attr`'s alias under `v` (every alias maps at least
+/// the 2 MiB block holding the arena, `mmu::alias_span`); read-only use.
+pub fn arena_window(attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+    let a = arena_mapped(attr, v)?;
+    if !effective().mmu {
+        return Err("mmu=off: no alias window".into());
+    }
+    let pa = ARENA.0.get() as usize;
+    let off = pa % mmu::WINDOW as usize;
+    Ok(((a.base as usize - off) as *const u8, mmu::WINDOW as usize))
+}
+
 /// Make `v`'s system-wide part effective: only the caches (SCTLR_EL1.C/I on every core) are
 /// system-wide on aarch64; the leaf size and shareability are the alias chosen.
 pub fn set_variant(v: &Variant) -> Result<(), String> {

@@ -240,6 +240,12 @@ pub fn arena_mapped(attr: MemAttr, v: &Variant) -> Result<Arena, String> {
     })
 }
 
+/// The arena's own 2 MiB window through `attr`'s alias under `v` (the arena is its start).
+pub fn arena_window(attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+    let a = arena_mapped(attr, v)?;
+    Ok((a.base as *const u8, ARENA_WINDOW))
+}
+
 /// `mtrr=` and `caches=` on every online core (SDM Vol. 3A 13.11.8), and whether the CPU has
 /// the leaf size.
 pub fn set_variant(v: &Variant) -> Result<(), String> {
