@@ -161,9 +161,10 @@ pub struct RunArgs {
     /// Keep the raw serial log in FILE.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Kill QEMU after S seconds without an end of run.
-    #[arg(long, value_name = "S", default_value_t = 120.0, value_parser = parse_timeout)]
-    pub timeout: f64,
+    /// Kill QEMU after S seconds without an end of run. Default: 120 s per mapping combination
+    /// the boot arguments ask for (mapping= × share= × caches= × mtrr=).
+    #[arg(long, value_name = "S", value_parser = parse_timeout)]
+    pub timeout: Option<f64>,
     /// Enter at EL2 (-M virt,virtualization=on).
     #[arg(long)]
     pub virtualization: bool,
@@ -277,13 +278,17 @@ pub fn main() -> i32 {
 }
 
 fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
+    let timeout = a.timeout.map_or_else(
+        || crate::default_timeout(a.board, a.append.as_deref()),
+        Duration::from_secs_f64,
+    );
     let opts = RunOpts {
         board: a.board,
         cpu: a.cpu,
         smp: a.smp,
         append: a.append,
         out: a.out,
-        timeout: Duration::from_secs_f64(a.timeout),
+        timeout,
         virtualization: a.virtualization,
         kernel: a.kernel,
         qemu_args: a.qemu_arg,
@@ -358,7 +363,7 @@ mod tests {
         let cli = Cli::try_parse_from(["atomprobe", "run", "--board", "qemu-virt"]).unwrap();
         let Cmd::Run(a) = cli.command else { panic!() };
         assert_eq!(a.board, Board::Virt);
-        assert_eq!(a.timeout, 120.0);
+        assert_eq!(a.timeout, None);
         assert!(!a.debug);
 
         let cli = Cli::try_parse_from([

@@ -366,15 +366,25 @@ pub fn build_rows(reports: &[&ParsedReport], labels: &[String]) -> Vec<Row> {
     for (i, rep) in reports.iter().enumerate() {
         let mut seen: BTreeMap<(u8, String, String, String, u32), usize> = BTreeMap::new();
         for rec in &rep.records {
-            let (kind, fam, name, attr, width, shown, cell) = match rec {
+            // The mapping (`mapping`, `share`, `caches`, `mtrr`) is part of the key: a 2 MiB
+            // block run matches the 2 MiB block run of another report, not its 4 KiB one.
+            let (kind, fam, name, attr, width, shown, cell, map) = match rec {
                 Record::Probe(p) => (
                     0u8,
                     p.family.clone(),
                     p.name.clone(),
                     p.attr.clone(),
                     p.width,
-                    format!("{}/{} {} w{}", p.family, p.name, p.attr, p.width),
+                    format!(
+                        "{}/{} {} w{}{}",
+                        p.family,
+                        p.name,
+                        p.attr,
+                        p.width,
+                        p.map.key_suffix()
+                    ),
                     probe_cell(p),
+                    p.map.key_suffix(),
                 ),
                 Record::Litmus(l) => (
                     1u8,
@@ -382,12 +392,19 @@ pub fn build_rows(reports: &[&ParsedReport], labels: &[String]) -> Vec<Row> {
                     l.name.clone(),
                     l.attr.clone(),
                     0,
-                    format!("litmus/{} {}", l.name, l.attr),
+                    format!("litmus/{} {}{}", l.name, l.attr, l.map.key_suffix()),
                     litmus_cell(l),
+                    l.map.key_suffix(),
                 ),
                 _ => continue,
             };
-            let base = (kind, fam, name, match_attr(&attr).to_string(), width);
+            let base = (
+                kind,
+                fam,
+                name,
+                format!("{}{map}", match_attr(&attr)),
+                width,
+            );
             let n = seen.entry(base.clone()).or_default();
             *n += 1;
             let key: Key = (base.0, base.1, base.2, base.3, base.4, *n);
@@ -649,6 +666,7 @@ mod tests {
             rule: String::new(),
             reason: None,
             elapsed_ms: None,
+            map: Default::default(),
         })
     }
 
@@ -676,6 +694,7 @@ mod tests {
             relaxed_per_s: observed,
             rule: String::new(),
             reason: None,
+            map: Default::default(),
         })
     }
 
@@ -739,6 +758,52 @@ mod tests {
             litmus("MP", "wb", 0, ModelVerdict::Forbidden),
         ]);
         (a, b)
+    }
+
+    /// Records of another mapping (`mapping`, `share`, `mtrr`) are other rows: a 2 MiB block
+    /// run is compared with the 2 MiB block run, and an old report without `mapping` matches 4k.
+    #[test]
+    fn mapping_is_part_of_the_key() {
+        let with_map = |rec: Record, mapping: &str, mtrr: Option<&str>| match rec {
+            Record::Probe(mut p) => {
+                p.map.mapping = mapping.into();
+                p.map.mtrr = mtrr.map(String::from);
+                Record::Probe(p)
+            }
+            Record::Litmus(mut l) => {
+                l.map.mapping = mapping.into();
+                Record::Litmus(l)
+            }
+            r => r,
+        };
+        let p = |r| probe("ldxr-64-misaligned", "wb", r, None);
+        let a = report_text(&[
+            with_map(p(ProbeResult::Ok), "4k", None),
+            with_map(p(ProbeResult::Ok), "2m", None),
+            with_map(p(ProbeResult::Ok), "2m", Some("uc")),
+            with_map(litmus("SB", "wb", 0, ModelVerdict::Allowed), "1g", None),
+        ]);
+        let b = report_text(&[
+            with_map(p(ProbeResult::Fault), "2m", None),
+            p(ProbeResult::Ok),
+            with_map(litmus("SB", "wb", 0, ModelVerdict::Allowed), "1g", None),
+        ]);
+        let inp = inputs(&[a, b]);
+        let rows = rows_of(&inp);
+        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "fault/ldxr-64-misaligned wb w64",
+                "fault/ldxr-64-misaligned wb w64 map=2m",
+                "fault/ldxr-64-misaligned wb w64 map=2m mtrr=uc",
+                "litmus/SB wb map=1g",
+            ]
+        );
+        assert!(rows[0].differs.is_empty(), "{:?}", rows[0].differs);
+        assert!(!rows[1].differs.is_empty(), "2m rows differ: ok vs fault");
+        assert_eq!(rows[2].differs, ["only in A"]);
+        assert!(rows[3].differs.is_empty());
     }
 
     #[test]

@@ -589,6 +589,7 @@ mod tests {
             relaxed_per_s: 1,
             rule: String::new(),
             reason: None,
+            map: Default::default(),
         }
     }
 

@@ -29,6 +29,7 @@ use probes::platform::{Arena, Platform, RuleEnv, RunError as PlatRunError};
 use probes::record::{ErrorRec, ProbeResult, Record, Verdict};
 
 use crate::RunError;
+use probes::mapping::Variant;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct HostArgs {
@@ -51,6 +52,20 @@ pub struct HostArgs {
     /// Seed of the probes' pseudo-random choices (decimal or 0x hex). Default 1.
     #[arg(long, value_name = "N")]
     pub seed: Option<String>,
+    /// Leaf sizes of the arena, comma-separated: 4k, 2m, 1g (2m/1g: huge pages from
+    /// mmap(MAP_HUGETLB) on Linux; where none are reserved the probes are skipped, saying why).
+    #[arg(long, value_name = "LIST")]
+    pub mapping: Option<String>,
+    /// aarch64 shareability (inner, outer, non): accepted for symmetry with the image; user
+    /// space cannot choose it, so anything but inner is skipped with the reason.
+    #[arg(long, value_name = "LIST")]
+    pub share: Option<String>,
+    /// Caches (on, off): user space cannot turn them off; off is skipped with the reason.
+    #[arg(long, value_name = "LIST")]
+    pub caches: Option<String>,
+    /// x86 MTRR type over the arena (uc, wc, wt, wp, wb): privileged; skipped with the reason.
+    #[arg(long, value_name = "LIST")]
+    pub mtrr: Option<String>,
     /// Write the records to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -76,6 +91,10 @@ pub fn cmdline(a: &HostArgs, arch: Arch, cpus: u32) -> Result<String, String> {
         ("iters", "--iters", a.iters.clone()),
         ("cpus", "--cpus", (cpus > 0).then(|| cpus.to_string())),
         ("seed", "--seed", a.seed.clone()),
+        ("mapping", "--mapping", a.mapping.clone()),
+        ("share", "--share", a.share.clone()),
+        ("caches", "--caches", a.caches.clone()),
+        ("mtrr", "--mtrr", a.mtrr.clone()),
     ];
     let mut parts = Vec::new();
     for (key, flag, value) in items {
@@ -398,6 +417,18 @@ impl Platform for Watched<'_> {
     fn arena(&self, attr: MemAttr) -> Result<Arena, String> {
         self.inner.arena(attr)
     }
+    fn arena_mapped(&self, attr: MemAttr, v: &Variant) -> Result<Arena, String> {
+        self.inner.arena_mapped(attr, v)
+    }
+    fn set_variant(&self, v: &Variant) -> Result<(), String> {
+        self.inner.set_variant(v)
+    }
+    fn effective_type(&self, attr: MemAttr, v: &Variant) -> Option<String> {
+        self.inner.effective_type(attr, v)
+    }
+    fn arena_window(&self, attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+        self.inner.arena_window(attr, v)
+    }
     fn guarded(&self, op: &mut dyn FnMut()) -> Option<RawFault> {
         self.inner.guarded(op)
     }
@@ -658,6 +689,7 @@ mod tests {
             relaxed_per_s: 1,
             rule: String::new(),
             reason: None,
+            map: Default::default(),
         });
         let line = t.note(&lit, Duration::from_millis(1500)).unwrap();
         assert!(line.contains("litmus/SB wb → 3/10 observed"), "{line}");

@@ -24,8 +24,22 @@ pub mod uefi;
 pub use profile::{Board, Profile};
 pub use qemu::MappedExit;
 
-/// Default `--timeout`.
+/// Default `--timeout`, per mapping combination (see [`default_timeout`]).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The `--timeout` a run gets when none is given: [`DEFAULT_TIMEOUT`] for each mapping
+/// combination the boot arguments ask for (`mapping=` × `share=` × `caches=` × `mtrr=`), since
+/// the image runs every selected family once per combination.
+pub fn default_timeout(board: Board, append: Option<&str>) -> Duration {
+    let arch = match board {
+        Board::Pc => probes::attr::Arch::X86_64,
+        _ => probes::attr::Arch::Aarch64,
+    };
+    let catalogue = probes::suite::catalogue();
+    let known: Vec<(&str, &str)> = catalogue.iter().map(|(f, n)| (*f, n.as_str())).collect();
+    let (cfg, _) = probes::config::Config::parse(append.unwrap_or(""), arch, &known);
+    DEFAULT_TIMEOUT * cfg.variants().len().max(1) as u32
+}
 
 /// What to boot and how (the options of `atomprobe run`).
 #[derive(Clone, Debug)]
@@ -378,6 +392,22 @@ mod tests {
         );
         assert!(!corrupted.success());
         assert!(corrupted.verdict().contains("Corrupted"));
+    }
+
+    #[test]
+    fn default_timeout_scales_with_the_mapping_combinations() {
+        assert_eq!(default_timeout(Board::Virt, None), DEFAULT_TIMEOUT);
+        assert_eq!(
+            default_timeout(
+                Board::Virt,
+                Some("probes=fault mapping=4k,2m,1g share=inner,outer,non")
+            ),
+            DEFAULT_TIMEOUT * 9
+        );
+        assert_eq!(
+            default_timeout(Board::Pc, Some("mapping=4k,2m,1g mtrr=uc,wc")),
+            DEFAULT_TIMEOUT * 6
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use alloc::string::String;
 use probes::attr::MemAttr;
 use probes::config::Config;
 use probes::fault::RawFault;
+use probes::mapping::Variant;
 use probes::platform::{Arena, Platform, RuleEnv, RunError};
 use probes::record::Record;
 
@@ -49,6 +50,22 @@ impl Platform for KernelPlatform {
 
     fn arena(&self, attr: MemAttr) -> Result<Arena, String> {
         arch::arena(attr)
+    }
+
+    fn arena_mapped(&self, attr: MemAttr, v: &Variant) -> Result<Arena, String> {
+        arch::arena_mapped(attr, v)
+    }
+
+    fn set_variant(&self, v: &Variant) -> Result<(), String> {
+        arch::set_variant(v)
+    }
+
+    fn effective_type(&self, attr: MemAttr, v: &Variant) -> Option<String> {
+        arch::effective_type(attr, v)
+    }
+
+    fn arena_window(&self, attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+        arch::arena_window(attr, v)
     }
 
     fn guarded(&self, op: &mut dyn FnMut()) -> Option<RawFault> {

@@ -10,6 +10,11 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Arch, MemAttr};
+use crate::mapping::{
+    key_applies, mapping_names, mtrr_from_name, mtrr_names, parse_list, share_names, MapSize,
+    Share, Variant,
+};
+use crate::mmu::x86_64::MemType;
 use crate::record::ErrorRec;
 
 /// Default base iteration count (`iters=`); each family scales it (docs/probes.md).
@@ -55,6 +60,18 @@ pub struct Config {
     /// `tear` family's cache line of the access, first pattern and writer rotation, and the
     /// `excl` family's cache line of the counter. The same seed repeats the same choices.
     pub seed: u64,
+    /// Leaf sizes of the arena aliases (`mapping=`: 4k, 2m, 1g), each run in turn.
+    #[serde(default = "default_mapping")]
+    pub mapping: Vec<String>,
+    /// aarch64: shareability of the Normal aliases (`share=`: inner, outer, non).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub share: Vec<String>,
+    /// Data caches (`caches=`: on, off), each run in turn.
+    #[serde(default = "default_caches")]
+    pub caches: Vec<String>,
+    /// x86: MTRR types put over the arena (`mtrr=`: uc, wc, wt, wp, wb); empty: as found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mtrr: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selftest: Option<SelfTest>,
     /// Words of the command line that belong to a boot loader or Linux, not to atomprobe (the
@@ -78,9 +95,58 @@ impl Config {
             mmu: true,
             align_check: false,
             seed: 1,
+            mapping: default_mapping(),
+            share: match arch {
+                Arch::Aarch64 => vec![Share::Inner.name().to_string()],
+                Arch::X86_64 => Vec::new(),
+            },
+            caches: default_caches(),
+            mtrr: Vec::new(),
             selftest: None,
             ignored: Vec::new(),
         }
+    }
+
+    /// Every combination of `mapping=`, `share=`, `caches=` and `mtrr=`, in the order the suite
+    /// runs them (mapping outermost).
+    pub fn variants(&self) -> Vec<Variant> {
+        let sizes: Vec<MapSize> = self
+            .mapping
+            .iter()
+            .filter_map(|m| MapSize::from_name(m))
+            .collect();
+        let mut shares: Vec<Share> = self
+            .share
+            .iter()
+            .filter_map(|m| Share::from_name(m))
+            .collect();
+        if shares.is_empty() {
+            shares.push(Share::Inner);
+        }
+        let caches: Vec<bool> = self.caches.iter().map(|c| c == "on").collect();
+        let mut mtrrs: Vec<Option<MemType>> = self.mtrr.iter().map(|m| mtrr_from_name(m)).collect();
+        if mtrrs.is_empty() {
+            mtrrs.push(None);
+        }
+        let mut out = Vec::new();
+        for &size in &sizes {
+            for &share in &shares {
+                for &c in &caches {
+                    for &mtrr in &mtrrs {
+                        out.push(Variant {
+                            size,
+                            share,
+                            caches: c,
+                            mtrr,
+                        });
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push(Variant::DEFAULT);
+        }
+        out
     }
 
     /// The selected attributes, parsed (names were validated by `parse`).
@@ -190,6 +256,56 @@ impl Config {
                         cfg.seed
                     )),
                 },
+                "mapping" | "share" | "caches" | "mtrr" if !key_applies(key, arch) => err(format!(
+                    "{} is not accepted on {}: {}",
+                    arg(key, value),
+                    arch.name(),
+                    if key == "share" {
+                        "x86 has no shareability attribute (every memory type is coherent)"
+                    } else {
+                        "MTRRs are x86 only; choose aarch64 memory types with attrs="
+                    }
+                )),
+                "mapping" => match parse_list(
+                    value,
+                    &arg(key, value),
+                    &mapping_names(),
+                    MapSize::from_name,
+                    "4k",
+                ) {
+                    Ok(l) => cfg.mapping = l.iter().map(|m| m.name().to_string()).collect(),
+                    Err(m) => err(m),
+                },
+                "share" => match parse_list(
+                    value,
+                    &arg(key, value),
+                    &share_names(),
+                    Share::from_name,
+                    "inner",
+                ) {
+                    Ok(l) => cfg.share = l.iter().map(|m| m.name().to_string()).collect(),
+                    Err(m) => err(m),
+                },
+                "caches" => match parse_list(value, &arg(key, value), &["on", "off"], parse_on_off, "on")
+                {
+                    Ok(l) => {
+                        cfg.caches = l
+                            .iter()
+                            .map(|&b| if b { "on" } else { "off" }.to_string())
+                            .collect()
+                    }
+                    Err(m) => err(m),
+                },
+                "mtrr" => match parse_list(
+                    value,
+                    &arg(key, value),
+                    &mtrr_names(),
+                    mtrr_from_name,
+                    "the MTRRs as the firmware set them",
+                ) {
+                    Ok(l) => cfg.mtrr = l.iter().map(|m| m.name().to_string()).collect(),
+                    Err(m) => err(m),
+                },
                 "selftest" => match value {
                     "fault" => cfg.selftest = Some(SelfTest::Fault),
                     "panic" => cfg.selftest = Some(SelfTest::Panic),
@@ -278,8 +394,20 @@ const KEYS: &[&str] = &[
     "mmu=",
     "align-check=",
     "seed=",
+    "mapping=",
+    "share=",
+    "caches=",
+    "mtrr=",
     "selftest=",
 ];
+
+fn default_mapping() -> Vec<String> {
+    vec![MapSize::Page4k.name().to_string()]
+}
+
+fn default_caches() -> Vec<String> {
+    vec!["on".to_string()]
+}
 
 /// Default attributes: the cacheable one everything normally uses, plus the weakest Normal type
 /// and the strongest Device/uncached type, so a default run shows the contrast.
@@ -592,6 +720,47 @@ mod tests {
         assert!(e[0].message.contains("with --attrs"), "{}", e[0].message);
         assert_eq!(Spelling::Flag.arg("iters", ""), "--iters ''");
         assert_eq!(Spelling::BootArg.arg("iters", ""), "iters=");
+    }
+
+    #[test]
+    fn mapping_arguments_make_variants() {
+        let (c, e) = Config::parse(
+            "mapping=4k,2m,1g share=inner,outer,non caches=on,off",
+            Arch::Aarch64,
+            KNOWN,
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let v = c.variants();
+        assert_eq!(v.len(), 18);
+        assert_eq!(v[0], Variant::DEFAULT);
+        assert!(!v[1].caches);
+        assert_eq!(v[17].size, MapSize::Block1g);
+        assert_eq!(v[17].share, Share::Non);
+        assert_eq!(
+            Config::defaults(Arch::Aarch64).variants(),
+            [Variant::DEFAULT]
+        );
+        let (c, e) = Config::parse("mapping=2m mtrr=uc,wc", Arch::X86_64, KNOWN);
+        assert!(e.is_empty(), "{e:?}");
+        let v = c.variants();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].mtrr, Some(MemType::Wc));
+        assert_eq!(v[1].size, MapSize::Block2m);
+        // Bad values: one error each, naming the value and what is accepted; defaults stay.
+        for (arg, arch, want) in [
+            ("mapping=8m", Arch::Aarch64, "4k, 2m, 1g"),
+            ("share=outer,system", Arch::Aarch64, "inner, outer, non"),
+            ("caches=maybe", Arch::X86_64, "on, off"),
+            ("mtrr=uc-", Arch::X86_64, "uc, wc, wt, wp, wb"),
+            ("mtrr=uc", Arch::Aarch64, "x86 only"),
+            ("share=non", Arch::X86_64, "shareability"),
+        ] {
+            let (c, e) = Config::parse(arg, arch, KNOWN);
+            assert_eq!(e.len(), 1, "{arg}");
+            assert!(e[0].message.contains(arg), "{}", e[0].message);
+            assert!(e[0].message.contains(want), "{}", e[0].message);
+            assert_eq!(c, Config::defaults(arch), "{arg}");
+        }
     }
 
     #[test]

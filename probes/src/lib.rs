@@ -12,6 +12,7 @@ pub mod guard;
 #[cfg(feature = "std")]
 pub mod hosted;
 pub mod litmus;
+pub mod mapping;
 pub mod memmap;
 pub mod mmu;
 pub mod ops;

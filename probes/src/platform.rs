@@ -1,11 +1,13 @@
 //! What a probe needs from where it runs. The bare-metal image (`kernel/`) and the OS-hosted
 //! runner (`host/`) each implement [`Platform`]; every probe family is written once against it.
 
+use alloc::format;
 use alloc::string::String;
 
 use crate::attr::{Arch, MemAttr};
 use crate::config::Config;
 use crate::fault::RawFault;
+use crate::mapping::Variant;
 use crate::record::Record;
 
 /// A probe arena: memory probes may read, write and fault on, mapped with one attribute. On a
@@ -47,6 +49,9 @@ pub struct RuleEnv {
     pub line: usize,
     /// Page size in bytes.
     pub page: usize,
+    /// How the arena is mapped for the probes being judged (`mapping=`, `share=`, `caches=`,
+    /// `mtrr=`): set by the suite for each combination.
+    pub map: Variant,
 }
 
 /// Error from the cross-core engine.
@@ -76,6 +81,43 @@ pub trait Platform: Sync {
 
     /// The probe arena for `attr`, or why there is none here (e.g. MMU off).
     fn arena(&self, attr: MemAttr) -> Result<Arena, String>;
+
+    /// Make the system-wide part of `v` effective on every core before the probes under it run
+    /// (data caches, MTRRs), or say why it cannot be. Where a platform has only the default
+    /// mapping it cannot change anything: other combinations are refused with the reason.
+    fn set_variant(&self, v: &Variant) -> Result<(), String> {
+        if v.is_default() {
+            Ok(())
+        } else {
+            Err(format!("{} is not available on this platform", v.label()))
+        }
+    }
+
+    /// The probe arena for `attr` mapped as `v` says (leaf size, shareability), or why there is
+    /// none. Default: only the default mapping, through [`arena`](Platform::arena).
+    fn arena_mapped(&self, attr: MemAttr, v: &Variant) -> Result<Arena, String> {
+        if v.is_default() {
+            self.arena(attr)
+        } else {
+            Err(format!("{} is not available on this platform", v.label()))
+        }
+    }
+
+    /// The page-aligned window around the arena that `attr`'s alias under `v` maps with the
+    /// same leaf size (2 MiB here), for read-only strides over many pages (`cost/tlb-stride`),
+    /// or why there is none. Probes only read it: it may alias other memory of the image.
+    fn arena_window(&self, _attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+        Err(format!(
+            "{}: no multi-page window around the arena on this platform",
+            v.label()
+        ))
+    }
+
+    /// The memory type accesses to `attr`'s arena actually get under `v`, where something other
+    /// than the page tables takes part (x86: PAT × MTRR, Intel SDM Vol. 3A 13.5.2.2).
+    fn effective_type(&self, _attr: MemAttr, _v: &Variant) -> Option<String> {
+        None
+    }
 
     /// Run `op` on the calling core with the fault guard armed. If a guarded instruction in `op`
     /// faults, the fault is returned and execution resumed after that instruction.

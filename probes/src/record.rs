@@ -185,6 +185,52 @@ pub struct Probe {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<u64>,
+    /// Extra: how the arena was mapped (`mapping`, and `share`, `caches`, `mtrr`, `effective`
+    /// when they apply).
+    #[serde(flatten, default)]
+    pub map: MapFields,
+}
+
+/// Extra fields of `probe` and `litmus` records: how the arena the record ran on was mapped
+/// (boot arguments `mapping=`, `share=`, `caches=`, `mtrr=`; docs/probes.md). `mapping` is on
+/// every record the suite emits; the others only where they are not the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapFields {
+    /// Leaf size of the arena alias: `4k`, `2m` or `1g` (empty in reports older than it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mapping: String,
+    /// aarch64: shareability of a Normal alias when not `inner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+    /// `off` when the data caches were off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caches: Option<String>,
+    /// x86: the MTRR type put over the arena (`mtrr=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtrr: Option<String>,
+    /// x86: the effective memory type, PAT × MTRR (Intel SDM Vol. 3A 13.5.2.2, Table 13-7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective: Option<String>,
+}
+
+impl MapFields {
+    /// The shown suffix for `compare` keys: empty for the default mapping.
+    pub fn key_suffix(&self) -> String {
+        let mut s = String::new();
+        if !self.mapping.is_empty() && self.mapping != "4k" {
+            s.push_str(&format!(" map={}", self.mapping));
+        }
+        for (k, v) in [
+            ("share", &self.share),
+            ("caches", &self.caches),
+            ("mtrr", &self.mtrr),
+        ] {
+            if let Some(v) = v {
+                s.push_str(&format!(" {k}={v}"));
+            }
+        }
+        s
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +271,9 @@ pub struct Litmus {
     /// Extra: why the test did not run (`verdict` = `skipped`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Extra: how the arena was mapped ([`MapFields`]).
+    #[serde(flatten, default)]
+    pub map: MapFields,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,6 +344,42 @@ mod tests {
             serde_json::to_string(&ModelVerdict::Forbidden).unwrap(),
             r#""forbidden""#
         );
+    }
+
+    #[test]
+    fn map_fields_are_flat_and_optional() {
+        let mut p = Probe {
+            family: "fault".into(),
+            name: "x".into(),
+            attr: "wb".into(),
+            width: 64,
+            offset: 0,
+            op: "mov".into(),
+            cpus: vec![],
+            iterations: 1,
+            result: ProbeResult::Ok,
+            counts: BTreeMap::new(),
+            expected: String::new(),
+            verdict: Verdict::Ok,
+            fault: None,
+            rule: String::new(),
+            reason: None,
+            elapsed_ms: None,
+            map: MapFields::default(),
+        };
+        let old = Record::Probe(p.clone()).to_line();
+        assert!(!old.contains("mapping"), "{old}");
+        assert_eq!(Record::from_line(&old).unwrap(), Record::Probe(p.clone()));
+        p.map.mapping = "2m".into();
+        p.map.mtrr = Some("wc".into());
+        p.map.effective = Some("wc".into());
+        let line = Record::Probe(p.clone()).to_line();
+        assert!(
+            line.ends_with(r#""mapping":"2m","mtrr":"wc","effective":"wc"}"#),
+            "{line}"
+        );
+        assert_eq!(Record::from_line(&line).unwrap(), Record::Probe(p.clone()));
+        assert_eq!(p.map.key_suffix(), " map=2m mtrr=wc");
     }
 
     #[test]

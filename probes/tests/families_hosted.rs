@@ -71,6 +71,7 @@ impl Platform for Threads {
             align_check: false,
             line: 64,
             page: 4096,
+            map: probes::mapping::Variant::DEFAULT,
         }
     }
     fn config(&self) -> &Config {
@@ -342,6 +343,7 @@ fn vendor_is_named_in_x86_expectations() {
         align_check: false,
         line: 64,
         page: 4096,
+        map: probes::mapping::Variant::DEFAULT,
     };
     let f = tear::features(&env);
     assert_ne!(f.vendor, Vendor::Arm);

@@ -86,6 +86,7 @@ fn user_env() -> RuleEnv {
         align_check: false,
         line: 64,
         page: 4096,
+        map: probes::mapping::Variant::DEFAULT,
     }
 }
 
@@ -288,6 +289,7 @@ fn unguarded_skip_follows_the_expectation() {
             rule: String::new(),
             reason: None,
             elapsed_ms: None,
+            map: Default::default(),
         };
         p.counts.insert("line".into(), 3);
         p

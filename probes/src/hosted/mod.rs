@@ -34,6 +34,7 @@ use std::vec::Vec;
 use crate::attr::{Arch, MemAttr};
 use crate::config::Config;
 use crate::fault::RawFault;
+use crate::mapping::{MapSize, Share, Variant};
 use crate::platform::{Arena, Platform, Privilege, RuleEnv, RunError};
 use crate::record::{Begin, ErrorRec, Record, RunStatus, SCHEMA};
 use crate::report::ReportWriter;
@@ -61,6 +62,8 @@ pub struct HostedPlatform {
     out: Mutex<Output>,
     pool: Mutex<pool::Pool>,
     arenas: Mutex<BTreeMap<MemAttr, usize>>,
+    /// Huge-page arenas (`--mapping 2m|1g`) and 4 KiB windows, by leaf size.
+    huge: Mutex<BTreeMap<MapSize, usize>>,
 }
 
 /// The architecture this build runs on. Hosted builds exist only for the probed architectures.
@@ -96,6 +99,7 @@ impl HostedPlatform {
             align_check: false,
             line: 64,
             page: sys::page_size(),
+            map: crate::mapping::Variant::DEFAULT,
         };
         HostedPlatform {
             cfg,
@@ -110,6 +114,7 @@ impl HostedPlatform {
             }),
             pool: Mutex::new(pool::Pool::new(sys::PINS)),
             arenas: Mutex::new(BTreeMap::new()),
+            huge: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -165,6 +170,35 @@ impl HostedPlatform {
     }
 }
 
+/// Bytes of the window `cost/tlb-stride` strides over (and of a 2 MiB huge-page arena).
+const HUGE_WINDOW: usize = 2 << 20;
+
+impl HostedPlatform {
+    /// The huge-page mapping for `size` (made once), or for 4 KiB a 2 MiB window of ordinary
+    /// pages (`madvise(MADV_NOHUGEPAGE)` on Linux, so transparent huge pages stay out of it).
+    fn huge_base(&self, size: MapSize) -> Result<usize, String> {
+        let mut huge = self.huge.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&b) = huge.get(&size) {
+            return Ok(b);
+        }
+        let b = match size {
+            MapSize::Page4k => {
+                let p = sys::map_zeroed(HUGE_WINDOW)?;
+                #[cfg(target_os = "linux")]
+                // SAFETY: advice on our own fresh mapping; it changes no contents.
+                unsafe {
+                    libc::madvise(p.cast(), HUGE_WINDOW, libc::MADV_NOHUGEPAGE);
+                }
+                p
+            }
+            MapSize::Block2m => sys::map_huge(2 << 20, 21)?,
+            MapSize::Block1g => sys::map_huge(1 << 30, 30)?,
+        } as usize;
+        huge.insert(size, b);
+        Ok(b)
+    }
+}
+
 impl Platform for HostedPlatform {
     fn env(&self) -> RuleEnv {
         self.env
@@ -217,6 +251,49 @@ impl Platform for HostedPlatform {
             len: ARENA_LEN,
             attr,
         })
+    }
+
+    /// `--mapping 2m|1g`: the arena in huge pages from `mmap(MAP_HUGETLB)`. Shareability,
+    /// caches and MTRRs are not a user-space process's to choose.
+    fn set_variant(&self, v: &Variant) -> Result<(), String> {
+        if v.share != Share::Inner {
+            return Err(
+                "--share: a user-space process cannot choose shareability (the OS maps \
+                 ordinary memory Inner Shareable)"
+                    .into(),
+            );
+        }
+        if !v.caches {
+            return Err(
+                "--caches off: a user-space process cannot turn the caches off \
+                 (SCTLR_EL1.C / CR0.CD are privileged)"
+                    .into(),
+            );
+        }
+        if v.mtrr.is_some() {
+            return Err("--mtrr: MTRRs are privileged (ring 0 WRMSR) and the OS owns them".into());
+        }
+        self.huge_base(v.size).map(|_| ())
+    }
+
+    fn arena_mapped(&self, attr: MemAttr, v: &Variant) -> Result<Arena, String> {
+        if v.size == MapSize::Page4k {
+            return self.arena(attr);
+        }
+        let normal = normal_attr(self.env.arch);
+        if attr != normal {
+            return self.arena(attr);
+        }
+        Ok(Arena {
+            base: self.huge_base(v.size)? as *mut u8,
+            len: ARENA_LEN,
+            attr,
+        })
+    }
+
+    fn arena_window(&self, attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+        self.arena_mapped(attr, v)?;
+        Ok((self.huge_base(v.size)? as *const u8, HUGE_WINDOW))
     }
 
     fn guarded(&self, op: &mut dyn FnMut()) -> Option<RawFault> {

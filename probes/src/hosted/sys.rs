@@ -128,6 +128,52 @@ pub fn map_zeroed(len: usize) -> Result<*mut u8, String> {
     }
 }
 
+/// `len` bytes of zeroed memory backed by huge pages of `1 << shift` bytes (`mapping=2m`: 21,
+/// `1g`: 30) through `mmap(MAP_HUGETLB)` (Linux); or why not. Transparent huge pages are not
+/// used: the kernel may or may not back a range with them, and the probes must know.
+pub fn map_huge(len: usize, shift: u32) -> Result<*mut u8, String> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches no
+        // existing memory.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE
+                    | libc::MAP_ANONYMOUS
+                    | libc::MAP_HUGETLB
+                    | ((shift as i32) << libc::MAP_HUGE_SHIFT),
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            let err = std::io::Error::last_os_error();
+            let pool = std::fs::read_to_string(format!(
+                "/sys/kernel/mm/hugepages/hugepages-{}kB/nr_hugepages",
+                (1u64 << shift) / 1024
+            ))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "no such pool".into());
+            return Err(format!(
+                "mmap(MAP_HUGETLB, {} KiB pages) failed: {err} (reserved huge pages of that \
+                 size: {pool}; reserve some with /sys/kernel/mm/hugepages/hugepages-{}kB/\
+                 nr_hugepages)",
+                (1u64 << shift) / 1024,
+                (1u64 << shift) / 1024
+            ));
+        }
+        Ok(p.cast())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (len, shift);
+        Err("huge pages on request (mmap MAP_HUGETLB) are Linux-only".into())
+    }
+}
+
 /// `begin.cpu_id`: CPUID vendor/family/model/stepping on x86-64 (SDM Vol. 2A, CPUID leaf 1
 /// EAX), MIDR_EL1 on aarch64 (from Linux's sysfs, else `/proc/cpuinfo`).
 pub fn cpu_id() -> String {

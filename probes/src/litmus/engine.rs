@@ -1075,6 +1075,7 @@ pub fn record(test: &Test, attr: &str, cpus: &[usize], out: &Outcome) -> Litmus 
         relaxed_per_s: out.relaxed_per_s(),
         rule,
         reason: None,
+        map: Default::default(),
     }
 }
 

@@ -217,6 +217,39 @@ impl<'a> Builder<'a> {
 
     /// Map `len` bytes at `va` to `pa` with `leaf`.
     pub fn map(&mut self, va: u64, pa: u64, len: u64, leaf: Leaf) -> Result<(), MapError> {
+        self.map_sized(va, pa, len, leaf, LEVEL_SIZE[1])
+    }
+
+    /// Map `len` bytes at `va` to `pa` with leaves of exactly `size` bytes (4 KiB pages at
+    /// level 3, 2 MiB blocks at level 2 or 1 GiB blocks at level 1): `va`, `pa` and `len` must
+    /// be multiples of `size` (`mapping=`: the leaf size is what the probes compare).
+    pub fn map_leaf(
+        &mut self,
+        va: u64,
+        pa: u64,
+        len: u64,
+        leaf: Leaf,
+        size: u64,
+    ) -> Result<(), MapError> {
+        if !LEVEL_SIZE[1..].contains(&size)
+            || !va.is_multiple_of(size)
+            || !pa.is_multiple_of(size)
+            || !len.is_multiple_of(size)
+        {
+            return Err(MapError::BadRange);
+        }
+        self.map_sized(va, pa, len, leaf, size)
+    }
+
+    /// Map with leaves of at most `max` bytes, each the largest that fits.
+    fn map_sized(
+        &mut self,
+        va: u64,
+        pa: u64,
+        len: u64,
+        leaf: Leaf,
+        max: u64,
+    ) -> Result<(), MapError> {
         let aligned = |x: u64| x.is_multiple_of(PAGE);
         if !aligned(va)
             || !aligned(pa)
@@ -227,7 +260,7 @@ impl<'a> Builder<'a> {
         }
         let (mut va, mut pa, mut left) = (va, pa, len);
         while left > 0 {
-            let step = self.map_one(va, pa, left, leaf)?;
+            let step = self.map_one(va, pa, left, leaf, max)?;
             va += step;
             pa += step;
             left -= step;
@@ -235,12 +268,20 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Map the largest block/page at `va` that fits; returns its size.
-    fn map_one(&mut self, va: u64, pa: u64, left: u64, leaf: Leaf) -> Result<u64, MapError> {
+    /// Map the largest block/page of at most `max` bytes at `va` that fits; returns its size.
+    fn map_one(
+        &mut self,
+        va: u64,
+        pa: u64,
+        left: u64,
+        leaf: Leaf,
+        max: u64,
+    ) -> Result<u64, MapError> {
         let mut table = 0usize;
         for (level, &size) in LEVEL_SIZE.iter().enumerate().skip(1) {
             let i = index(va, level);
-            let fits = va.is_multiple_of(size) && pa.is_multiple_of(size) && left >= size;
+            let fits =
+                size <= max && va.is_multiple_of(size) && pa.is_multiple_of(size) && left >= size;
             let entry = self.tables[table].0[i];
             if level == 3 || (fits && entry == 0) {
                 if entry != 0 {
@@ -274,15 +315,24 @@ impl<'a> Builder<'a> {
 
     /// Walk the tables like the MMU: the output address, leaf descriptor and level for `va`.
     pub fn translate(&self, va: u64) -> Option<(u64, u64, usize)> {
+        translate(self.tables, self.pool_pa, va)
+    }
+}
+
+/// Walk a pool of tables (root at `pool_pa`, table `i` at `pool_pa + i × 4096`) like the MMU:
+/// the output address, leaf descriptor and level for `va`. The image uses it to confirm every
+/// arena alias in `begin.platform`.
+pub fn translate(tables: &[Table], pool_pa: u64, va: u64) -> Option<(u64, u64, usize)> {
+    {
         let mut table = 0usize;
         for (level, &size) in LEVEL_SIZE.iter().enumerate().skip(1) {
-            let d = self.tables[table].0[index(va, level)];
+            let d = tables.get(table)?.0[index(va, level)];
             if d & DESC_VALID == 0 {
                 return None;
             }
             let is_table = d & DESC_TABLE_OR_PAGE != 0;
             if level < 3 && is_table {
-                table = self.table_index(d & OA_MASK);
+                table = ((d & OA_MASK).checked_sub(pool_pa)? / PAGE) as usize;
                 continue;
             }
             if level == 3 && !is_table {
@@ -414,6 +464,46 @@ mod tests {
         // Root entry for the RAM GiB is a table descriptor pointing into the pool.
         assert_eq!(pool[0].0[1] & 0b11, 0b11);
         assert_eq!(pool[0].0[1] & OA_MASK, base + PAGE);
+    }
+
+    /// `mapping=`: the same 2 MiB-aligned range mapped with 4 KiB pages, one 2 MiB block and
+    /// (inside) a 1 GiB block, each translating to the same physical address at its level.
+    #[test]
+    fn builder_forces_the_leaf_size() {
+        let mut pool = vec![Table::EMPTY; 8];
+        let mut b = Builder::new(&mut pool, 0x1000_0000);
+        let leaf = Leaf::data(MemAttr::NormalNc, Shareability::Non);
+        let (pa, gib) = (0x4020_0000u64, 0x4000_0000u64);
+        b.map_leaf(0x40_0000_0000, pa, 2 << 20, leaf, PAGE).unwrap();
+        b.map_leaf(0x41_0000_0000, pa, 2 << 20, leaf, 2 << 20)
+            .unwrap();
+        b.map_leaf(0x42_0000_0000, gib, 1 << 30, leaf, 1 << 30)
+            .unwrap();
+        for (va, level) in [
+            (0x40_0000_0000u64, 3),
+            (0x41_0000_0000, 2),
+            (0x42_0020_0000, 1),
+        ] {
+            let (out, d, l) = b.translate(va + 0x1238).unwrap();
+            assert_eq!((out, l), (pa + 0x1238, level), "{va:#x}");
+            assert_eq!(desc_attr(d), Some(MemAttr::NormalNc));
+            assert_eq!((d >> SH_SHIFT) & 3, Shareability::Non as u64);
+            assert_eq!(d & DESC_TABLE_OR_PAGE != 0, level == 3, "page vs block");
+        }
+        assert_eq!(
+            b.tables_used(),
+            1 + 2 + 1,
+            "root, L2+L3 for the pages, L2 for the block"
+        );
+        // Sizes that are not a leaf size, or misaligned ranges, are refused.
+        assert_eq!(
+            b.map_leaf(0x43_0000_0000, pa, 4 << 20, leaf, 4 << 20),
+            Err(MapError::BadRange)
+        );
+        assert_eq!(
+            b.map_leaf(0x43_0000_0000, pa + PAGE, 2 << 20, leaf, 2 << 20),
+            Err(MapError::BadRange)
+        );
     }
 
     #[test]

@@ -178,6 +178,50 @@ pub const fn pte_4k(paddr: u64, index: u8) -> u64 {
     (paddr & PTE_ADDR_4K) | PTE_P | PTE_RW | pte_cache_bits_4k(index)
 }
 
+/// Address bits of a 2 MiB PDE (bits 51:21) and of a 1 GiB PDPTE (bits 51:30).
+pub const PDE_ADDR_2M: u64 = 0x000f_ffff_ffe0_0000;
+pub const PDPTE_ADDR_1G: u64 = 0x000f_ffff_c000_0000;
+
+/// A present, writable, supervisor PDE mapping the 2 MiB page at `paddr` (PS = 1) with PAT
+/// entry `index`: the PAT bit is bit 12 here, not bit 7, which is PS (SDM Vol. 3A 4.5, Table
+/// 4-18 "Format of a Page-Directory Entry that Maps a 2-MByte Page").
+pub const fn pde_2m(paddr: u64, index: u8) -> u64 {
+    (paddr & PDE_ADDR_2M) | PTE_P | PTE_RW | PTE_PS | pte_cache_bits_large(index)
+}
+
+/// A present, writable, supervisor PDPTE mapping the 1 GiB page at `paddr` (PS = 1) with PAT
+/// entry `index` (SDM Vol. 3A Table 4-16 "Format of a Page-Directory-Pointer-Table Entry
+/// (PDPTE) that Maps a 1-GByte Page"; needs CPUID.80000001H:EDX.Page1GB[bit 26]).
+pub const fn pdpte_1g(paddr: u64, index: u8) -> u64 {
+    (paddr & PDPTE_ADDR_1G) | PTE_P | PTE_RW | PTE_PS | pte_cache_bits_large(index)
+}
+
+/// A present, writable table entry (PML4E, PDPTE or PDE pointing at the next table).
+pub const fn table_entry(next: u64) -> u64 {
+    (next & PTE_ADDR_4K) | PTE_P | PTE_RW
+}
+
+/// IA32_MTRR_PHYSBASEn / IA32_MTRR_PHYSMASKn for `[base, base + size)` with type `t` (SDM Vol.
+/// 3A 13.11.2.3, Figure 13-7): `size` a power of two of at least 4 KiB, `base` aligned to it;
+/// PHYSMASK holds the valid bit 11 and the mask over MAXPHYADDR `phys_bits` bits. `None` for a
+/// range the registers cannot express or for UC- (not an MTRR type).
+pub fn mtrr_var_pair(base: u64, size: u64, t: MemType, phys_bits: u32) -> Option<(u64, u64)> {
+    if t == MemType::UcMinus
+        || !size.is_power_of_two()
+        || size < 0x1000
+        || !base.is_multiple_of(size)
+        || !(12..=52).contains(&phys_bits)
+    {
+        return None;
+    }
+    let phys = (1u64 << phys_bits) - 1;
+    if base + size - 1 > phys {
+        return None;
+    }
+    let mask = !(size - 1) & phys & !0xfff;
+    Some((base | u64::from(t.encoding()), mask | (1 << 11)))
+}
+
 /// The effective memory type of an access when the MTRRs give `mtrr` and the PAT gives `pat`
 /// (SDM Vol. 3A 13.5.2.2, Table 13-7, for Pentium III and later).
 pub const fn effective_type(mtrr: MemType, pat: MemType) -> MemType {
@@ -335,6 +379,63 @@ impl Mtrrs {
             .all(|(b, _)| MemType::from_mtrr((b & 0xff) as u8) == Some(t))
     }
 
+    /// The MTRR type of a naturally aligned power-of-two block `[addr, addr + len)` (a 2 MiB or
+    /// 1 GiB page), or `Mixed` when parts of it have different types: then the memory type of a
+    /// large page over it is undefined (SDM Vol. 3A 13.11.9 "Large Page Size Considerations").
+    /// Exact for contiguous PHYSMASKs; checks the fixed ranges page by page, each variable range
+    /// once (a range at least as large as the block covers all or none of it).
+    pub fn type_of_block(&self, addr: u64, len: u64) -> MtrrType {
+        if !len.is_power_of_two() || !addr.is_multiple_of(len) {
+            return self.type_of_range(addr, len);
+        }
+        let first = self.type_of(addr);
+        if !self.enabled() {
+            return first;
+        }
+        let end = addr + len;
+        if addr < 0x10_0000 && self.fixed_enabled() {
+            let mut a = addr;
+            while a < end.min(0x10_0000) {
+                if self.type_of(a) != first {
+                    return MtrrType::Mixed;
+                }
+                a += 0x1000;
+            }
+            if end > 0x10_0000 && self.type_of(0x10_0000) != first {
+                return MtrrType::Mixed;
+            }
+        }
+        let phys_mask = if self.phys_bits >= 12 && self.phys_bits < 64 {
+            (1u64 << self.phys_bits) - 1
+        } else {
+            (1u64 << 36) - 1
+        } & !0xfff;
+        for &(base, mask) in &self.var[..self.nvar.min(MAX_VAR_MTRRS)] {
+            if mask & (1 << 11) == 0 {
+                continue;
+            }
+            let m = mask & phys_mask;
+            let size = (!m & phys_mask) + 0x1000;
+            if !size.is_power_of_two() {
+                // A non-contiguous mask: fall back to looking at every page.
+                return self.type_of_range(addr, len);
+            }
+            if size >= len {
+                continue; // covers all of the block or none of it
+            }
+            let start = base & m;
+            if start >= addr && start < end {
+                let above_fixed = start.max(0x10_0000);
+                if self.type_of(above_fixed) != first
+                    || (start + size < end && self.type_of(start + size) != first)
+                {
+                    return MtrrType::Mixed;
+                }
+            }
+        }
+        first
+    }
+
     /// The type of every page in `[addr, addr + len)`, or `Mixed`.
     pub fn type_of_range(&self, addr: u64, len: u64) -> MtrrType {
         let first = self.type_of(addr);
@@ -397,6 +498,89 @@ mod tests {
         }
         // The boot identity map's PCD|PWT (index 3) is UC as at power-on.
         assert_eq!(PAT_LAYOUT[3], MemType::Uc);
+    }
+
+    /// 2 MiB PDEs and 1 GiB PDPTEs carry PAT in bit 12 (bit 7 is PS); 4 KiB PTEs in bit 7.
+    #[test]
+    fn large_page_encoders_put_pat_at_bit_12() {
+        for i in 0..8u8 {
+            let pde = pde_2m(0x1234_5678_9000, i);
+            assert_eq!(pde & PDE_ADDR_2M, 0x1234_5660_0000, "low 21 bits dropped");
+            assert_ne!(pde & PTE_PS, 0, "PS");
+            assert_eq!(pde & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_RW);
+            assert_eq!(pte_pat_index_large(pde), i);
+            assert_eq!(pde & PTE_PAT_LARGE != 0, i & 4 != 0, "PAT at bit 12");
+            let pdpte = pdpte_1g(0x1_4000_1000, i);
+            assert_eq!(pdpte & PDPTE_ADDR_1G, 0x1_4000_0000, "low 30 bits dropped");
+            assert_ne!(pdpte & PTE_PS, 0);
+            assert_eq!(pte_pat_index_large(pdpte), i);
+            let pte = pte_4k(0x1234_6000, i);
+            assert_eq!(pte & PTE_PAT_4K != 0, i & 4 != 0, "PAT at bit 7 in a PTE");
+            assert_eq!(pte & PTE_PAT_LARGE, 0);
+        }
+        // The PAT layout's WB (index 0) and UC (3) entries.
+        assert_eq!(pde_2m(0x20_0000, 0), 0x20_0000 | 0x83);
+        assert_eq!(pdpte_1g(0x4000_0000, 3), 0x4000_0000 | 0x83 | 0x18);
+        assert_eq!(pde_2m(0, 4), 0x1083);
+        assert_eq!(table_entry(0x7000 | 0xfff), 0x7003);
+    }
+
+    #[test]
+    fn mtrr_variable_pair_encoding() {
+        // 2 MiB WC at 0x400000 on a 40-bit machine: base | type, mask 0xff_ffe0_0000 | V.
+        assert_eq!(
+            mtrr_var_pair(0x40_0000, 0x20_0000, MemType::Wc, 40),
+            Some((0x40_0001, 0xff_ffe0_0800))
+        );
+        assert_eq!(
+            mtrr_var_pair(0, 1 << 30, MemType::Uc, 36),
+            Some((0, 0xf_c000_0800))
+        );
+        assert_eq!(
+            mtrr_var_pair(0x1000, 0x2000, MemType::Wb, 40),
+            None,
+            "misaligned"
+        );
+        assert_eq!(
+            mtrr_var_pair(0, 0x3000, MemType::Wb, 40),
+            None,
+            "not a power of 2"
+        );
+        assert_eq!(mtrr_var_pair(0, 0x1000, MemType::UcMinus, 40), None);
+        assert_eq!(
+            mtrr_var_pair(1 << 40, 0x1000, MemType::Wb, 40),
+            None,
+            "beyond MAXPHYADDR"
+        );
+        // Round trip through the decoder.
+        let mut m = mtrrs();
+        let (b, k) = mtrr_var_pair(0x40_0000, 0x20_0000, MemType::Wc, 40).unwrap();
+        m.var[1] = (b, k);
+        assert_eq!(m.type_of(0x40_1000), MtrrType::Type(MemType::Wc));
+        assert_eq!(m.type_of(0x60_0000), MtrrType::Type(MemType::Wb));
+        assert_eq!(
+            m.type_of_block(0x40_0000, 0x20_0000),
+            MtrrType::Type(MemType::Wc)
+        );
+        assert_eq!(
+            m.type_of_block(0, 1 << 30),
+            MtrrType::Mixed,
+            "VGA + WC inside"
+        );
+        assert_eq!(
+            m.type_of_block(0x20_0000, 0x20_0000),
+            MtrrType::Type(MemType::Wb)
+        );
+        assert_eq!(
+            m.type_of_block(0x4000_0000, 1 << 30),
+            MtrrType::Type(MemType::Wb)
+        );
+        assert_eq!(
+            m.type_of_block(0xc000_0000, 1 << 30),
+            MtrrType::Type(MemType::Uc),
+            "inside the 2 GiB UC range"
+        );
+        assert_eq!(m.type_of_block(0x4000_0000, 1 << 31), MtrrType::Mixed);
     }
 
     #[test]

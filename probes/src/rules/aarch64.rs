@@ -58,7 +58,8 @@ const RULE_LSE2_UNKNOWN: &str = "Arm ARM B2.5.2 (AArch64.UnalignedAccessFaults):
 const RULE_DEVICE_ALIGN: &str =
     "Arm ARM B2.5.2 (AArch64.S1HasAlignmentFault): an unaligned access \
      to any type of Device memory generates an Alignment fault, whatever the instruction and \
-     FEAT_LSE2";
+     FEAT_LSE2, and whatever the leaf size (4 KiB page, 2 MiB or 1 GiB block: the memory type \
+     comes from the descriptor's AttrIndx alone, D8.3)";
 const RULE_SCTLR_A: &str =
     "Arm ARM B2.5.2: with SCTLR_EL1.A = 1 an unaligned access to Normal memory generates an Alignment fault";
 const RULE_NORMAL_UNALIGNED: &str =
@@ -84,12 +85,18 @@ const RULE_LSE2_WITHIN_ATOMIC_RESTRICT: &str = "Arm ARM B2.5.2 (AArch64.Unaligne
 const RULE_ALIGNED_OK: &str =
     "Arm ARM B2.5.2: naturally aligned accesses never generate an Alignment fault";
 
-/// The attribute an access really has: with the MMU off everything is Device-nGnRnE.
+/// The attribute an access really has: with the MMU off everything is Device-nGnRnE; with the
+/// data caches off (SCTLR_EL1.C = 0, `caches=off`) every Normal access is Non-cacheable (Arm ARM
+/// D19.2 SCTLR_EL1.C: "All data access to Normal memory ... are Non-cacheable"), Device stays
+/// Device. The leaf size (`mapping=`) changes nothing here: a block descriptor's AttrIndx selects
+/// the same MAIR attribute as a page descriptor's (D8.3).
 pub fn effective_attr(attr: MemAttr, env: &RuleEnv) -> MemAttr {
-    if env.mmu_on {
-        attr
-    } else {
+    if !env.mmu_on {
         MemAttr::DeviceNGnRnE
+    } else if !env.map.caches && !attr.is_arm_device() {
+        MemAttr::NormalNc
+    } else {
+        attr
     }
 }
 
@@ -280,6 +287,7 @@ mod tests {
             align_check,
             line: 64,
             page: 4096,
+            map: crate::mapping::Variant::DEFAULT,
         }
     }
 

@@ -605,6 +605,7 @@ mod tests {
             align_check: false,
             line: 64,
             page: 4096,
+            map: crate::mapping::Variant::DEFAULT,
         }
     }
 

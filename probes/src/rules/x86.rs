@@ -116,6 +116,7 @@ mod tests {
             align_check,
             line: 64,
             page: 4096,
+            map: crate::mapping::Variant::DEFAULT,
         }
     }
 

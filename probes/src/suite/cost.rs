@@ -66,8 +66,18 @@ fn table() -> (&'static [CostOp], Option<(LoopFn, LoopFn)>) {
 }
 
 pub fn names() -> Vec<String> {
-    table().0.iter().map(|o| String::from(o.name)).collect()
+    let mut v: Vec<String> = table().0.iter().map(|o| String::from(o.name)).collect();
+    if !v.is_empty() {
+        v.push(String::from(TLB_STRIDE));
+    }
+    v
 }
+
+/// The TLB-miss-heavy variant: one load per 4 KiB page across the arena's 2 MiB window, so
+/// `mapping=4k` (512 translations) and `mapping=2m` / `1g` (one) differ in TLB reach.
+pub const TLB_STRIDE: &str = "tlb-stride";
+/// Page stride of [`TLB_STRIDE`].
+const STRIDE: usize = 4096;
 
 const RULE_PMU: &str = "informational: timing is not architected; cycles from PMCCNTR_EL0, the \
      PMU cycle counter (Arm ARM, 'The Performance Monitors Extension')";
@@ -92,7 +102,95 @@ pub fn run(platform: &dyn Platform) {
             let rec = one(platform, o, attr, &env, &feat, empty, store);
             platform.emit(&Record::Probe(rec));
         }
+        if cfg.selects("cost", TLB_STRIDE) {
+            platform.emit(&Record::Probe(tlb_stride(platform, attr, &env)));
+        }
     }
+}
+
+/// Read one doubleword per page over `pages` pages from `base` (page `p` at line `p % 64` of
+/// the page, so the lines spread over the cache sets), `passes` times; returns a checksum so the
+/// loads are not optimised away.
+fn stride_pass(base: *const u8, pages: usize, step: usize, passes: u64) -> u64 {
+    let mut sum = 0u64;
+    for _ in 0..passes {
+        for p in 0..pages {
+            let off = p * step + (p % 64) * 64;
+            // SAFETY: `off` < `pages × step` (≤ window length) and 8-aligned; the window is
+            // mapped readable (`Platform::arena_window`).
+            sum =
+                sum.wrapping_add(unsafe { core::ptr::read_volatile(base.add(off) as *const u64) });
+        }
+    }
+    sum
+}
+
+/// `cost/tlb-stride`: loads striding over every page of the 2 MiB window (a new translation per
+/// load under 4 KiB pages, one for the whole window under a 2 MiB or 1 GiB block), minus the
+/// same loads within one page (the same lines' offsets, one translation).
+fn tlb_stride(platform: &dyn Platform, attr: MemAttr, env: &RuleEnv) -> crate::record::Probe {
+    let clock = Clock::new(platform);
+    let unit = if clock.cycles { "cycles" } else { "ns" };
+    let mut rec = base_probe(
+        "cost",
+        String::from(TLB_STRIDE),
+        attr.name(),
+        64,
+        0,
+        String::from("ldr/mov: one load per 4 KiB page over 2 MiB"),
+    );
+    let (base, len) = match platform.arena_window(attr, &env.map) {
+        Ok(w) => w,
+        Err(why) => {
+            rec.reason = Some(why);
+            return rec;
+        }
+    };
+    let pages = len / STRIDE;
+    let passes = (platform.config().iters / 1000).clamp(1, 64);
+    let (mut net, mut raw, mut same) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sum = stride_pass(base, pages, STRIDE, 1); // warm up
+    let t0 = platform.now_ns();
+    for _ in 0..BATCHES {
+        let c0 = clock.now();
+        sum = sum.wrapping_add(stride_pass(base, pages, STRIDE, passes));
+        let c1 = clock.now();
+        sum = sum.wrapping_add(stride_pass(base, pages, 0, passes));
+        let c2 = clock.now();
+        let per = |t: u64| t * 100 / (passes * pages as u64);
+        let (r, s) = (per(c1.wrapping_sub(c0)), per(c2.wrapping_sub(c1)));
+        raw.push(r);
+        same.push(s);
+        net.push(r.saturating_sub(s));
+    }
+    let elapsed = platform.now_ns() - t0;
+    rec.cpus = alloc::vec![0];
+    rec.iterations = passes * pages as u64 * BATCHES as u64;
+    rec.elapsed_ms = Some(elapsed / 1_000_000);
+    for (k, v) in [
+        (format!("{unit}_per_op_x100"), median(net)),
+        (format!("raw_{unit}_per_op_x100"), median(raw)),
+        (format!("baseline_{unit}_per_op_x100"), median(same)),
+        ("pages".into(), pages as u64),
+        ("batches".into(), BATCHES as u64),
+        ("checksum_low".into(), sum & 0xff),
+    ] {
+        rec.counts.insert(k, v);
+    }
+    rec.result = ProbeResult::Ok;
+    rec.verdict = Verdict::Ok;
+    rec.expected = format!(
+        "informational: median {unit} per load striding over {pages} pages of {} mapped with \
+         {} leaves, minus the same loads within one page; no architectural requirement",
+        attr.name(),
+        env.map.size.name()
+    );
+    rec.rule = String::from(match (clock.cycles, env.arch) {
+        (false, _) => RULE_NS,
+        (true, Arch::Aarch64) => RULE_PMU,
+        (true, Arch::X86_64) => RULE_TSC,
+    });
+    rec
 }
 
 /// Median of per-op figures ×100.

@@ -114,10 +114,16 @@ fn name(o: &ExclOp, p: Placement, contended: bool) -> String {
 }
 
 /// Whether exclusives / atomics may legitimately fail, fault or livelock on `attr` here:
-/// IMPLEMENTATION DEFINED off Normal Write-Back memory on aarch64 (Arm ARM B2.9.5, B2.2.6).
+/// IMPLEMENTATION DEFINED off Normal Write-Back memory on aarch64 (Arm ARM B2.9.5, B2.2.6),
+/// which includes everything with the data caches off (`caches=off`: SCTLR_EL1.C = 0 makes
+/// Normal accesses Non-cacheable). On Non-shareable Normal memory (`share=non`) only the local
+/// monitor takes part (Arm ARM B2.9.1 "Exclusive access instructions and Non-shareable memory
+/// locations"; the global monitor, B2.9.2, serves Shareable locations), and Non-shareable
+/// locations need not be coherent between cores, so races between cores may lose updates there.
 pub fn exclusives_may_fail(attr: MemAttr, env: &RuleEnv) -> bool {
     env.arch == Arch::Aarch64
-        && crate::rules::aarch64::effective_attr(attr, env) != MemAttr::NormalWb
+        && (crate::rules::aarch64::effective_attr(attr, env) != MemAttr::NormalWb
+            || env.map.share == crate::mapping::Share::Non)
 }
 
 const RULE_ARM_EXCL: &str = "Arm ARM B2.9: a Store-Exclusive succeeds only if no other observer \

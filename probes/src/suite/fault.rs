@@ -160,6 +160,7 @@ fn base_record(c: &FaultCase, p: Placement, attr: &str, env: &RuleEnv) -> Probe 
         rule: String::new(),
         reason: None,
         elapsed_ms: None,
+        map: Default::default(),
     }
 }
 
@@ -225,6 +226,7 @@ mod tests {
             align_check: false,
             line: 64,
             page: 4096,
+            map: crate::mapping::Variant::DEFAULT,
         };
         let arena = Arena {
             base: 0x4000_0000 as *mut u8,

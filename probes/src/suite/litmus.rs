@@ -65,6 +65,7 @@ fn skipped(test: &Test, attr: &str, reason: String) -> Record {
         relaxed_per_s: 0,
         rule: test.source.cite(),
         reason: Some(reason),
+        map: Default::default(),
     })
 }
 

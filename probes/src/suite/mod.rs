@@ -10,8 +10,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::config::Config;
-use crate::platform::Platform;
-use crate::record::{ErrorRec, Probe, ProbeResult, Record, Verdict};
+use crate::mapping::{Share, Variant};
+use crate::platform::{Platform, RuleEnv};
+use crate::record::{ErrorRec, MapFields, Probe, ProbeResult, Record, Verdict};
 use crate::rules::{Expectation, FaultExpect};
 
 /// Every `(family, name)` the suite can run on this architecture, in run order.
@@ -25,8 +26,162 @@ pub fn catalogue() -> Vec<(&'static str, String)> {
     all
 }
 
-/// Run every selected probe; records go out through `platform.emit`.
+/// Run every selected probe, once per mapping combination (`Config::variants`); records go out
+/// through `platform.emit`, each carrying its combination.
 pub fn run(platform: &dyn Platform) {
+    let variants = platform.config().variants();
+    let many = variants.len() > 1;
+    for v in &variants {
+        if many {
+            platform.progress(&alloc::format!("== {}", v.label()));
+        }
+        let unavailable = platform.set_variant(v).err();
+        if let Some(why) = &unavailable {
+            error(
+                platform,
+                "mapping",
+                alloc::format!("{}: {why}; the probes under it are skipped", v.label()),
+            );
+        }
+        let mut env = platform.env();
+        env.map = *v;
+        // Shareability is a Normal-memory attribute: Device memory is Outer Shareable whatever
+        // SH says (Arm ARM D8.6.2), so a `share=` other than inner runs the Normal types only.
+        let mut cfg = platform.config().clone();
+        if v.share != Share::Inner {
+            cfg.attrs
+                .retain(|a| crate::attr::MemAttr::from_name(a).is_some_and(|a| !a.is_arm_device()));
+            if cfg.attrs.is_empty() {
+                continue;
+            }
+        }
+        let mapped = Mapped {
+            inner: platform,
+            cfg,
+            v: *v,
+            env,
+            unavailable,
+        };
+        run_families(&mapped);
+    }
+    if variants.last().is_some_and(|v| !v.is_default()) {
+        if let Err(why) = platform.set_variant(&Variant::DEFAULT) {
+            error(
+                platform,
+                "mapping",
+                alloc::format!("could not return to the default mapping: {why}"),
+            );
+        }
+    }
+}
+
+/// A platform seen through one mapping combination: its arenas are the combination's aliases,
+/// its rule environment names the combination, and every probe and litmus record it emits
+/// carries the combination's fields (`record::MapFields`).
+struct Mapped<'a> {
+    inner: &'a dyn Platform,
+    /// The configuration with the attributes this combination runs.
+    cfg: Config,
+    v: Variant,
+    env: RuleEnv,
+    /// Why `set_variant` refused the combination: every arena request gets this reason.
+    unavailable: Option<String>,
+}
+
+impl Mapped<'_> {
+    fn stamp(&self, attr: &str, map: &mut MapFields) {
+        map.mapping = self.v.size.name().into();
+        let a = crate::attr::MemAttr::from_name(attr);
+        // Shareability applies to Normal memory only (Device is Outer Shareable, D8.6.2).
+        if self.env.arch == crate::attr::Arch::Aarch64
+            && self.v.share != Share::Inner
+            && a.is_some_and(|a| !a.is_arm_device())
+        {
+            map.share = Some(self.v.share.name().into());
+        }
+        if !self.v.caches {
+            map.caches = Some("off".into());
+        }
+        map.mtrr = self.v.mtrr.map(|t| t.name().into());
+        map.effective = a.and_then(|a| self.inner.effective_type(a, &self.v));
+    }
+}
+
+impl Platform for Mapped<'_> {
+    fn env(&self) -> RuleEnv {
+        self.env
+    }
+    fn config(&self) -> &Config {
+        &self.cfg
+    }
+    fn cpu_count(&self) -> usize {
+        self.inner.cpu_count()
+    }
+    fn now_ns(&self) -> u64 {
+        self.inner.now_ns()
+    }
+    fn cycles(&self) -> Option<u64> {
+        self.inner.cycles()
+    }
+    fn arena(&self, attr: crate::attr::MemAttr) -> Result<crate::platform::Arena, String> {
+        match &self.unavailable {
+            Some(why) => Err(alloc::format!("{}: {why}", self.v.label())),
+            None => self.inner.arena_mapped(attr, &self.v),
+        }
+    }
+    fn arena_mapped(
+        &self,
+        attr: crate::attr::MemAttr,
+        v: &Variant,
+    ) -> Result<crate::platform::Arena, String> {
+        self.inner.arena_mapped(attr, v)
+    }
+    fn set_variant(&self, v: &Variant) -> Result<(), String> {
+        self.inner.set_variant(v)
+    }
+    fn effective_type(&self, attr: crate::attr::MemAttr, v: &Variant) -> Option<String> {
+        self.inner.effective_type(attr, v)
+    }
+    fn arena_window(
+        &self,
+        attr: crate::attr::MemAttr,
+        _v: &Variant,
+    ) -> Result<(*const u8, usize), String> {
+        match &self.unavailable {
+            Some(why) => Err(alloc::format!("{}: {why}", self.v.label())),
+            None => self.inner.arena_window(attr, &self.v),
+        }
+    }
+    fn guarded(&self, op: &mut dyn FnMut()) -> Option<crate::fault::RawFault> {
+        self.inner.guarded(op)
+    }
+    fn catches_faults(&self) -> bool {
+        self.inner.catches_faults()
+    }
+    fn run_on(
+        &self,
+        cpus: &[usize],
+        timeout_ms: u64,
+        body: &(dyn Fn(usize) + Sync),
+    ) -> Result<(), crate::platform::RunError> {
+        self.inner.run_on(cpus, timeout_ms, body)
+    }
+    fn emit(&self, rec: &Record) {
+        let mut rec = rec.clone();
+        match &mut rec {
+            Record::Probe(p) => self.stamp(&p.attr.clone(), &mut p.map),
+            Record::Litmus(l) => self.stamp(&l.attr.clone(), &mut l.map),
+            _ => {}
+        }
+        self.inner.emit(&rec)
+    }
+    fn progress(&self, msg: &str) {
+        self.inner.progress(msg)
+    }
+}
+
+/// Run every selected family once, on `platform`.
+fn run_families(platform: &dyn Platform) {
     let cfg: &Config = platform.config();
     let selected = |family: &str| {
         catalogue()

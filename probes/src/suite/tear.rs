@@ -305,6 +305,7 @@ pub(crate) fn base_probe(
         rule: String::new(),
         reason: None,
         elapsed_ms: None,
+        map: Default::default(),
     }
 }
 
@@ -824,6 +825,7 @@ mod tests {
                     align_check: false,
                     line: 64,
                     page: 4096,
+                    map: crate::mapping::Variant::DEFAULT,
                 }
             }
             fn config(&self) -> &Config {
@@ -932,6 +934,7 @@ mod tests {
             align_check: false,
             line: 64,
             page: 4096,
+            map: crate::mapping::Variant::DEFAULT,
         };
         let base = 0x4000_0000usize;
         for p in Placement::ALL {

@@ -5,7 +5,7 @@
 //! tables and the system registers.
 
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -15,12 +15,17 @@ use aarch64_cpu::registers::{
     ReadWriteable, Readable, Writeable, ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1,
 };
 use probes::attr::MemAttr;
+use probes::mapping::MapSize;
 use probes::mmu::aarch64::{self as desc, Builder, Leaf, Shareability, Table};
 
 /// Virtual base of the arena aliases (256 GiB: above any RAM or MMIO identity mapping).
 pub const ALIAS_BASE: u64 = 0x40_0000_0000;
-/// Distance between aliases; the pages between one alias's end and the next are unmapped.
-pub const ALIAS_STRIDE: u64 = 0x1_0000;
+/// Each alias owns one 1 GiB-aligned GiB of VA, so that a 1 GiB block fits and the arena's VA
+/// keeps its PA's offset within the GiB (the congruence every leaf size needs).
+pub const ALIAS_STRIDE: u64 = 1 << 30;
+/// Bytes every 4 KiB / 2 MiB alias maps: the 2 MiB-aligned block holding the arena (a 1 GiB
+/// alias maps the 1 GiB-aligned block holding it). Probes touch only the arena's pages in it.
+pub const WINDOW: u64 = 2 << 20;
 
 /// The aliases, in VA order: each attribute, and the two other shareabilities for Normal ones.
 pub const ALIASES: [(MemAttr, Shareability); 12] = [
@@ -38,11 +43,12 @@ pub const ALIASES: [(MemAttr, Shareability); 12] = [
     (MemAttr::NormalNc, Shareability::Non),
 ];
 
-const POOL_TABLES: usize = 24;
+/// Root, identity-map tables, and per alias: L2 + L3 (4 KiB pages), L2 (2 MiB block).
+const POOL_TABLES: usize = 48;
 
 struct Pool(UnsafeCell<[Table; POOL_TABLES]>);
 // SAFETY: written only by core 0 in `build`, before the MMU is on and before any other core
-// runs; afterwards only the MMU reads it.
+// runs; afterwards only the MMU and `translate` (reads) use it.
 unsafe impl Sync for Pool {}
 
 static POOL: Pool = Pool(UnsafeCell::new([Table::EMPTY; POOL_TABLES]));
@@ -55,7 +61,8 @@ pub struct Regs {
     pub ttbr0: u64,
 }
 
-/// Build the tables for `ram` regions and an arena of `arena_len` bytes at physical `arena_pa`.
+/// Build the tables for `ram` regions and an arena of `arena_len` bytes at physical `arena_pa`
+/// (which must lie inside one 2 MiB block).
 pub fn build(ram: &[(usize, usize)], arena_pa: u64, arena_len: u64) -> Result<u64, String> {
     // SAFETY: see `Pool`: only core 0 calls this, once, with the MMU off.
     let tables = unsafe { &mut *POOL.0.get() };
@@ -88,9 +95,24 @@ pub fn build(ram: &[(usize, usize)], arena_pa: u64, arena_len: u64) -> Result<u6
         }
         cursor = cursor.max(e.min(LOW));
     }
-    for (k, &(attr, sh)) in ALIASES.iter().enumerate() {
-        b.map(alias_va(k), arena_pa, arena_len, Leaf::data(attr, sh))
-            .map_err(|e| err("arena alias", e))?;
+    if arena_pa / WINDOW != (arena_pa + arena_len - 1) / WINDOW {
+        return Err(format!(
+            "arena {arena_pa:#x}+{arena_len:#x} crosses a 2 MiB boundary"
+        ));
+    }
+    for size in MapSize::ALL {
+        let (pa, len) = alias_span(size, arena_pa);
+        for (k, &(attr, sh)) in ALIASES.iter().enumerate() {
+            let gib = alias_gib(size, k);
+            b.map_leaf(
+                gib + (pa & (GIB - 1)),
+                pa,
+                len,
+                Leaf::data(attr, sh),
+                size.bytes(),
+            )
+            .map_err(|e| err(&format!("arena alias {attr} {}", size.name()), e))?;
+        }
     }
     // The tables were written with the MMU (and so the caches) off, straight to memory; drop
     // any stale line that could shadow them once walks are cacheable.
@@ -98,16 +120,73 @@ pub fn build(ram: &[(usize, usize)], arena_pa: u64, arena_len: u64) -> Result<u6
     Ok(b.root_pa())
 }
 
-pub fn alias_va(k: usize) -> u64 {
-    ALIAS_BASE + k as u64 * ALIAS_STRIDE
+const GIB: u64 = 1 << 30;
+
+/// The physical span an alias of leaf size `size` maps around the arena: the 2 MiB-aligned block
+/// holding it (4 KiB pages or one 2 MiB block), or the 1 GiB-aligned block holding it.
+pub fn alias_span(size: MapSize, arena_pa: u64) -> (u64, u64) {
+    match size {
+        MapSize::Block1g => (arena_pa & !(GIB - 1), GIB),
+        _ => (arena_pa & !(WINDOW - 1), WINDOW),
+    }
 }
 
-/// VA of the arena alias for `attr` with shareability `sh`.
-pub fn alias_for(attr: MemAttr, sh: Shareability) -> Option<u64> {
+/// The 1 GiB of VA that alias `k` of leaf size `size` lives in.
+fn alias_gib(size: MapSize, k: usize) -> u64 {
+    let s = MapSize::ALL.iter().position(|&m| m == size).unwrap_or(0);
+    ALIAS_BASE + (s * ALIASES.len() + k) as u64 * ALIAS_STRIDE
+}
+
+/// VA of the arena (physical `arena_pa`) through the alias for `attr` with shareability `sh`
+/// (ignored for Device memory, always Outer Shareable) and leaf size `size`.
+pub fn alias_for(attr: MemAttr, sh: Shareability, size: MapSize, arena_pa: u64) -> Option<u64> {
     ALIASES
         .iter()
         .position(|&(a, s)| a == attr && (s == sh || attr.is_arm_device()))
-        .map(alias_va)
+        .map(|k| alias_gib(size, k) + (arena_pa & (GIB - 1)))
+}
+
+/// Walk the live tables for `va`: output address, leaf descriptor, level.
+pub fn translate(va: u64) -> Option<(u64, u64, usize)> {
+    // SAFETY: the pool is only written by `build` before any reader exists (see `Pool`).
+    let tables = unsafe { &*POOL.0.get() };
+    desc::translate(tables, tables.as_ptr() as u64, va)
+}
+
+/// Confirm every alias of the arena by walking the tables: `attr/share/size@va level=L ok`, or
+/// what is wrong.
+pub fn confirm_aliases(arena_pa: u64) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for size in MapSize::ALL {
+        let want_level = match size {
+            MapSize::Page4k => 3,
+            MapSize::Block2m => 2,
+            MapSize::Block1g => 1,
+        };
+        for &(attr, sh) in &ALIASES {
+            let Some(va) = alias_for(attr, sh, size, arena_pa) else {
+                continue;
+            };
+            let got = match translate(va) {
+                Some((pa, d, level))
+                    if pa == arena_pa
+                        && level == want_level
+                        && desc::desc_attr(d) == Some(attr)
+                        && (d >> desc::SH_SHIFT) & 3 == sh as u64 =>
+                {
+                    "ok".to_string()
+                }
+                Some((pa, d, level)) => format!("MISMATCH pa={pa:#x} desc={d:#x} level={level}"),
+                None => "UNMAPPED".to_string(),
+            };
+            out.push(format!(
+                "{attr}/{}/{}@{va:#x} {got}",
+                sh.name(),
+                size.name()
+            ));
+        }
+    }
+    out.join(",")
 }
 
 /// The MAIR and TCR values, written through the aarch64-cpu field names and cross-checked

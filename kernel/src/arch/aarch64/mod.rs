@@ -4,6 +4,7 @@
 //! checking). See `arch/mod.rs` for the contract this module fulfils.
 
 mod boot;
+mod caches;
 mod exceptions;
 mod gic;
 mod mmu;
@@ -29,6 +30,8 @@ use aarch64_cpu::registers::{
 use probes::attr::{Arch, MemAttr};
 use probes::config::Config;
 use probes::fault::RawFault;
+use probes::mapping::{MapSize, Share, Variant};
+use probes::mmu::aarch64::Shareability;
 use probes::platform::{Arena, Privilege, RuleEnv};
 use probes::record::{Cpu, ErrorRec};
 
@@ -163,12 +166,19 @@ static PMU_OK: [AtomicBool; MAX_CORES] = [const { AtomicBool::new(false) }; MAX_
 pub fn platform_facts() -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     if effective().mmu {
-        let list: Vec<String> = mmu::ALIASES
-            .iter()
-            .enumerate()
-            .map(|(k, (a, sh))| format!("{a}/{}@{:#x}", sh.name(), mmu::alias_va(k)))
-            .collect();
-        m.insert("arena_aliases".to_string(), list.join(","));
+        // Every alias (attribute × shareability × leaf size) confirmed by walking the tables.
+        let pa = ARENA.0.get() as u64;
+        m.insert("arena_aliases".to_string(), mmu::confirm_aliases(pa));
+        for size in [MapSize::Block2m, MapSize::Block1g] {
+            let (base, len) = mmu::alias_span(size, pa);
+            m.insert(
+                format!("arena_{}_block", size.name()),
+                format!(
+                    "{base:#x}+{len:#x} (the aligned block holding the arena; probes touch only \
+                     the arena's pages)"
+                ),
+            );
+        }
     }
     m.insert(
         "arena_pa".to_string(),
@@ -204,6 +214,7 @@ pub fn rule_env(_cfg: &Config) -> RuleEnv {
         align_check: e.align_check,
         line: 64,
         page: 4096,
+        map: probes::mapping::Variant::DEFAULT,
     }
 }
 
@@ -211,7 +222,8 @@ pub fn rule_env(_cfg: &Config) -> RuleEnv {
 pub const ARENA_PAGES: usize = 4;
 pub const PAGE: usize = 4096;
 
-#[repr(C, align(4096))]
+/// 16 KiB-aligned: the arena never crosses a 2 MiB boundary, so one 2 MiB block holds it.
+#[repr(C, align(16384))]
 struct ArenaPages([u8; ARENA_PAGES * PAGE]);
 
 struct ArenaCell(core::cell::UnsafeCell<ArenaPages>);
@@ -228,13 +240,19 @@ pub fn arena_range() -> (u64, u64) {
     (ARENA.0.get() as u64, (ARENA_PAGES * PAGE) as u64)
 }
 
-/// The probe arena for `attr`. With the MMU off there is only the identity view (Device-nGnRnE).
-/// With the MMU on it is the attribute's alias of the same physical pages; before handing it
-/// out the pages are cleaned and invalidated to the point of coherency through the cacheable
-/// identity mapping, so no dirty or stale line from an earlier alias with other attributes is
-/// left (Arm ARM B2.12 "Mismatched memory attributes": software must clean/invalidate when
-/// switching between aliases of different cacheability).
+/// The probe arena for `attr` with the default mapping (4 KiB pages, Inner Shareable).
 pub fn arena(attr: MemAttr) -> Result<Arena, String> {
+    arena_mapped(attr, &Variant::DEFAULT)
+}
+
+/// The probe arena for `attr` mapped as `v` says. With the MMU off there is only the identity
+/// view (Device-nGnRnE). With the MMU on it is the alias of the same physical pages with that
+/// attribute, shareability and leaf size; before handing it out the pages are cleaned and
+/// invalidated to the point of coherency through the cacheable identity mapping, so no dirty or
+/// stale line from an earlier alias with other attributes is left (Arm ARM B2.12 "Mismatched
+/// memory attributes": software must clean/invalidate when switching between aliases of
+/// different cacheability).
+pub fn arena_mapped(attr: MemAttr, v: &Variant) -> Result<Arena, String> {
     let pa = ARENA.0.get() as usize;
     let len = ARENA_PAGES * PAGE;
     if !effective().mmu {
@@ -243,13 +261,30 @@ pub fn arena(attr: MemAttr) -> Result<Arena, String> {
                 "{attr} is not available: the MMU is off, so every access is Device-nGnRnE"
             ));
         }
+        if !v.is_default() {
+            return Err(format!(
+                "{} is not available: the MMU is off (no translation tables)",
+                v.label()
+            ));
+        }
         return Ok(Arena {
             base: pa as *mut u8,
             len,
             attr,
         });
     }
-    let va = mmu::alias_for(attr, probes::mmu::aarch64::Shareability::Inner)
+    if v.caches != caches::on() {
+        return Err(format!(
+            "caches={} is not in effect",
+            if v.caches { "on" } else { "off" }
+        ));
+    }
+    let sh = match v.share {
+        Share::Inner => Shareability::Inner,
+        Share::Outer => Shareability::Outer,
+        Share::Non => Shareability::Non,
+    };
+    let va = mmu::alias_for(attr, sh, v.size, pa as u64)
         .ok_or_else(|| format!("{attr} is not an aarch64 memory attribute"))?;
     mmu::dc_range(pa, len, mmu::Dc::Civac);
     Ok(Arena {
@@ -257,6 +292,34 @@ pub fn arena(attr: MemAttr) -> Result<Arena, String> {
         len,
         attr,
     })
+}
+
+/// The 2 MiB window around the arena through `attr`'s alias under `v` (every alias maps at least
+/// the 2 MiB block holding the arena, `mmu::alias_span`); read-only use.
+pub fn arena_window(attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+    let a = arena_mapped(attr, v)?;
+    if !effective().mmu {
+        return Err("mmu=off: no alias window".into());
+    }
+    let pa = ARENA.0.get() as usize;
+    let off = pa % mmu::WINDOW as usize;
+    Ok(((a.base as usize - off) as *const u8, mmu::WINDOW as usize))
+}
+
+/// Make `v`'s system-wide part effective: only the caches (SCTLR_EL1.C/I on every core) are
+/// system-wide on aarch64; the leaf size and shareability are the alias chosen.
+pub fn set_variant(v: &Variant) -> Result<(), String> {
+    if v.mtrr.is_some() {
+        return Err("mtrr= is x86 only".into());
+    }
+    if !effective().mmu {
+        return if v.is_default() {
+            Ok(())
+        } else {
+            Err(format!("{}: the MMU is off (mmu=off)", v.label()))
+        };
+    }
+    caches::set(v.caches, online_cpus())
 }
 
 pub fn guarded(op: &mut dyn FnMut()) -> Option<RawFault> {
@@ -325,4 +388,9 @@ fn cpu_record(index: usize, hwid: u64, online: bool, error: Option<String>) -> C
         el: online.then_some(1),
         cycle_counter: online.then(|| PMU_OK[index.min(MAX_CORES - 1)].load(Ordering::Relaxed)),
     }
+}
+
+/// No second source of memory types on aarch64: the descriptor's AttrIndx is the type.
+pub fn effective_type(_attr: MemAttr, _v: &Variant) -> Option<String> {
+    None
 }

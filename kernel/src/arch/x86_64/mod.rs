@@ -26,6 +26,7 @@ use core::cell::UnsafeCell;
 
 use probes::attr::{Arch, MemAttr};
 use probes::config::Config;
+use probes::mapping::Variant;
 use probes::platform::{Arena, Privilege, RuleEnv, RunError};
 use probes::record::{Cpu, ErrorRec};
 use x86_64::registers::control::{Cr0, Cr3, Cr4};
@@ -40,13 +41,18 @@ const PAGE: usize = 4096;
 const LINE: usize = 64;
 /// Probe arena: 4 pages (the fault family needs a page boundary inside it).
 const ARENA_PAGES: usize = 4;
+/// The arena is the start of a 2 MiB-aligned window nothing else uses, so that `mtrr=` can
+/// put one variable-range MTRR over the whole 2 MiB page a `mapping=2m` alias maps, without
+/// changing the type of kernel memory (a large page over several MTRR types has an undefined
+/// type: SDM Vol. 3A 13.11.9).
+const ARENA_WINDOW: usize = 2 << 20;
 
-#[repr(C, align(4096))]
-struct ArenaMem(UnsafeCell<[u8; ARENA_PAGES * PAGE]>);
+#[repr(C, align(0x200000))]
+struct ArenaMem(UnsafeCell<[u8; ARENA_WINDOW]>);
 // SAFETY: the arena is only handed out as a raw address range; probes access it with asm or
 // atomics, never through Rust references.
 unsafe impl Sync for ArenaMem {}
-static ARENA: ArenaMem = ArenaMem(UnsafeCell::new([0; ARENA_PAGES * PAGE]));
+static ARENA: ArenaMem = ArenaMem(UnsafeCell::new([0; ARENA_WINDOW]));
 
 /// Load the IDT on the boot core before anything that can fault (issue 11): a fault before the
 /// heap and the per-core GDT/TSS exist is then printed (`crate::fatal`) instead of triple
@@ -214,19 +220,48 @@ pub fn rule_env(cfg: &Config) -> RuleEnv {
         align_check: cfg.align_check && ring3::enabled(),
         line: LINE,
         page: PAGE,
+        map: probes::mapping::Variant::DEFAULT,
     }
 }
 
-/// The arena alias whose PTEs select `attr` through the PAT (confirmed by reading back the page
-/// tables and IA32_PAT; see `paging`).
+/// The arena alias whose PTEs select `attr` (default mapping).
 pub fn arena(attr: MemAttr) -> Result<Arena, String> {
-    paging::confirm(attr).map_err(|e| format!("memory type {attr}: alias not confirmed: {e}"))?;
-    let va = paging::alias(attr).ok_or_else(|| format!("{attr} is not an x86 memory type"))?;
+    arena_mapped(attr, &Variant::DEFAULT)
+}
+
+/// The arena alias whose leaf entries (4 KiB PTE, 2 MiB PDE or 1 GiB PDPTE, `v.size`) select
+/// `attr` through the PAT, confirmed by reading back the page tables and IA32_PAT (`paging`).
+pub fn arena_mapped(attr: MemAttr, v: &Variant) -> Result<Arena, String> {
+    paging::confirm(attr, v.size).map_err(|e| {
+        format!(
+            "memory type {attr}, mapping={}: alias not confirmed: {e}",
+            v.size.name()
+        )
+    })?;
+    let va =
+        paging::alias(attr, v.size).ok_or_else(|| format!("{attr} is not an x86 memory type"))?;
     Ok(Arena {
         base: va as *mut u8,
         len: ARENA_PAGES * PAGE,
         attr,
     })
+}
+
+/// The arena's own 2 MiB window through `attr`'s alias under `v` (the arena is its start).
+pub fn arena_window(attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), String> {
+    let a = arena_mapped(attr, v)?;
+    Ok((a.base as *const u8, ARENA_WINDOW))
+}
+
+/// `mtrr=` and `caches=` on every online core (SDM Vol. 3A 13.11.8), and whether the CPU has
+/// the leaf size.
+pub fn set_variant(v: &Variant) -> Result<(), String> {
+    paging::set_variant(v, smp::online_cpus())
+}
+
+/// PAT × MTRR for the arena's alias (SDM Vol. 3A 13.5.2.2, Table 13-7).
+pub fn effective_type(attr: MemAttr, v: &Variant) -> Option<String> {
+    paging::effective_name(attr, v.size)
 }
 
 pub fn run_on(
