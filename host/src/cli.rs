@@ -10,7 +10,7 @@ use probes::record::{Record, RunStatus};
 use probes::report::Integrity;
 
 use crate::profile::{Board, Profile};
-use crate::{kernel, run_board, RunError, RunOpts};
+use crate::{kernel, RunError, RunOpts};
 
 /// Exit status for a run that failed or a file that did not verify.
 pub const EXIT_FAIL: i32 = 1;
@@ -141,6 +141,11 @@ pub enum Cmd {
     /// Read a board's serial console until the end record (or --timeout), showing progress;
     /// check the report's integrity and save the log (exit 0 only when verified).
     Capture(crate::capture::CaptureArgs),
+    /// Print the one-screen summary of a saved report (what run, host and capture print).
+    Show(crate::show_cmd::ShowArgs),
+    /// Write one or more saved reports as a self-contained HTML page with charts (several:
+    /// side by side, differences outlined).
+    Report(crate::report_cmd::ReportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -157,9 +162,13 @@ pub struct RunArgs {
     /// Boot arguments for the image (-append), e.g. "probes=fault iters=1000".
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub append: Option<String>,
-    /// Keep the raw serial log in FILE.
+    /// Save the report (its record lines, JSON Lines) to FILE instead of
+    /// reports/<board>-<UTC time>.jsonl. A run that fails also keeps its whole serial log
+    /// beside it (FILE.serial.txt).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: crate::view::OutputArgs,
     /// Kill QEMU after S seconds without an end of run.
     #[arg(long, value_name = "S", default_value_t = 120.0, value_parser = parse_timeout)]
     pub timeout: f64,
@@ -240,6 +249,8 @@ pub fn main() -> i32 {
         Cmd::Compare(a) => crate::compare::cmd_compare(a),
         Cmd::Export(a) => crate::export::cmd_export(a),
         Cmd::Capture(a) => crate::capture::cmd_capture(a),
+        Cmd::Show(a) => crate::show_cmd::cmd_show(a),
+        Cmd::Report(a) => crate::report_cmd::cmd_report(a),
     };
     match result {
         Ok(code) => code,
@@ -254,25 +265,57 @@ pub fn main() -> i32 {
 }
 
 fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
+    use crate::view::{self, Mode};
+    let mode = a.output.mode();
     let opts = RunOpts {
         board: a.board,
         cpu: a.cpu,
         smp: a.smp,
         append: a.append,
-        out: a.out,
+        // The raw serial log is kept in memory and saved after the run (below).
+        out: None,
         timeout: Duration::from_secs_f64(a.timeout),
         virtualization: a.virtualization,
         kernel: a.kernel,
         qemu_args: a.qemu_arg,
         release: !a.debug,
-        echo: true,
+        echo: mode == Mode::Raw,
     };
-    let outcome = run_board(&opts)?;
-    if outcome.timed_out {
+    let mut progress = view::Progress::new(mode, a.board.name());
+    let outcome = crate::run_board_with(&opts, &mut |line| progress.line(line));
+    progress.finish();
+    let outcome = outcome?;
+    if outcome.timed_out && mode != Mode::Quiet {
         eprintln!("{}", outcome.timeout_message());
     }
-    eprintln!("{}", outcome.verdict());
-    Ok(if outcome.success() { 0 } else { EXIT_FAIL })
+    let board = view::board_of(&outcome.report).unwrap_or(a.board.name());
+    let saved = view::save_report(a.out.as_deref(), board, &outcome.log)?;
+    let mut final_line = format!("{} Report saved to {}.", outcome.verdict(), saved.display());
+    if !outcome.success() {
+        // The serial text around the records (a fault dump, QEMU's last words) is not in the
+        // JSON Lines report: keep the whole log beside it.
+        let mut serial = saved.clone().into_os_string();
+        serial.push(".serial.txt");
+        let serial = PathBuf::from(serial);
+        view::save_file(&serial, &outcome.log)?;
+        final_line.push_str(&format!(" Serial log: {}.", serial.display()));
+    }
+    let bad_args = view::bootarg_errors(&outcome.report);
+    let status = if !outcome.success() {
+        EXIT_FAIL
+    } else if bad_args > 0 {
+        final_line.push_str(&format!(
+            " {bad_args} boot argument{} not used as given (the report's error records say \
+             which and what was used instead): exit status {}.",
+            if bad_args == 1 { " was" } else { "s were" },
+            view::EXIT_BAD_BOOTARG
+        ));
+        view::EXIT_BAD_BOOTARG
+    } else {
+        0
+    };
+    view::finish(mode, &outcome.report, &saved, &final_line);
+    Ok(status)
 }
 
 /// Default config.txt for a Pi 4 boot folder (when boot/rpi4/config.txt does not exist).
