@@ -345,34 +345,8 @@ pub fn cmd_capture(a: CaptureArgs) -> Result<i32, RunError> {
         )
     };
     progress.finish();
-    let report = c.report();
-    let board = view::board_of(&report).unwrap_or("capture").to_string();
-    let saved = view::save_report(a.out.as_deref(), &board, &c.log)?;
     let (ok, text) = verdict(&c, &name);
-    let mut final_line = format!("{text} Report saved to {}.", saved.display());
-    if !ok {
-        let mut serial = saved.clone().into_os_string();
-        serial.push(".serial.txt");
-        let serial = PathBuf::from(serial);
-        view::save_file(&serial, &c.log)?;
-        final_line.push_str(&format!(" Serial log: {}.", serial.display()));
-    }
-    let bad_args = view::bootarg_errors(&report);
-    let status = if !ok {
-        crate::cli::EXIT_FAIL
-    } else if bad_args > 0 {
-        final_line.push_str(&format!(
-            " {bad_args} boot argument{} not used as given (see the error records): exit \
-             status {}.",
-            if bad_args == 1 { " was" } else { "s were" },
-            view::EXIT_BAD_BOOTARG
-        ));
-        view::EXIT_BAD_BOOTARG
-    } else {
-        0
-    };
-    view::finish(mode, &report, &saved, &final_line);
-    Ok(status)
+    view::conclude(mode, a.out.as_deref(), "capture", &c.log, &text, ok)
 }
 
 #[cfg(test)]

@@ -288,34 +288,14 @@ fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
     if outcome.timed_out && mode != Mode::Quiet {
         eprintln!("{}", outcome.timeout_message());
     }
-    let board = view::board_of(&outcome.report).unwrap_or(a.board.name());
-    let saved = view::save_report(a.out.as_deref(), board, &outcome.log)?;
-    let mut final_line = format!("{} Report saved to {}.", outcome.verdict(), saved.display());
-    if !outcome.success() {
-        // The serial text around the records (a fault dump, QEMU's last words) is not in the
-        // JSON Lines report: keep the whole log beside it.
-        let mut serial = saved.clone().into_os_string();
-        serial.push(".serial.txt");
-        let serial = PathBuf::from(serial);
-        view::save_file(&serial, &outcome.log)?;
-        final_line.push_str(&format!(" Serial log: {}.", serial.display()));
-    }
-    let bad_args = view::bootarg_errors(&outcome.report);
-    let status = if !outcome.success() {
-        EXIT_FAIL
-    } else if bad_args > 0 {
-        final_line.push_str(&format!(
-            " {bad_args} boot argument{} not used as given (the report's error records say \
-             which and what was used instead): exit status {}.",
-            if bad_args == 1 { " was" } else { "s were" },
-            view::EXIT_BAD_BOOTARG
-        ));
-        view::EXIT_BAD_BOOTARG
-    } else {
-        0
-    };
-    view::finish(mode, &outcome.report, &saved, &final_line);
-    Ok(status)
+    view::conclude(
+        mode,
+        a.out.as_deref(),
+        a.board.name(),
+        &outcome.log,
+        &outcome.verdict(),
+        outcome.success(),
+    )
 }
 
 /// Default config.txt for a Pi 4 boot folder (when boot/rpi4/config.txt does not exist).

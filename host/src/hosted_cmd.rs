@@ -12,8 +12,9 @@
 //! `2-3`, as `taskset -c` takes them) that the run is pinned to. The CPUs used are in
 //! `begin.platform.os_cpus`.
 //!
-//! Progress goes to stderr: one line per record (family/name, attribute, result) and a summary
-//! with the time spent in each family.
+//! Output (`crate::view`): by default a progress line and the summary, the report saved to
+//! `--out` or `reports/`; with `--raw` the records on stdout and, on stderr, one line per record
+//! (family/name, attribute, result) and the time spent in each family.
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -44,6 +44,11 @@ fn draw(area: &DrawingArea<SVGBackend, Shift>, bars: &[Bar], x_desc: &str) -> Re
         .y_label_area_size(label_chars * LABEL_PX_PER_CHAR + 10)
         .build_cartesian_2d(0.0..max, (0..n).into_segmented())
         .map_err(e)?;
+    // A non-zero count is drawn at least this long, so that a rare outcome (often the one the
+    // test is about) stays visible next to one seen 10,000 times; its exact count is written
+    // after it.
+    let min_len = max / 80.0;
+    let len = |v: f64| if v > 0.0 { v.max(min_len) } else { 0.0 };
     let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
     chart
         .configure_mesh()
@@ -68,7 +73,7 @@ fn draw(area: &DrawingArea<SVGBackend, Shift>, bars: &[Bar], x_desc: &str) -> Re
             let mut r = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(i)),
-                    (b.value, SegmentValue::Exact(i + 1)),
+                    (len(b.value), SegmentValue::Exact(i + 1)),
                 ],
                 b.colour.filled(),
             );
@@ -86,7 +91,7 @@ fn draw(area: &DrawingArea<SVGBackend, Shift>, bars: &[Bar], x_desc: &str) -> Re
                     let mut r = Rectangle::new(
                         [
                             (0.0, SegmentValue::Exact(i)),
-                            (b.value.max(max / 200.0), SegmentValue::Exact(i + 1)),
+                            (len(b.value).max(min_len), SegmentValue::Exact(i + 1)),
                         ],
                         BLACK.stroke_width(2),
                     );
@@ -99,7 +104,7 @@ fn draw(area: &DrawingArea<SVGBackend, Shift>, bars: &[Bar], x_desc: &str) -> Re
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             Text::new(
                 b.value_text.clone(),
-                (b.value + max * 0.01, SegmentValue::CenterOf(i as u32)),
+                (len(b.value) + max * 0.01, SegmentValue::CenterOf(i as u32)),
                 ("sans-serif", 12).into_font().color(&BLACK),
             )
         }))

@@ -197,7 +197,7 @@ th{background:#f3f3f3;font-weight:600}
 .r-deviation{background:#c62828;color:#fff;font-weight:700}
 .differs{outline:3px solid #d500f9;outline-offset:-2px}
 .legend .rec{margin-right:.3em}
-.litmus td.run{min-width:380px}
+.litmus td.run{min-width:440px}
 .facts{font-size:12px;margin:.2em 0}
 .v-violation{color:#c62828;font-weight:700}.v-ok{color:#2e7d32}.v-skipped{color:#888}
 figure{margin:0}
@@ -254,9 +254,9 @@ pub fn render(inputs: &[Input]) -> String {
     } else {
         format!("atomprobe comparison of {} reports", pages.len())
     };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<title>{}</title><style>{CSS}</style></head><body>\n",
+        "<title>{}</title><style>{CSS}</style></head><body>",
         esc(&title)
     );
     let _ = writeln!(h, "<h1>{}</h1>", esc(&title));
@@ -313,7 +313,11 @@ fn runs_table(h: &mut String, pages: &[Page]) {
                 _ => String::new(),
             }),
             esc(b.map_or("?", |b| &b.cpu_id)),
-            if off > 0 { format!(" (+{off} offline)") } else { String::new() },
+            match (on, off, b.and_then(|b| b.platform.get("os_cpus"))) {
+                (0, 0, Some(c)) => format!(" (OS CPUs {})", esc(c)),
+                (_, 0, _) => String::new(),
+                _ => format!(" (+{off} offline)"),
+            },
             esc(b.map_or("", |b| &b.cmdline)),
             p.run.report.lines.len(),
             esc(&crate::compare::integrity_text(&p.run.report.integrity)),
@@ -392,13 +396,15 @@ fn run_header(p: &Page) -> String {
 }
 
 fn litmus_section(h: &mut String, pages: &[Page], rows: &[Row], real: &dyn Fn(&[String]) -> bool) {
-    let lrows: Vec<&Row> = rows.iter().filter(|r| r.kind == "litmus").collect();
+    // Tests run in more than one report first (the side-by-side view), then the others.
+    let mut lrows: Vec<&Row> = rows.iter().filter(|r| r.kind == "litmus").collect();
+    lrows.sort_by_key(|r| r.records.iter().filter(|x| x.is_some()).count() < 2.min(pages.len()));
     if lrows.is_empty() {
         return;
     }
     let _ = writeln!(
         h,
-        "<h2>Litmus tests</h2><p class=\"note\">Outcome histograms: one bar per outcome seen, its count after it. The <code>exists</code> outcome is outlined in black: <span class=\"rec\" style=\"background:#f2a900\">amber</span> when the model allows it, <span class=\"rec\" style=\"background:#d32f2f;color:#fff\">red</span> when it forbids it (seeing it is a violation).</p>"
+        "<h2>Litmus tests</h2><p class=\"note\">Outcome histograms: one bar per outcome seen, its count after it (a small non-zero count is drawn at a minimum length so it stays visible). The <code>exists</code> outcome is outlined in black: <span class=\"rec\" style=\"background:#f2a900\">amber</span> when the model allows it, <span class=\"rec\" style=\"background:#d32f2f;color:#fff\">red</span> when it forbids it (seeing it is a violation).</p>"
     );
     h.push_str("<table class=\"litmus\"><thead><tr><th>test</th>");
     for p in pages {
@@ -491,7 +497,7 @@ fn litmus_figure(h: &mut String, label: &str, e: &Entry, l: &Litmus) {
                 }
             })
             .collect();
-        match charts::bar_chart(&bars, 380, "instances") {
+        match charts::bar_chart(&bars, 440, "instances") {
             Ok(svg) => h.push_str(&svg),
             Err(err) => {
                 let _ = write!(h, "<p class=\"facts\">chart failed: {}</p>", esc(&err));
@@ -910,9 +916,13 @@ mod tests {
         assert_eq!(count(&h, "<tr class=\"rec-row\""), cost);
         assert!(!h.contains("DAMAGED"));
         assert!(!h.contains(" differs\""), "one report: nothing outlined");
-        // Self-contained: no script, no external resource.
-        for bad in ["<script", "http://", "https://", "<link", "@import", "url("] {
-            assert!(!h.contains(bad), "{bad}");
+        // Self-contained: no script, no external resource (the only URL is SVG's namespace
+        // name, which is never fetched).
+        let urls = h.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        for bad in [
+            "<script", "http://", "https://", "<link", "@import", "url(", " src=",
+        ] {
+            assert!(!urls.contains(bad), "{bad}");
         }
     }
 

@@ -247,6 +247,50 @@ impl Progress {
     }
 }
 
+/// End a command that produced a report from a serial log or record stream (`run`, `capture`,
+/// and any later command that boots or captures, e.g. `litmus`): save the records of `text` to
+/// `out` (default [`default_report_path`] of the report's board, else `board_fallback`); when
+/// the run did not succeed, keep the whole serial text beside it as `<report>.serial.txt` (a
+/// fault dump is not a record); print the summary (per `mode`) and the final line, which is
+/// `verdict` plus where the report went. Returns the exit status: 1 when `success` is false, 2
+/// ([`EXIT_BAD_BOOTARG`]) when the run completed but some boot arguments were not used as
+/// given, else 0.
+pub fn conclude(
+    mode: Mode,
+    out: Option<&Path>,
+    board_fallback: &str,
+    text: &str,
+    verdict: &str,
+    success: bool,
+) -> Result<i32, RunError> {
+    let report = probes::report::parse_report(text);
+    let board = board_of(&report).unwrap_or(board_fallback).to_string();
+    let saved = save_report(out, &board, text)?;
+    let mut final_line = format!("{verdict} Report saved to {}.", saved.display());
+    if !success {
+        let mut serial = saved.clone().into_os_string();
+        serial.push(".serial.txt");
+        let serial = PathBuf::from(serial);
+        save_file(&serial, text)?;
+        final_line.push_str(&format!(" Serial log: {}.", serial.display()));
+    }
+    let bad_args = bootarg_errors(&report);
+    let status = if !success {
+        crate::cli::EXIT_FAIL
+    } else if bad_args > 0 {
+        final_line.push_str(&format!(
+            " {bad_args} boot argument{} not used as given (the report's error records say \
+             which and what was used instead): exit status {EXIT_BAD_BOOTARG}.",
+            if bad_args == 1 { " was" } else { "s were" },
+        ));
+        EXIT_BAD_BOOTARG
+    } else {
+        0
+    };
+    finish(mode, &report, &saved, &final_line);
+    Ok(status)
+}
+
 /// Print what a finished run shows: in [`Mode::Summary`] the summary of `report` (saved at
 /// `saved`) on stdout; the `final_line` on stderr in every mode.
 pub fn finish(mode: Mode, report: &ParsedReport, saved: &Path, final_line: &str) {

@@ -92,15 +92,23 @@ pub fn render(run: &Run, saved: Option<&Path>, opts: &Options) -> String {
     }
     let (on, off) = run.cores_online();
     let cmdline = run.begin().map(|b| b.cmdline.as_str()).unwrap_or("");
+    let os_cpus = run.begin().and_then(|b| b.platform.get("os_cpus"));
+    let cores = match (on, off, os_cpus) {
+        // Hosted runs have no `cpu` records: the OS CPUs used are in `begin.platform`.
+        (0, 0, Some(c)) => format!("OS CPUs {c}"),
+        _ => format!(
+            "{on} core{} online{}",
+            if on == 1 { "" } else { "s" },
+            if off > 0 {
+                format!(", {off} offline")
+            } else {
+                String::new()
+            }
+        ),
+    };
     s.push_str(&format!(
-        "atomprobe: {}; {on} core{} online{}; cmdline \"{cmdline}\"\n",
+        "atomprobe: {}; {cores}; cmdline \"{cmdline}\"\n",
         run.describe(),
-        if on == 1 { "" } else { "s" },
-        if off > 0 {
-            format!(", {off} offline")
-        } else {
-            String::new()
-        },
     ));
     let end = match rep.end() {
         Some(e) => format!(
