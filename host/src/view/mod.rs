@@ -380,4 +380,65 @@ mod tests {
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn conclude_saves_and_sets_the_exit_status() {
+        let mut w = probes::report::ReportWriter::new();
+        let err = Record::Error(probes::record::ErrorRec {
+            what: "bootarg".into(),
+            message: "colour=blue: unknown key".into(),
+        });
+        let log = format!(
+            "banner\r\n{}\r\n{}\r\n",
+            w.encode(&err),
+            w.end(probes::record::RunStatus::Complete, 1).to_line()
+        );
+        let dir = std::env::temp_dir().join(format!("atomprobe-conclude-{}", std::process::id()));
+        let p = dir.join("r.jsonl");
+        let serial = dir.join("r.jsonl.serial.txt");
+        // Complete, but a boot argument was not used: 2, and no serial log kept.
+        assert_eq!(
+            conclude(Mode::Quiet, Some(&p), "b", &log, "v.", true).unwrap(),
+            EXIT_BAD_BOOTARG
+        );
+        assert!(
+            probes::report::parse_report(&std::fs::read_to_string(&p).unwrap())
+                .integrity
+                .is_verified()
+        );
+        assert!(!serial.exists());
+        // A failed run: 1, and the whole serial text kept beside the report.
+        assert_eq!(
+            conclude(Mode::Quiet, Some(&p), "b", &log, "v.", false).unwrap(),
+            crate::cli::EXIT_FAIL
+        );
+        assert_eq!(std::fs::read_to_string(&serial).unwrap(), log);
+        // Nothing wrong: 0.
+        let mut w2 = probes::report::ReportWriter::new();
+        let clean = format!(
+            "{}\n",
+            w2.end(probes::record::RunStatus::Complete, 1).to_line()
+        );
+        assert_eq!(
+            conclude(Mode::Quiet, Some(&p), "b", &clean, "v.", true).unwrap(),
+            0
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn progress_counts_records_from_serial_lines() {
+        let mut pr = Progress::new(Mode::Quiet, "t");
+        pr.line("plain text");
+        pr.line("\x1b[0m{\"type\":\"error\",\"what\":\"cpu\",\"message\":\"m\"}\r");
+        pr.line("{\"type\":\"garbled");
+        assert_eq!(pr.records(), 1);
+        pr.finish();
+        let mut lines = Vec::new();
+        let mut split = LineSplitter::new(|l: &str| lines.push(l.to_string()));
+        split.write_all(b"a\r\nb").unwrap();
+        split.write_all(b"c\n").unwrap();
+        drop(split);
+        assert_eq!(lines, ["a", "bc"]);
+    }
 }
