@@ -414,7 +414,7 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&serial).unwrap(), log);
         // Nothing wrong: 0.
-        let mut w2 = probes::report::ReportWriter::new();
+        let w2 = probes::report::ReportWriter::new();
         let clean = format!(
             "{}\n",
             w2.end(probes::record::RunStatus::Complete, 1).to_line()
