@@ -49,7 +49,10 @@ fn draw(area: &DrawingArea<SVGBackend, Shift>, bars: &[Bar], x_desc: &str) -> Re
     // after it.
     let min_len = max / 80.0;
     let len = |v: f64| if v > 0.0 { v.max(min_len) } else { 0.0 };
-    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+    // plotters' y axis grows upwards: the first bar goes in the top row, so it reads top down.
+    let n_bars = bars.len() as u32;
+    let row = |i: usize| n_bars - 1 - i as u32;
+    let labels: Vec<String> = bars.iter().rev().map(|b| b.label.clone()).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -69,7 +72,7 @@ fn draw(area: &DrawingArea<SVGBackend, Shift>, bars: &[Bar], x_desc: &str) -> Re
         .map_err(e)?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
-            let i = i as u32;
+            let i = row(i);
             let mut r = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(i)),
@@ -104,7 +107,7 @@ fn draw(area: &DrawingArea<SVGBackend, Shift>, bars: &[Bar], x_desc: &str) -> Re
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             Text::new(
                 b.value_text.clone(),
-                (len(b.value) + max * 0.01, SegmentValue::CenterOf(i as u32)),
+                (len(b.value) + max * 0.01, SegmentValue::CenterOf(row(i))),
                 ("sans-serif", 12).into_font().color(&BLACK),
             )
         }))

@@ -260,6 +260,7 @@ pub fn render(inputs: &[Input]) -> String {
         esc(&title)
     );
     let _ = writeln!(h, "<h1>{}</h1>", esc(&title));
+    h.push_str("<nav class=\"note\">Sections: <a href=\"#runs\">runs</a> · <a href=\"#deviations\">deviations and violations</a> · <a href=\"#litmus\">litmus tests</a> · <a href=\"#matrices\">probe matrices</a> · <a href=\"#cost\">cost</a></nav>\n");
     for p in &pages {
         if let Some(d) = p.run.damaged() {
             let _ = writeln!(
@@ -289,7 +290,7 @@ pub fn render(inputs: &[Input]) -> String {
 }
 
 fn runs_table(h: &mut String, pages: &[Page]) {
-    h.push_str("<h2>Runs</h2><table class=\"runs\"><thead><tr><th>run</th><th>file</th><th>board</th><th>arch</th><th>level</th><th>CPU id</th><th>cores</th><th>command line</th><th>records</th><th>integrity</th><th>end</th></tr></thead><tbody>\n");
+    h.push_str("<h2 id=\"runs\">Runs</h2><table class=\"runs\"><thead><tr><th>run</th><th>file</th><th>board</th><th>arch</th><th>level</th><th>CPU id</th><th>cores</th><th>command line</th><th>records</th><th>integrity</th><th>end</th></tr></thead><tbody>\n");
     for p in pages {
         let b = p.run.begin();
         let (on, off) = p.run.cores_online();
@@ -385,7 +386,11 @@ fn deviations(h: &mut String, pages: &[Page]) {
             }
         }
     }
-    let _ = writeln!(h, "<h2>Deviations and violations: {}</h2>", items.len());
+    let _ = writeln!(
+        h,
+        "<h2 id=\"deviations\">Deviations and violations: {}</h2>",
+        items.len()
+    );
     if !items.is_empty() {
         let _ = writeln!(h, "<ul class=\"deviations\">{}</ul>", items.join("\n"));
     }
@@ -404,7 +409,7 @@ fn litmus_section(h: &mut String, pages: &[Page], rows: &[Row], real: &dyn Fn(&[
     }
     let _ = writeln!(
         h,
-        "<h2>Litmus tests</h2><p class=\"note\">Outcome histograms: one bar per outcome seen, its count after it (a small non-zero count is drawn at a minimum length so it stays visible). The <code>exists</code> outcome is outlined in black: <span class=\"rec\" style=\"background:#f2a900\">amber</span> when the model allows it, <span class=\"rec\" style=\"background:#d32f2f;color:#fff\">red</span> when it forbids it (seeing it is a violation).</p>"
+        "<h2 id=\"litmus\">Litmus tests</h2><p class=\"note\">Outcome histograms: one bar per outcome seen, its count after it (a small non-zero count is drawn at a minimum length so it stays visible). The <code>exists</code> outcome is outlined in black: <span class=\"rec\" style=\"background:#f2a900\">amber</span> when the model allows it, <span class=\"rec\" style=\"background:#d32f2f;color:#fff\">red</span> when it forbids it (seeing it is a violation).</p>"
     );
     h.push_str("<table class=\"litmus\"><thead><tr><th>test</th>");
     for p in pages {
@@ -548,7 +553,7 @@ fn matrices(
     if fams.is_empty() {
         return;
     }
-    let _ = writeln!(h, "<h2>Probe matrices</h2><p class=\"note legend\">Rows: probe (its offset class taken out of the name); columns: run × attribute{} × offset class. Marks: <span class=\"rec r-atomic\">A</span> atomic <span class=\"rec r-torn\">T</span> torn <span class=\"rec r-ok\">ok</span> ok <span class=\"rec r-fault k-alignment\">F:al</span> fault (kind: al alignment, tr translation, pm permission, af access flag, ex external, ua unsupported atomic, gp general protection, ud undefined) <span class=\"rec r-lost-updates\">L</span> lost updates <span class=\"rec r-livelock\">LL</span> livelock <span class=\"rec r-skipped\">–</span> skipped <span class=\"rec r-deviation\">T!</span> deviation. Hover a mark for its counts, rule and reason.</p>",
+    let _ = writeln!(h, "<h2 id=\"matrices\">Probe matrices</h2><p class=\"note legend\">Rows: probe (its offset class taken out of the name); columns: run × attribute{} × offset class. Marks: <span class=\"rec r-atomic\">A</span> atomic <span class=\"rec r-torn\">T</span> torn <span class=\"rec r-ok\">ok</span> ok <span class=\"rec r-fault k-alignment\">F:al</span> fault (kind: al alignment, tr translation, pm permission, af access flag, ex external, ua unsupported atomic, gp general protection, ud undefined) <span class=\"rec r-lost-updates\">L</span> lost updates <span class=\"rec r-livelock\">LL</span> livelock <span class=\"rec r-skipped\">–</span> skipped <span class=\"rec r-deviation\">T!</span> deviation. Hover a mark for its counts, rule and reason.</p>",
         if pages.iter().any(|p| p.run.entries.iter().any(|e| !e.extras().is_empty())) { " (× extra fields)" } else { "" });
     for fam in &fams {
         // Records of this family per run, with their group, row and class.
@@ -641,7 +646,8 @@ fn matrices(
         }
         let _ = writeln!(
             h,
-            "<h3>{}</h3><table class=\"matrix\" data-family=\"{}\"><thead>",
+            "<h3 id=\"matrix-{}\">{}</h3><table class=\"matrix\" data-family=\"{}\"><thead>",
+            esc(fam),
             esc(fam),
             esc(fam)
         );
@@ -736,14 +742,32 @@ fn cost_section(
     if attrs.is_empty() {
         return;
     }
-    h.push_str("<h2>Cost</h2><p class=\"note\">Median cycles per operation (the cycle counter of each run: PMCCNTR_EL0 on aarch64, RDTSC on x86, so runs at different clock rates are not directly comparable); skipped probes have no bar.</p>\n");
+    h.push_str("<h2 id=\"cost\">Cost</h2><p class=\"note\">Median cycles per operation (the cycle counter of each run: PMCCNTR_EL0 on aarch64, RDTSC on x86, so runs at different clock rates are not directly comparable); skipped probes have no bar.</p>\n");
     h.push_str("<table class=\"cost\"><thead><tr><th>attribute</th>");
     for p in pages {
         h.push_str(&run_header(p));
     }
     h.push_str("</tr></thead><tbody>\n");
     for a in &attrs {
-        let _ = write!(h, "<tr><th class=\"rowname\">{}</th>", esc(a));
+        // The attribute names as the runs spell them (`normal-wb` and `wb` are one group).
+        let mut shown: Vec<&str> = Vec::new();
+        for p in pages {
+            for e in &p.run.entries {
+                if let Record::Probe(x) = &e.record {
+                    if x.family == "cost"
+                        && crate::compare::match_attr(&x.attr) == a
+                        && !shown.contains(&x.attr.as_str())
+                    {
+                        shown.push(&x.attr);
+                    }
+                }
+            }
+        }
+        let _ = write!(
+            h,
+            "<tr><th class=\"rowname\">{}</th>",
+            esc(&shown.join(" / "))
+        );
         for (pi, p) in pages.iter().enumerate() {
             let recs: Vec<(usize, &Entry, &Probe)> = p
                 .run
