@@ -62,9 +62,13 @@ pub struct CaptureArgs {
     /// Baud rate (8N1, no flow control).
     #[arg(long, default_value = "115200", value_parser = parse_baud)]
     pub baud: u32,
-    /// Save the log to FILE (written as it arrives) instead of printing it to stdout at the end.
+    /// Save the report (its record lines, JSON Lines) to FILE instead of
+    /// reports/<board>-<UTC time>.jsonl; a capture that does not verify also keeps the whole
+    /// serial log beside it (FILE.serial.txt).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: crate::view::OutputArgs,
     /// Give up after S seconds without an end record.
     #[arg(long, value_name = "S", default_value = "300", value_parser = parse_secs)]
     pub timeout: f64,
@@ -312,37 +316,37 @@ pub fn verdict(c: &Capture, port: &str) -> (bool, String) {
 
 /// Run `atomprobe capture`; returns the exit status.
 pub fn cmd_capture(a: CaptureArgs) -> Result<i32, RunError> {
+    use crate::view::{self, Mode};
+    let mode = a.output.mode();
     let mut port = open_port(&a.port, a.baud)?;
-    let mut file = match &a.out {
-        Some(p) => Some(
-            std::fs::File::create(p)
-                .map_err(|e| RunError::Io(format!("cannot create --out {}: {e}", p.display())))?,
-        ),
-        None => None,
-    };
     let name = a.port.display().to_string();
-    eprintln!(
-        "atomprobe capture: reading {name} at {} baud (8N1) until the end record, at most {} s",
-        a.baud, a.timeout
-    );
-    let mut progress = |n: usize| {
-        eprint!("\ratomprobe capture: {n} records");
-        let _ = std::io::stderr().flush();
-    };
-    let c = capture(
-        &mut port,
-        Duration::from_secs_f64(a.timeout),
-        file.as_mut().map(|f| f as &mut dyn Write),
-        &mut progress,
-    );
-    eprintln!();
-    match &a.out {
-        Some(p) => eprintln!("atomprobe capture: log saved to {}", p.display()),
-        None => crate::cli::out(format_args!("{}", c.log)),
+    if mode != Mode::Quiet {
+        eprintln!(
+            "atomprobe capture: reading {name} at {} baud (8N1) until the end record, at most {} s",
+            a.baud, a.timeout
+        );
     }
+    let mut progress = view::Progress::new(mode, &name);
+    let c = {
+        // Each serial line: to the progress line, and with --raw to stdout as it arrives (a
+        // closed stdout must not stop the capture: the report is still saved).
+        let mut watch = view::LineSplitter::new(|line: &str| {
+            progress.line(line);
+            if mode == Mode::Raw {
+                let mut o = std::io::stdout().lock();
+                let _ = writeln!(o, "{line}").and_then(|()| o.flush());
+            }
+        });
+        capture(
+            &mut port,
+            Duration::from_secs_f64(a.timeout),
+            Some(&mut watch),
+            &mut |_| {},
+        )
+    };
+    progress.finish();
     let (ok, text) = verdict(&c, &name);
-    eprintln!("{text}");
-    Ok(if ok { 0 } else { crate::cli::EXIT_FAIL })
+    view::conclude(mode, a.out.as_deref(), "capture", &c.log, &text, ok)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use probes::record::{Record, RunStatus};
 use probes::report::Integrity;
 
 use crate::profile::Board;
-use crate::{run_board, RunError, RunOpts};
+use crate::{RunError, RunOpts};
 
 /// Exit status for a run that failed or a file that did not verify.
 pub const EXIT_FAIL: i32 = 1;
@@ -142,6 +142,11 @@ pub enum Cmd {
     /// Read a board's serial console until the end record (or --timeout), showing progress;
     /// check the report's integrity and save the log (exit 0 only when verified).
     Capture(crate::capture::CaptureArgs),
+    /// Print the one-screen summary of a saved report (what run, host and capture print).
+    Show(crate::show_cmd::ShowArgs),
+    /// Write one or more saved reports as a self-contained HTML page with charts (several:
+    /// side by side, differences outlined).
+    Report(crate::report_cmd::ReportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -158,9 +163,13 @@ pub struct RunArgs {
     /// Boot arguments for the image (-append), e.g. "probes=fault iters=1000".
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub append: Option<String>,
-    /// Keep the raw serial log in FILE.
+    /// Save the report (its record lines, JSON Lines) to FILE instead of
+    /// reports/<board>-<UTC time>.jsonl. A run that fails also keeps its whole serial log
+    /// beside it (FILE.serial.txt).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: crate::view::OutputArgs,
     /// Kill QEMU after S seconds without an end of run. Default: 120 s per mapping combination
     /// the boot arguments ask for (mapping= × share= × caches= × mtrr=).
     #[arg(long, value_name = "S", value_parser = parse_timeout)]
@@ -264,6 +273,8 @@ pub fn main() -> i32 {
         Cmd::Compare(a) => crate::compare::cmd_compare(a),
         Cmd::Export(a) => crate::export::cmd_export(a),
         Cmd::Capture(a) => crate::capture::cmd_capture(a),
+        Cmd::Show(a) => crate::show_cmd::cmd_show(a),
+        Cmd::Report(a) => crate::report_cmd::cmd_report(a),
     };
     match result {
         Ok(code) => code,
@@ -278,6 +289,8 @@ pub fn main() -> i32 {
 }
 
 fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
+    use crate::view::{self, Mode};
+    let mode = a.output.mode();
     let timeout = a.timeout.map_or_else(
         || crate::default_timeout(a.board, a.append.as_deref()),
         Duration::from_secs_f64,
@@ -287,21 +300,31 @@ fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
         cpu: a.cpu,
         smp: a.smp,
         append: a.append,
-        out: a.out,
+        // The raw serial log is kept in memory and saved after the run (below).
+        out: None,
         timeout,
         virtualization: a.virtualization,
         kernel: a.kernel,
         qemu_args: a.qemu_arg,
         release: !a.debug,
-        echo: true,
+        echo: mode == Mode::Raw,
         text_offset: a.text_offset,
     };
-    let outcome = run_board(&opts)?;
-    if outcome.timed_out {
+    let mut progress = view::Progress::new(mode, a.board.name());
+    let outcome = crate::run_board_with(&opts, &mut |line| progress.line(line));
+    progress.finish();
+    let outcome = outcome?;
+    if outcome.timed_out && mode != Mode::Quiet {
         eprintln!("{}", outcome.timeout_message());
     }
-    eprintln!("{}", outcome.verdict());
-    Ok(if outcome.success() { 0 } else { EXIT_FAIL })
+    view::conclude(
+        mode,
+        a.out.as_deref(),
+        a.board.name(),
+        &outcome.log,
+        &outcome.verdict(),
+        outcome.success(),
+    )
 }
 
 fn cmd_parse(file: &Path) -> Result<i32, RunError> {

@@ -123,6 +123,9 @@ pub struct Row {
     pub key: String,
     pub cells: Vec<Option<Cell>>,
     pub differs: Vec<String>,
+    /// For each report, the index in its `records` of the record in this row (views use it to
+    /// place the comparison's verdict on their own rendering of the record).
+    pub records: Vec<Option<usize>>,
 }
 
 fn name_of<T: serde::Serialize>(v: &T) -> String {
@@ -365,7 +368,7 @@ pub fn build_rows(reports: &[&ParsedReport], labels: &[String]) -> Vec<Row> {
     let mut rows: BTreeMap<Key, Row> = BTreeMap::new();
     for (i, rep) in reports.iter().enumerate() {
         let mut seen: BTreeMap<(u8, String, String, String, u32), usize> = BTreeMap::new();
-        for rec in &rep.records {
+        for (ri, rec) in rep.records.iter().enumerate() {
             // The mapping (`mapping`, `share`, `caches`, `mtrr`) is part of the key: a 2 MiB
             // block run matches the 2 MiB block run of another report, not its 4 KiB one.
             let (kind, fam, name, attr, width, shown, cell, map) = match rec {
@@ -419,9 +422,11 @@ pub fn build_rows(reports: &[&ParsedReport], labels: &[String]) -> Vec<Row> {
                     },
                     cells: vec![None; reports.len()],
                     differs: Vec::new(),
+                    records: vec![None; reports.len()],
                 }
             });
             row.cells[i] = Some(cell);
+            row.records[i] = Some(ri);
         }
     }
     order

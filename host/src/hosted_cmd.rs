@@ -12,8 +12,9 @@
 //! `2-3`, as `taskset -c` takes them) that the run is pinned to. The CPUs used are in
 //! `begin.platform.os_cpus`.
 //!
-//! Progress goes to stderr: one line per record (family/name, attribute, result) and a summary
-//! with the time spent in each family.
+//! Output (`crate::view`): by default a progress line and the summary, the report saved to
+//! `--out` or `reports/`; with `--raw` the records on stdout and, on stderr, one line per record
+//! (family/name, attribute, result) and the time spent in each family.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -66,12 +67,11 @@ pub struct HostArgs {
     /// x86 MTRR type over the arena (uc, wc, wt, wp, wb): privileged; skipped with the reason.
     #[arg(long, value_name = "LIST")]
     pub mtrr: Option<String>,
-    /// Write the records to FILE instead of stdout.
+    /// Save the report to FILE instead of reports/<board>-<UTC time>.jsonl.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// No per-record progress lines on stderr (the summary is still printed).
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: crate::view::OutputArgs,
 }
 
 /// Exit status when an option value was rejected or could not be honoured: the run went ahead
@@ -394,8 +394,8 @@ impl Tally {
 /// The hosted platform with a progress tally on every emitted record.
 struct Watched<'a> {
     inner: &'a HostedPlatform,
-    tally: Mutex<(Tally, Instant)>,
-    quiet: bool,
+    tally: Mutex<(Tally, Instant, crate::view::Progress)>,
+    mode: crate::view::Mode,
 }
 
 impl Platform for Watched<'_> {
@@ -446,11 +446,12 @@ impl Platform for Watched<'_> {
     fn emit(&self, rec: &Record) {
         self.inner.emit(rec);
         let mut g = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-        let (tally, last) = &mut *g;
+        let (tally, last, progress) = &mut *g;
         let now = Instant::now();
         let line = tally.note(rec, now - *last);
         *last = now;
-        if let (Some(l), false) = (line, self.quiet) {
+        progress.record(rec);
+        if let (Some(l), crate::view::Mode::Raw) = (line, self.mode) {
             eprintln!("{l}");
         }
     }
@@ -490,56 +491,107 @@ pub fn cmd_host(a: HostArgs) -> Result<i32, RunError> {
         message,
     }));
 
-    let out: Box<dyn Write + Send> = match &a.out {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-            |e| RunError::Io(format!("cannot create --out {}: {e}", p.display())),
-        )?)),
-        // A closed stdout (`| head`) ends the command quietly (see `cli::EXIT_BROKEN_PIPE`).
-        None => Box::new(crate::cli::ClosedPipeExit(std::io::stdout())),
-    };
+    use crate::view::Mode;
+    let mode = a.output.mode();
+    // The records are kept for the saved report; with --raw they are also streamed to stdout
+    // (a closed stdout, `| head`, ends the command quietly: see `cli::EXIT_BROKEN_PIPE`).
+    let kept = std::sync::Arc::new(Mutex::new(Vec::<u8>::new()));
+    let out: Box<dyn Write + Send> = Box::new(Tee {
+        kept: kept.clone(),
+        raw: (mode == Mode::Raw).then(|| crate::cli::ClosedPipeExit(std::io::stdout())),
+    });
     let platform = HostedPlatform::new(cfg, &line, out);
     let watched = Watched {
         inner: &platform,
-        tally: Mutex::new((Tally::default(), Instant::now())),
-        quiet: a.quiet,
+        tally: Mutex::new((
+            Tally::default(),
+            Instant::now(),
+            crate::view::Progress::new(mode, &probes::hosted::board_name()),
+        )),
+        mode,
     };
     let start = Instant::now();
     platform.emit_begin();
     for e in &errors {
         platform.emit(&Record::Error(e.clone()));
-        eprintln!("atomprobe host: {}", e.message);
+        if mode == Mode::Raw {
+            eprintln!("atomprobe host: {}", e.message);
+        }
     }
     let os_cpus = match platform.begin_record() {
         Record::Begin(b) => b.platform.get("os_cpus").cloned(),
         _ => None,
     };
-    eprintln!(
-        "atomprobe host: {} on {} CPU{}{} ({}), cmdline \"{line}\"",
-        probes::hosted::board_name(),
-        platform.cpu_count(),
-        if platform.cpu_count() == 1 { "" } else { "s" },
-        os_cpus.map(|c| format!(" [{c}]")).unwrap_or_default(),
-        arch.name()
-    );
+    let raw = mode == Mode::Raw;
+    if raw {
+        eprintln!(
+            "atomprobe host: {} on {} CPU{}{} ({}), cmdline \"{line}\"",
+            probes::hosted::board_name(),
+            platform.cpu_count(),
+            if platform.cpu_count() == 1 { "" } else { "s" },
+            os_cpus.map(|c| format!(" [{c}]")).unwrap_or_default(),
+            arch.name()
+        );
+    }
     // Restart the clock so that setup is not charged to the first family.
     watched.tally.lock().unwrap_or_else(|e| e.into_inner()).1 = Instant::now();
     probes::suite::run(&watched);
     platform.finish();
     let g = watched.tally.lock().unwrap_or_else(|e| e.into_inner());
-    eprintln!("{}", g.0.summary(start.elapsed()));
-    if let Some(p) = &a.out {
-        eprintln!("atomprobe host: report written to {}", p.display());
+    g.2.finish();
+    if raw {
+        eprintln!("{}", g.0.summary(start.elapsed()));
     }
-    if errors.is_empty() {
-        return Ok(0);
-    }
-    eprintln!(
-        "atomprobe host: {} option value{} not used as given (the report holds the error \
-         records); the run used the defaults they name; exit status {EXIT_BAD_OPTION}",
-        errors.len(),
-        if errors.len() == 1 { " was" } else { "s were" }
+    let text =
+        String::from_utf8_lossy(&kept.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let report = probes::report::parse_report(&text);
+    let saved = crate::view::save_report(a.out.as_deref(), &probes::hosted::board_name(), &text)?;
+    let mut final_line = format!(
+        "atomprobe host: {} records in {:.1} s, integrity {}; report saved to {}",
+        report.lines.len(),
+        start.elapsed().as_secs_f64(),
+        crate::compare::integrity_text(&report.integrity),
+        saved.display()
     );
-    Ok(EXIT_BAD_OPTION)
+    let status = if errors.is_empty() {
+        0
+    } else {
+        final_line.push_str(&format!(
+            "; {} option value{} not used as given (the report holds the error records); the \
+             run used the defaults they name; exit status {EXIT_BAD_OPTION}",
+            errors.len(),
+            if errors.len() == 1 { " was" } else { "s were" }
+        ));
+        EXIT_BAD_OPTION
+    };
+    crate::view::finish(mode, &report, &saved, &final_line);
+    Ok(status)
+}
+
+/// The hosted platform's record output: kept for the saved report, and streamed to stdout with
+/// `--raw`.
+struct Tee {
+    kept: std::sync::Arc<Mutex<Vec<u8>>>,
+    raw: Option<crate::cli::ClosedPipeExit<std::io::Stdout>>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        if let Some(r) = &mut self.raw {
+            r.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.raw {
+            Some(r) => r.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -718,7 +770,10 @@ mod tests {
             probes: Some("litmus/SB".into()),
             iters: Some("100".into()),
             out: Some(out.clone()),
-            quiet: true,
+            output: crate::view::OutputArgs {
+                quiet: true,
+                raw: false,
+            },
             ..Default::default()
         };
         assert_eq!(cmd_host(a).unwrap(), 0);
@@ -744,7 +799,10 @@ mod tests {
             iters: Some("100".into()),
             cpus: Some("0".into()),
             out: Some(bad.clone()),
-            quiet: true,
+            output: crate::view::OutputArgs {
+                quiet: true,
+                raw: false,
+            },
             ..Default::default()
         };
         assert_eq!(cmd_host(a).unwrap(), EXIT_BAD_OPTION);
@@ -773,7 +831,10 @@ mod tests {
             iters: Some("100".into()),
             cpus: Some("64".into()),
             out: Some(many.clone()),
-            quiet: true,
+            output: crate::view::OutputArgs {
+                quiet: true,
+                raw: false,
+            },
             ..Default::default()
         };
         if all.len() < 64 {

@@ -19,7 +19,11 @@ pub mod image;
 pub mod kernel;
 pub mod profile;
 pub mod qemu;
+pub mod report_cmd;
+pub mod report_html;
+pub mod show_cmd;
 pub mod uefi;
+pub mod view;
 
 pub use profile::{Board, Profile};
 pub use qemu::MappedExit;
@@ -243,6 +247,14 @@ pub fn require_root() -> Result<PathBuf, RunError> {
 
 /// Build (unless `opts.kernel` is given), boot `opts.board` in QEMU, capture and parse.
 pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
+    run_board_with(opts, &mut |_| {})
+}
+
+/// [`run_board`], handing each serial line to `on_line` as it arrives (the progress line).
+pub fn run_board_with(
+    opts: &RunOpts,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, RunError> {
     let root = profile::workspace_root();
     let (profile, _origin) = Profile::load(opts.board, root.as_deref())?;
     let elf = match &opts.kernel {
@@ -293,11 +305,12 @@ pub fn run_board(opts: &RunOpts) -> Result<RunOutcome, RunError> {
     if opts.echo {
         eprintln!("atomprobe: {}", argv.join(" "));
     }
-    let run = qemu::run_qemu(
+    let run = qemu::run_qemu_with(
         &argv,
         opts.timeout,
         opts.echo,
         out_file.as_mut().map(|f| f as &mut dyn std::io::Write),
+        on_line,
     )?;
     let exit_code = run.status.and_then(|s| s.code());
     let exit = if run.timed_out {

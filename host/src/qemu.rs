@@ -178,7 +178,18 @@ pub fn run_qemu(
     argv: &[String],
     timeout: Duration,
     echo: bool,
+    out: Option<&mut dyn Write>,
+) -> Result<QemuRun, RunError> {
+    run_qemu_with(argv, timeout, echo, out, &mut |_| {})
+}
+
+/// [`run_qemu`], handing each complete serial line (without its line end) to `on_line`.
+pub fn run_qemu_with(
+    argv: &[String],
+    timeout: Duration,
+    echo: bool,
     mut out: Option<&mut dyn Write>,
+    on_line: &mut dyn FnMut(&str),
 ) -> Result<QemuRun, RunError> {
     let start = Instant::now();
     let mut child = Command::new(&argv[0])
@@ -237,6 +248,7 @@ pub fn run_qemu(
                     if let Some(rec) = probes::report::record_text(line) {
                         last_record = Some(rec.to_string());
                     }
+                    on_line(line);
                     if echo {
                         echo_line(line);
                     }
