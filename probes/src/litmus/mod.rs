@@ -36,6 +36,7 @@
 
 pub mod aarch64;
 pub mod engine;
+pub mod parse;
 pub mod x86_64;
 
 use alloc::format;
