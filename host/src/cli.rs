@@ -141,6 +141,9 @@ pub enum Cmd {
     /// Read a board's serial console until the end record (or --timeout), showing progress;
     /// check the report's integrity and save the log (exit 0 only when verified).
     Capture(crate::capture::CaptureArgs),
+    /// Run herdtools7 .litmus files (files, directories, @lists) on a board or hosted; prints
+    /// one line per test and saves the verified report with --out.
+    Litmus(crate::litmus_cmd::LitmusArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -240,6 +243,7 @@ pub fn main() -> i32 {
         Cmd::Compare(a) => crate::compare::cmd_compare(a),
         Cmd::Export(a) => crate::export::cmd_export(a),
         Cmd::Capture(a) => crate::capture::cmd_capture(a),
+        Cmd::Litmus(a) => crate::litmus_cmd::cmd_litmus(a),
     };
     match result {
         Ok(code) => code,

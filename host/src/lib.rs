@@ -16,6 +16,8 @@ pub mod elfimage;
 pub mod export;
 pub mod hosted_cmd;
 pub mod kernel;
+pub mod litmus_cmd;
+pub mod litmus_gen;
 pub mod profile;
 pub mod qemu;
 

@@ -36,6 +36,7 @@
 
 pub mod aarch64;
 pub mod engine;
+pub mod file;
 pub mod parse;
 pub mod x86_64;
 
