@@ -52,6 +52,10 @@ pub struct LitmusArgs {
     /// Only print `name digest` for each file (the digests the catalogue kinds are tied to).
     #[arg(long)]
     pub digests: bool,
+    /// QEMU CPU model (-cpu), instead of the board profile's (e.g. `max` for FEAT_LSE and
+    /// FEAT_LRCPC on virt).
+    #[arg(long, value_name = "MODEL")]
+    pub cpu: Option<String>,
     /// Kill QEMU after S seconds without an end of run.
     #[arg(long, value_name = "S", default_value_t = 600)]
     pub timeout: u64,
@@ -228,7 +232,8 @@ pub fn build_litmus_kernel(root: &Path, board: Board, module: &Path) -> Result<P
     Ok(copy)
 }
 
-/// Build the `atomprobe` binary with the generated module (for `--board host`).
+/// Build the hosted runner (`probes/examples/litmus_hosted.rs`) with the generated module
+/// (for `--board host`); only the probes crate and its few dependencies are built.
 pub fn build_litmus_host(root: &Path, module: &Path) -> Result<PathBuf, RunError> {
     let tdir = root.join("target/litmus/host");
     let mut cmd = Command::new(cargo());
@@ -237,37 +242,16 @@ pub fn build_litmus_host(root: &Path, module: &Path) -> Result<PathBuf, RunError
             "build",
             "--release",
             "-p",
-            "atomprobe",
-            "--bin",
-            "atomprobe",
+            "atomprobe-probes",
+            "--features",
+            "std",
         ])
+        .args(["--example", "litmus_hosted"])
         .arg("--target-dir")
         .arg(&tdir)
         .env("ATOMPROBE_LITMUS_GEN", module);
     run_build(cmd)?;
-    Ok(tdir.join("release").join("atomprobe"))
-}
-
-/// `k=v` boot arguments as `atomprobe host` options.
-pub fn host_options(append: &str) -> Result<Vec<String>, RunError> {
-    let mut v = Vec::new();
-    for w in append.split_whitespace() {
-        let (k, val) = w
-            .split_once('=')
-            .ok_or_else(|| RunError::Usage(format!("--append: `{w}` is not key=value")))?;
-        match k {
-            "attrs" | "iters" | "cpus" | "seed" | "probes" => {
-                v.push(format!("--{k}"));
-                v.push(val.to_string());
-            }
-            _ => {
-                return Err(RunError::Usage(format!(
-                    "--append {k}=: with --board host accepted are attrs=, iters=, cpus=, seed=, probes="
-                )))
-            }
-        }
-    }
-    Ok(v)
+    Ok(tdir.join("release/examples/litmus_hosted"))
 }
 
 /// One line per litmus record.
@@ -363,12 +347,11 @@ pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
                     std::process::id()
                 ))
             });
+            let file = std::fs::File::create(&out)
+                .map_err(|e| RunError::Io(format!("cannot create {}: {e}", out.display())))?;
             let st = Command::new(&bin)
-                .arg("host")
-                .args(host_options(&append)?)
-                .arg("--quiet")
-                .arg("--out")
-                .arg(&out)
+                .arg(&append)
+                .stdout(file)
                 .status()
                 .map_err(|e| RunError::Io(format!("cannot run {}: {e}", bin.display())))?;
             let text = std::fs::read_to_string(&out)
@@ -387,6 +370,7 @@ pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
             let elf = build_litmus_kernel(&root, board, &module)?;
             let mut opts = RunOpts::new(board);
             opts.kernel = Some(elf);
+            opts.cpu = a.cpu.clone();
             opts.append = Some(append);
             opts.out = a.out.clone();
             opts.timeout = Duration::from_secs(a.timeout);

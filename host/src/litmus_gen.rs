@@ -28,8 +28,27 @@ use probes::record::ModelVerdict;
 pub struct GenThread {
     /// Template lines.
     pub lines: Vec<String>,
-    /// Slot names (`X1`, `rax`, `&x`), operand `r<k>` / `a<k>` bound to `io[k]`.
+    /// Slot names (`X1`, `rax`, `&x`), operand `r<k>` bound to `io[k]`.
     pub slots: Vec<String>,
+    /// CPU features its instructions need (`Lse`, `Lrcpc`: names of
+    /// `probes::rules::atomicity::Feature`).
+    pub needs: Vec<&'static str>,
+}
+
+/// The AArch64 feature mnemonic `m` (upper case, no condition suffix) needs: FEAT_LSE for the
+/// CAS/SWP/LD<op>/ST<op> atomics, FEAT_LRCPC for LDAPR (Arm ARM C6.2).
+fn a64_feature(m: &str) -> Option<&'static str> {
+    const LSE: [&str; 18] = [
+        "CAS", "SWP", "LDADD", "LDCLR", "LDEOR", "LDSET", "LDSMAX", "LDSMIN", "LDUMAX", "LDUMIN",
+        "STADD", "STCLR", "STEOR", "STSET", "STSMAX", "STSMIN", "STUMAX", "STUMIN",
+    ];
+    if LSE.iter().any(|p| m.starts_with(p)) {
+        Some("Lse")
+    } else if m.starts_with("LDAPR") {
+        Some("Lrcpc")
+    } else {
+        None
+    }
 }
 
 /// x86-64 registers the compiler can allocate for `reg` operands (rax, rcx, rdx, rsi, rdi,
@@ -124,6 +143,7 @@ pub fn translate_thread(f: &LitmusFile, t: usize) -> Result<GenThread, String> {
         slots.len() - 1
     };
     let mut lines = Vec::new();
+    let mut needs: Vec<&'static str> = Vec::new();
     for (k, (cell, pos)) in th.code.iter().enumerate() {
         let at = |what: String| format!("P{t} line {} col {}: {what}", pos.line, pos.col);
         if let Some(n) = labels.iter().position(|(_, i)| *i == k) {
@@ -192,6 +212,13 @@ pub fn translate_thread(f: &LitmusFile, t: usize) -> Result<GenThread, String> {
                 }
                 let w: String = chars[start..i].iter().collect();
                 if first_word {
+                    if arch == FileArch::AArch64 {
+                        if let Some(f) = a64_feature(&w.to_ascii_uppercase()) {
+                            if !needs.contains(&f) {
+                                needs.push(f);
+                            }
+                        }
+                    }
                     if let Some(why) = refused_mnemonic(arch, w.split('.').next().unwrap_or(&w)) {
                         return Err(at(format!("`{w}` is {why}")));
                     }
@@ -268,7 +295,22 @@ pub fn translate_thread(f: &LitmusFile, t: usize) -> Result<GenThread, String> {
     // Registers the condition reads but the code never touches keep their initial value; give
     // them a slot (an operand the template does not use would not compile, so they are read
     // from the runner's io array: a slot with no operand).
-    Ok(GenThread { lines, slots })
+    // The assembler accepts the instructions of an extension only after `.arch_extension`;
+    // the runner checks the core has it (skipped with the reason otherwise).
+    for f in needs.iter().rev() {
+        lines.insert(
+            0,
+            match *f {
+                "Lse" => ".arch_extension lse".to_string(),
+                _ => ".arch_extension rcpc".to_string(),
+            },
+        );
+    }
+    Ok(GenThread {
+        lines,
+        slots,
+        needs,
+    })
 }
 
 /// A kinds file: `Name Kind` lines (herd7's `kinds.txt`), optionally with the digest each line
@@ -461,12 +503,24 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
                 format!("&[{}]", v.join(", "))
             })
             .collect();
+        let mut needs: Vec<&str> = t
+            .threads
+            .iter()
+            .flat_map(|th| th.needs.iter().copied())
+            .collect();
+        needs.sort();
+        needs.dedup();
+        let needs: Vec<String> = needs
+            .iter()
+            .map(|f| format!("crate::rules::atomicity::Feature::{f}"))
+            .collect();
         s.push_str(&format!(
-            "    FileTest {{\n        name: {:?},\n        source: {:?},\n        arch: crate::attr::Arch::{arch},\n        bodies: &[{}],\n        slots: &[{}],\n        model: crate::record::ModelVerdict::{:?},\n        rule: {:?},\n    }},\n",
+            "    FileTest {{\n        name: {:?},\n        source: {:?},\n        arch: crate::attr::Arch::{arch},\n        bodies: &[{}],\n        slots: &[{}],\n        needs: &[{}],\n        model: crate::record::ModelVerdict::{:?},\n        rule: {:?},\n    }},\n",
             t.name,
             t.source,
             bodies.join(", "),
             slots.join(", "),
+            needs.join(", "),
             t.model,
             t.rule
         ));

@@ -29,6 +29,7 @@ pub fn run(platform: &dyn Platform) {
     let ncpus = platform.cpu_count();
     let cpus: Vec<usize> = (0..ncpus).collect();
     let mut opts = RunOpts::for_platform(platform, cfg.iters.saturating_mul(ITERS_SCALE));
+    let feat = super::tear::features(&platform.env());
     for attr in cfg.mem_attrs() {
         let arena = platform.arena(attr);
         for (n, t) in tests.iter().enumerate() {
@@ -45,6 +46,15 @@ pub fn run(platform: &dyn Platform) {
                     continue;
                 }
             };
+            if let Some(why) = t.needs.iter().find_map(|f| feat.missing(*f)) {
+                platform.emit(&Record::Litmus(frun::skipped(
+                    t,
+                    prepared.condition(),
+                    attr.name(),
+                    why,
+                )));
+                continue;
+            }
             let arena = match &arena {
                 Ok(a) => a,
                 Err(reason) => {

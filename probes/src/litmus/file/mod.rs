@@ -46,6 +46,8 @@ pub struct FileTest {
     /// Per thread, what each operand slot holds: a register name as the test spells it in its
     /// init block and condition (`X0`, `rax`), or `&x`, the address of location `x`.
     pub slots: &'static [&'static [&'static str]],
+    /// CPU features its instructions need (checked before it runs; skipped with the reason).
+    pub needs: &'static [crate::rules::atomicity::Feature],
     /// From the kinds file whose line matched the test's name and digest, else `Unknown`.
     pub model: ModelVerdict,
     /// Where `model` comes from (or why it is unknown).

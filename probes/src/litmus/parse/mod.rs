@@ -696,6 +696,15 @@ fn init_item(item: &str, pos: Pos) -> Result<Init, ParseError> {
         Some((l, r)) => (l.trim(), Some(r)),
         None => (item, None),
     };
+    // `0: X0` (spaces around the colon, as some catalogue files write it) is `0:X0`.
+    let joined;
+    let lhs = match lhs.split_once(':') {
+        Some((a, b)) => {
+            joined = format!("{}:{}", a.trim_end(), b.trim_start());
+            joined.as_str()
+        }
+        None => lhs,
+    };
     // The target is the last word; `0: X1` is not written with spaces in practice, but allow
     // `P:R` written with none only.
     let (ty, target) = match lhs.rfind(|ch: char| ch.is_whitespace() || ch == '*') {

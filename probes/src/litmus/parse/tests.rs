@@ -13,7 +13,7 @@ fn parses_every_construct() {
         Cycle=Fre PodWR\n\
         (* a comment { with a brace *)\n\
         {\n\
-        uint8_t x=1; int y; 0:X1=x; 0:X2=-3; 1:X3=&y; z=0x10;\n\
+        uint8_t x=1; int y; 0: X1 = x; 0:X2=-3; 1:X3=&y; z=0x10;\n\
         }\n\
         \x20P0          | P1           ;\n\
         \x20MOV W0,#1   | LDR W0,[X3]  ;\n\
