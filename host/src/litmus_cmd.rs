@@ -288,9 +288,19 @@ fn summary_lines(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
+/// What a `litmus` run produced.
+#[derive(Debug)]
+pub struct LitmusRun {
+    /// The report (serial log or hosted records), parsed and checked.
+    pub report: probes::report::ParsedReport,
+    pub refused: Vec<Refusal>,
+    /// The board (or hosted runner) finished and exited successfully.
+    pub finished: bool,
+}
+
 pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
-    let paths = expand_inputs(&a.inputs)?;
     if a.digests {
+        let paths = expand_inputs(&a.inputs)?;
         for p in &paths {
             let src = std::fs::read_to_string(p)
                 .map_err(|e| RunError::Io(format!("{}: {e}", p.display())))?;
@@ -301,6 +311,29 @@ pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
         }
         return Ok(0);
     }
+    let run = run_litmus(&a)?;
+    for l in summary_lines(&run.report.records) {
+        crate::outln!("{l}");
+    }
+    if !run.refused.is_empty() {
+        eprintln!("atomprobe litmus: {} file(s) refused:", run.refused.len());
+        for r in &run.refused {
+            eprintln!("  {}: {}", r.path, r.reason);
+        }
+    }
+    if let Some(p) = &a.out {
+        eprintln!("atomprobe litmus: report written to {}", p.display());
+    }
+    Ok(if run.finished && run.report.integrity.is_verified() {
+        0
+    } else {
+        1
+    })
+}
+
+/// Parse, translate, build and run `a`'s files.
+pub fn run_litmus(a: &LitmusArgs) -> Result<LitmusRun, RunError> {
+    let paths = expand_inputs(&a.inputs)?;
     let arch = board_arch(a.board)?;
     let user_kinds = match &a.kinds {
         Some(k) => {
@@ -383,16 +416,9 @@ pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
             (outcome.log, ok)
         }
     };
-    let rep = parse_report(&report_text);
-    for l in summary_lines(&rep.records) {
-        crate::outln!("{l}");
-    }
-    if let Some(p) = &a.out {
-        eprintln!("atomprobe litmus: report written to {}", p.display());
-    }
-    Ok(if ok && rep.integrity.is_verified() {
-        0
-    } else {
-        1
+    Ok(LitmusRun {
+        report: parse_report(&report_text),
+        refused,
+        finished: ok,
     })
 }
