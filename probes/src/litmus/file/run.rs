@@ -131,11 +131,22 @@ pub fn run(
     }
     let nlocs = p.locs.len().max(1);
     let half = arena.len / 2;
-    let k = (half / (LINE * nlocs + LINE)).min(opts.batch).max(1);
-    if half < LINE * nlocs * 2 {
+    // Instances per batch in the line-per-location half and in the packed half (the arena is
+    // small on bare metal: 16 KiB; the barrier is the expensive part, so fill each half).
+    let k_line = (half.saturating_sub(LINE) / (LINE * nlocs))
+        .min(opts.batch)
+        .max(1);
+    let k_packed = (half.saturating_sub(LINE) / (SLOT * nlocs))
+        .min(opts.batch)
+        .max(1);
+    let k = k_packed.max(k_line);
+    if half < LINE * nlocs + LINE {
         return Err(format!("arena of {} bytes too small", arena.len));
     }
-    let total_batches = opts.iterations.div_ceil(k as u64).max(1);
+    let total_batches = opts
+        .iterations
+        .div_ceil(((k_line + k_packed) / 2) as u64)
+        .max(1);
     let placements = opts.placements.max(1) as u64;
     let mut hist: BTreeMap<[i64; MAX_COLS], u64> = BTreeMap::new();
     let mut done = 0u64;
@@ -203,12 +214,20 @@ pub fn run(
         // while other slots reset the same half: both must see the same positions), and swaps
         // between placements.
         let layout_of = |g: u64| Layout::new(arena, (g % 2) as usize, ((g + pl) % 2) == 1, nlocs);
+        // Instances in batch `g` (its half's layout).
+        let k_of = |g: u64| {
+            if ((g + pl) % 2) == 1 {
+                k_packed
+            } else {
+                k_line
+            }
+        };
 
         let body = |slot: usize| {
             // Slot `slot` initialises its share of both halves for batches 0 and 1.
             for g in 0..2u64 {
                 let lay = layout_of(g);
-                for i in (slot..k).step_by(slots) {
+                for i in (slot..k_of(g)).step_by(slots) {
                     reset(&lay, i);
                 }
             }
@@ -252,7 +271,7 @@ pub fn run(
                     // readers read it after the next barrier.
                     let out = unsafe { &mut *results[role][(g % 2) as usize].0.get() };
                     let mut io = [0u64; MAX_IO];
-                    for i in 0..k {
+                    for i in 0..k_of(g) {
                         for (s, v) in init.iter().enumerate() {
                             io[s] = match *v {
                                 InitVal::Int(x) => x as u64,
@@ -274,7 +293,7 @@ pub fn run(
                     // SAFETY: only this slot touches its histogram.
                     let h = unsafe { &mut *hists[slot].0.get() };
                     let mut vals = [0i64; MAX_COLS];
-                    for i in (slot..k).step_by(slots) {
+                    for i in (slot..k_of(pg)).step_by(slots) {
                         for (c, col) in p.cols.iter().enumerate() {
                             vals[c] = match col {
                                 Col::Reg {
@@ -302,7 +321,7 @@ pub fn run(
                         reset(&layout_of(pg + 2), i);
                     }
                     if slot == 0 {
-                        ran.fetch_add(k as u64, Ordering::Relaxed);
+                        ran.fetch_add(k_of(pg) as u64, Ordering::Relaxed);
                     }
                 }
                 if !running {
