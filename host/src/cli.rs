@@ -147,6 +147,9 @@ pub enum Cmd {
     /// Write one or more saved reports as a self-contained HTML page with charts (several:
     /// side by side, differences outlined).
     Report(crate::report_cmd::ReportArgs),
+    /// Run herdtools7 .litmus files (files, directories, @lists) on a board or hosted; prints
+    /// one line per test and saves the verified report with --out.
+    Litmus(crate::litmus_cmd::LitmusArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -275,6 +278,7 @@ pub fn main() -> i32 {
         Cmd::Capture(a) => crate::capture::cmd_capture(a),
         Cmd::Show(a) => crate::show_cmd::cmd_show(a),
         Cmd::Report(a) => crate::report_cmd::cmd_report(a),
+        Cmd::Litmus(a) => crate::litmus_cmd::cmd_litmus(a),
     };
     match result {
         Ok(code) => code,

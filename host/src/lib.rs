@@ -17,6 +17,8 @@ pub mod export;
 pub mod hosted_cmd;
 pub mod image;
 pub mod kernel;
+pub mod litmus_cmd;
+pub mod litmus_gen;
 pub mod profile;
 pub mod qemu;
 pub mod report_cmd;

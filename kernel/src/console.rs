@@ -101,7 +101,7 @@ fn tally(t: &mut Tally, rec: &Record) {
             match p.verdict {
                 Verdict::Deviation | Verdict::Violation => t.deviations += 1,
                 Verdict::Skipped => t.skipped += 1,
-                Verdict::Ok => {}
+                Verdict::Ok | Verdict::Unjudged => {}
             }
             if p.fault.is_some() {
                 t.faults += 1;

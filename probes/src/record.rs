@@ -134,6 +134,8 @@ pub enum Verdict {
     Skipped,
     /// A litmus outcome the model forbids was observed.
     Violation,
+    /// A litmus test with no model verdict (`model` `unknown`): counted, not judged.
+    Unjudged,
 }
 
 /// A decoded fault, as printed in `probe.fault`.
@@ -245,6 +247,10 @@ pub struct HistogramEntry {
 pub enum ModelVerdict {
     Allowed,
     Forbidden,
+    /// herd7 kinds `Require`: a `forall` condition holds in every execution.
+    Required,
+    /// No kinds line matched the test (name and digest): not judged.
+    Unknown,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -36,6 +36,8 @@
 
 pub mod aarch64;
 pub mod engine;
+pub mod file;
+pub mod parse;
 pub mod x86_64;
 
 use alloc::format;

@@ -70,6 +70,10 @@ fn skipped(test: &Test, attr: &str, reason: String) -> Record {
 }
 
 pub fn run(platform: &dyn Platform) {
+    if super::litmus_files::present() {
+        // An image built for `atomprobe litmus FILES` runs those tests instead.
+        return super::litmus_files::run(platform);
+    }
     let Some(arch) = crate::attr::Arch::current() else {
         return;
     };

@@ -1,0 +1,424 @@
+//! `atomprobe litmus FILE|DIR|@list... [--board B]`: run herdtools7 `.litmus` files on a board
+//! or hosted.
+//!
+//! The files are parsed (`probes::litmus::parse`) and translated ([`crate::litmus_gen`]) into a
+//! Rust module written under `target/litmus/`; the image (or, for `--board host`, the
+//! `atomprobe` binary) is built with `ATOMPROBE_LITMUS_GEN` naming it, in its own target
+//! directory (so the default image of `atomprobe run` is never replaced), and run with the
+//! suite's boot arguments and `probes=litmus`. A file that does not parse or translate is
+//! refused alone, with its reason; the rest run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use probes::litmus::parse::{parse, FileArch};
+use probes::record::Record;
+use probes::report::parse_report;
+
+use crate::litmus_gen::{catalogue_kinds, render, translate, GenTest, Kinds};
+use crate::profile::{Board, Profile};
+use crate::{RunError, RunOpts};
+
+/// Where `litmus` runs the tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LitmusBoard {
+    Virt,
+    Raspi4b,
+    Pc,
+    /// OS threads on this machine (`atomprobe host`).
+    Host,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LitmusArgs {
+    /// `.litmus` files, directories (every `.litmus` in them) or `@list` files (one path a
+    /// line, relative to the list, `#` comments), as litmus7 reads them.
+    #[arg(required = true, value_name = "FILE|DIR|@LIST")]
+    pub inputs: Vec<String>,
+    #[arg(long, value_enum, default_value = "virt")]
+    pub board: LitmusBoard,
+    /// Boot arguments (attrs=, iters=, cpus=, …), as for `atomprobe run`; `probes=litmus` is
+    /// implied.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub append: Option<String>,
+    /// Save the verified report (serial log; hosted: the records) here.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// A kinds file (`Name Allow|Forbid|Require` lines, as herd7 writes) judging the tests by
+    /// name; checked before the shipped catalogue kinds.
+    #[arg(long, value_name = "FILE")]
+    pub kinds: Option<PathBuf>,
+    /// Only print `name digest` for each file (the digests the catalogue kinds are tied to).
+    #[arg(long)]
+    pub digests: bool,
+    /// QEMU CPU model (-cpu), instead of the board profile's (e.g. `max` for FEAT_LSE and
+    /// FEAT_LRCPC on virt).
+    #[arg(long, value_name = "MODEL")]
+    pub cpu: Option<String>,
+    /// Kill QEMU after S seconds without an end of run.
+    #[arg(long, value_name = "S", default_value_t = 600)]
+    pub timeout: u64,
+}
+
+/// A file that was not run, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Expand the inputs into `.litmus` paths (directories sorted, `@lists` in order).
+pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>, RunError> {
+    let mut out = Vec::new();
+    for i in inputs {
+        if let Some(list) = i.strip_prefix('@') {
+            let lp = Path::new(list);
+            let text = std::fs::read_to_string(lp)
+                .map_err(|e| RunError::Usage(format!("@{list}: cannot read the list: {e}")))?;
+            let dir = lp.parent().unwrap_or(Path::new("."));
+            for l in text.lines() {
+                let l = l.trim();
+                if l.is_empty() || l.starts_with('#') {
+                    continue;
+                }
+                out.push(dir.join(l));
+            }
+        } else {
+            let p = PathBuf::from(i);
+            if p.is_dir() {
+                let mut v: Vec<PathBuf> = std::fs::read_dir(&p)
+                    .map_err(|e| RunError::Usage(format!("{i}: cannot list: {e}")))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "litmus"))
+                    .collect();
+                v.sort();
+                if v.is_empty() {
+                    return Err(RunError::Usage(format!("{i}: no .litmus file in it")));
+                }
+                out.extend(v);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parse and translate `paths` for `arch`: the tests and the refusals.
+pub fn prepare(
+    paths: &[PathBuf],
+    arch: FileArch,
+    user_kinds: Option<&Kinds>,
+) -> (Vec<GenTest>, Vec<Refusal>) {
+    let shipped = catalogue_kinds(arch);
+    let mut kinds: Vec<&Kinds> = Vec::new();
+    if let Some(k) = user_kinds {
+        kinds.push(k);
+    }
+    kinds.push(&shipped);
+    let mut tests: Vec<GenTest> = Vec::new();
+    let mut refused = Vec::new();
+    for p in paths {
+        let shown = p.display().to_string();
+        let mut refuse = |reason: String| {
+            refused.push(Refusal {
+                path: shown.clone(),
+                reason,
+            })
+        };
+        let src = match std::fs::read_to_string(p) {
+            Ok(s) => s,
+            Err(e) => {
+                refuse(format!("cannot read: {e}"));
+                continue;
+            }
+        };
+        let f = match parse(&src) {
+            Ok(f) => f,
+            Err(e) => {
+                refuse(e.display(&shown));
+                continue;
+            }
+        };
+        if f.arch != arch {
+            refuse(format!(
+                "a {} test; this board runs {} tests",
+                f.arch.word(),
+                arch.word()
+            ));
+            continue;
+        }
+        if tests.iter().any(|t| t.name == f.name) {
+            refuse(format!("a test named {} is already in this run", f.name));
+            continue;
+        }
+        match translate(&f, &src, &kinds) {
+            Ok(t) => tests.push(t),
+            Err(e) => refuse(format!("cannot translate: {e}")),
+        }
+    }
+    (tests, refused)
+}
+
+fn board_arch(b: LitmusBoard) -> Result<FileArch, RunError> {
+    Ok(match b {
+        LitmusBoard::Virt | LitmusBoard::Raspi4b => FileArch::AArch64,
+        LitmusBoard::Pc => FileArch::X86_64,
+        LitmusBoard::Host => match std::env::consts::ARCH {
+            "aarch64" => FileArch::AArch64,
+            "x86_64" => FileArch::X86_64,
+            a => {
+                return Err(RunError::Usage(format!(
+                    "--board host runs on x86_64 or aarch64, not {a}"
+                )))
+            }
+        },
+    })
+}
+
+/// Write `text` to `path` atomically (never a half-written module).
+fn write_atomic(path: &Path, text: &str) -> Result<(), RunError> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| RunError::Io(format!("cannot create {}: {e}", d.display())))?;
+    }
+    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| RunError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+fn run_build(mut cmd: Command) -> Result<(), RunError> {
+    let shown = format!("{cmd:?}");
+    let st = cmd
+        .status()
+        .map_err(|e| RunError::Build(format!("cannot start cargo ({shown}): {e}")))?;
+    if !st.success() {
+        return Err(RunError::Build(format!("build failed ({st}): {shown}")));
+    }
+    Ok(())
+}
+
+/// Build the kernel for `board` with the generated module; returns the ELF.
+pub fn build_litmus_kernel(root: &Path, board: Board, module: &Path) -> Result<PathBuf, RunError> {
+    let (profile, _) = Profile::load(board, Some(root))?;
+    let tdir = root.join("target/litmus/kernel");
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(root)
+        .args(["build", "--release", "-p", crate::kernel::KERNEL_PACKAGE])
+        .args(["--target", &profile.target, "--features", &profile.feature])
+        .arg("--target-dir")
+        .arg(&tdir)
+        .env("ATOMPROBE_LITMUS_GEN", module);
+    run_build(cmd)?;
+    let elf = tdir
+        .join(&profile.target)
+        .join("release")
+        .join(crate::kernel::KERNEL_PACKAGE);
+    // Boards of one target share the output path: keep a per-board copy (copy, then rename).
+    let copy = elf.with_file_name(format!("{}-litmus-{board}", crate::kernel::KERNEL_PACKAGE));
+    let tmp = copy.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::copy(&elf, &tmp)
+        .and_then(|_| std::fs::rename(&tmp, &copy))
+        .map_err(|e| RunError::Build(format!("cannot copy {}: {e}", elf.display())))?;
+    Ok(copy)
+}
+
+/// Build the hosted runner (`probes/examples/litmus_hosted.rs`) with the generated module
+/// (for `--board host`); only the probes crate and its few dependencies are built.
+pub fn build_litmus_host(root: &Path, module: &Path) -> Result<PathBuf, RunError> {
+    let tdir = root.join("target/litmus/host");
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "atomprobe-probes",
+            "--features",
+            "std",
+        ])
+        .args(["--example", "litmus_hosted"])
+        .arg("--target-dir")
+        .arg(&tdir)
+        .env("ATOMPROBE_LITMUS_GEN", module);
+    run_build(cmd)?;
+    Ok(tdir.join("release/examples/litmus_hosted"))
+}
+
+/// One line per litmus record.
+fn summary_lines(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Litmus(l) => Some(format!(
+                "litmus/{} {}: {}/{} observed, model {}, verdict {}{}{}",
+                l.name,
+                l.attr,
+                l.observed,
+                l.iterations,
+                serde_json::to_value(l.model)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                serde_json::to_value(l.verdict)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                if l.iter_per_s > 0 {
+                    format!(", {} it/s", l.iter_per_s)
+                } else {
+                    String::new()
+                },
+                l.reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a `litmus` run produced.
+#[derive(Debug)]
+pub struct LitmusRun {
+    /// The report (serial log or hosted records), parsed and checked.
+    pub report: probes::report::ParsedReport,
+    pub refused: Vec<Refusal>,
+    /// The board (or hosted runner) finished and exited successfully.
+    pub finished: bool,
+}
+
+pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
+    if a.digests {
+        let paths = expand_inputs(&a.inputs)?;
+        for p in &paths {
+            let src = std::fs::read_to_string(p)
+                .map_err(|e| RunError::Io(format!("{}: {e}", p.display())))?;
+            match parse(&src) {
+                Ok(f) => crate::outln!("{} {}", f.name, probes::litmus::file::digest(&f)),
+                Err(e) => eprintln!("{}", e.display(&p.display().to_string())),
+            }
+        }
+        return Ok(0);
+    }
+    let run = run_litmus(&a)?;
+    for l in summary_lines(&run.report.records) {
+        crate::outln!("{l}");
+    }
+    if !run.refused.is_empty() {
+        eprintln!("atomprobe litmus: {} file(s) refused:", run.refused.len());
+        for r in &run.refused {
+            eprintln!("  {}: {}", r.path, r.reason);
+        }
+    }
+    if let Some(p) = &a.out {
+        eprintln!("atomprobe litmus: report written to {}", p.display());
+    }
+    Ok(if run.finished && run.report.integrity.is_verified() {
+        0
+    } else {
+        1
+    })
+}
+
+/// Parse, translate, build and run `a`'s files.
+pub fn run_litmus(a: &LitmusArgs) -> Result<LitmusRun, RunError> {
+    let paths = expand_inputs(&a.inputs)?;
+    let arch = board_arch(a.board)?;
+    let user_kinds = match &a.kinds {
+        Some(k) => {
+            let text = std::fs::read_to_string(k)
+                .map_err(|e| RunError::Usage(format!("--kinds {}: {e}", k.display())))?;
+            let shown = k.display().to_string();
+            Some(
+                Kinds::parse(
+                    &text,
+                    None,
+                    &format!("kinds file {shown} (--kinds), matched by name"),
+                )
+                .map_err(RunError::Usage)?,
+            )
+        }
+        None => None,
+    };
+    let (tests, refused) = prepare(&paths, arch, user_kinds.as_ref());
+    for r in &refused {
+        eprintln!("atomprobe litmus: refused {}: {}", r.path, r.reason);
+    }
+    eprintln!(
+        "atomprobe litmus: {} file{}, {} to run, {} refused",
+        paths.len(),
+        if paths.len() == 1 { "" } else { "s" },
+        tests.len(),
+        refused.len()
+    );
+    if tests.is_empty() {
+        return Err(RunError::Usage("no test left to run".into()));
+    }
+    let root = crate::require_root()?;
+    let board_name = format!("{:?}", a.board).to_ascii_lowercase();
+    let module = root.join(format!("target/litmus/gen/{board_name}.rs"));
+    let origin: Vec<String> = a.inputs.clone();
+    write_atomic(&module, &render(&tests, &origin.join(" ")))?;
+    let append = format!("probes=litmus {}", a.append.as_deref().unwrap_or(""));
+    let (report_text, ok) = match a.board {
+        LitmusBoard::Host => {
+            let bin = build_litmus_host(&root, &module)?;
+            let out = a.out.clone().unwrap_or_else(|| {
+                root.join(format!(
+                    "target/litmus/host-report-{}.txt",
+                    std::process::id()
+                ))
+            });
+            let file = std::fs::File::create(&out)
+                .map_err(|e| RunError::Io(format!("cannot create {}: {e}", out.display())))?;
+            let st = Command::new(&bin)
+                .arg(&append)
+                .stdout(file)
+                .status()
+                .map_err(|e| RunError::Io(format!("cannot run {}: {e}", bin.display())))?;
+            let text = std::fs::read_to_string(&out)
+                .map_err(|e| RunError::Io(format!("cannot read {}: {e}", out.display())))?;
+            if a.out.is_none() {
+                let _ = std::fs::remove_file(&out);
+            }
+            (text, st.success())
+        }
+        b => {
+            let board = match b {
+                LitmusBoard::Virt => Board::Virt,
+                LitmusBoard::Raspi4b => Board::Raspi4b,
+                _ => Board::Pc,
+            };
+            let elf = build_litmus_kernel(&root, board, &module)?;
+            let mut opts = RunOpts::new(board);
+            opts.kernel = Some(elf);
+            opts.cpu = a.cpu.clone();
+            opts.append = Some(append);
+            opts.out = a.out.clone();
+            opts.timeout = Duration::from_secs(a.timeout);
+            let outcome = crate::run_board(&opts)?;
+            if outcome.timed_out {
+                eprintln!("{}", outcome.timeout_message());
+            }
+            eprintln!("{}", outcome.verdict());
+            let ok = outcome.success();
+            (outcome.log, ok)
+        }
+    };
+    Ok(LitmusRun {
+        report: parse_report(&report_text),
+        refused,
+        finished: ok,
+    })
+}
