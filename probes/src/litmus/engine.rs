@@ -14,8 +14,9 @@
 //!    to batch (and the set of cores from placement to placement);
 //! 3. the roles run the batch's instances back to back ([`SyncMode::Barrier`]), from a common
 //!    start time ([`SyncMode::BarrierStart`]), in per-instance time slots
-//!    ([`SyncMode::BarrierClock`]) or each after a one-way per-instance handshake
-//!    ([`SyncMode::Handshake`], litmus7's userfence);
+//!    ([`SyncMode::BarrierClock`]), each after a one-way per-instance handshake
+//!    ([`SyncMode::Handshake`], litmus7's userfence) or meeting every few instances
+//!    ([`SyncMode::Lockstep`], the bare-metal default);
 //! 4. after running batch `g`, every slot classifies its share of batch `g − 1` (registers from
 //!    the per-role result arrays, final values from the other arena half) into its own
 //!    histogram. Batch `g + 1` reuses that half only after the next barrier, which every slot
@@ -29,8 +30,8 @@
 //! is one one-way latency per barrier, and the release/acquire pairs order every access of
 //! batch `g` (and of the classification of `g − 1`) before every access of batch `g + 1`, which
 //! the value scheme ([`super`]) relies on. The message carries each slot's proposal for the
-//! batch's start time, the slot width and whether to stop; every slot takes the maximum of each,
-//! so all agree without a leader. A slot waiting past a hard deadline gives up (the run reports
+//! batch's start time, the slot width, whether to stop and the stagger; every slot takes the
+//! maximum of each, so all agree without a leader. A slot waiting past a hard deadline gives up (the run reports
 //! a platform error instead of hanging the image).
 //!
 //! # Why batches are small
@@ -42,6 +43,18 @@
 //! 4096), at a cost in instances/s of about a third (measurements in `docs/probes.md`,
 //! litmus speed). Per-instance alignment (the handshake) costs a cache-line round trip per
 //! instance and, measured, aligns worse: the releaser leads by that transfer.
+//!
+//! # Lockstep: meeting points with a stagger (bare metal)
+//! Under QEMU TCG an instance costs a few hundred host instructions, and `litmus-debug=skew`
+//! ([`Skew`]) showed the barrier-only roles of a batch dozens, later hundreds of instances
+//! apart: SB's relaxed outcome in 0.2–0.4 % of the instances. [`SyncMode::Lockstep`] makes
+//! every role meet the others every [`RunOpts::every`] instances ([`Lockstep`]: publish the
+//! point, wait until every other role published it). A meeting is as asymmetric as the barrier:
+//! the role that arrives last sees the others at once and leaves first, the others only once its
+//! store reaches them. So a role that did not have to wait first spins a short *stagger*; the
+//! right one is about a store's cross-core latency in loop iterations, which depends on the
+//! host, so [`Stagger`] tunes it from the relaxed outcomes the run counts. Measured (SB, QEMU
+//! TCG, `docs/probes.md`): stagger 0 gives 3–4 % relaxed, a good one 10–30 %.
 //!
 //! Values and the soundness of what is counted are explained in [`super`].
 
@@ -1196,7 +1209,10 @@ pub fn run(
                     None => 0,
                 };
                 // The untimed modes read the counter only for the time budget.
-                let untimed = matches!(sync, SyncMode::Barrier | SyncMode::Handshake);
+                let untimed = matches!(
+                    sync,
+                    SyncMode::Barrier | SyncMode::Handshake | SyncMode::Lockstep
+                );
                 let now = if untimed && soft == 0 {
                     0
                 } else {
@@ -1679,7 +1695,7 @@ mod tests {
         l.leave(1, tag);
         assert_eq!(l.meet(0, tag | 8, 0), Some(false));
         assert_eq!(
-            l.meet(0, (6u64 << 32) | 0, 100),
+            l.meet(0, 6u64 << 32, 100),
             None,
             "an earlier batch released"
         );
