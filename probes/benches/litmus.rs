@@ -4,7 +4,7 @@
 //! `cargo bench -p atomprobe-probes --features std --bench litmus`
 //! Environment:
 //! - `LITMUS_BENCH_ITERS`: instances per run (default 20,000,000);
-//! - `LITMUS_BENCH_SYNC`: comma list of `barrier`, `start`, `clock`, `handshake` (see
+//! - `LITMUS_BENCH_SYNC`: comma list of `barrier`, `start`, `clock`, `handshake`, `lockstep` (see
 //!   `engine::SyncMode`; default the runner's);
 //! - `LITMUS_BENCH_LAYOUT`: comma list of `packed`, `same-line`, `line-per-var`, `rotate` (the
 //!   runner's rotation through all three; default);
@@ -40,6 +40,7 @@ fn sync_mode(name: &str) -> Option<SyncMode> {
         "start" => SyncMode::BarrierStart,
         "clock" => SyncMode::BarrierClock,
         "handshake" => SyncMode::Handshake,
+        "lockstep" => SyncMode::Lockstep,
         _ => return None,
     })
 }

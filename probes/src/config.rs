@@ -79,6 +79,18 @@ pub struct Config {
     /// `cmdline.txt`): kept here, not reported as errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<String>,
+    /// `litmus-debug=skew`: the litmus runner also measures how far apart its roles run
+    /// (`litmus::engine::Skew`) and prints a summary per test (a debug aid; it slows the runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub litmus_debug: Option<LitmusDebug>,
+}
+
+/// Debug measurements of the litmus runner (`litmus-debug=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LitmusDebug {
+    /// How many instances apart the roles of a batch run.
+    Skew,
 }
 
 impl Config {
@@ -104,6 +116,7 @@ impl Config {
             mtrr: Vec::new(),
             selftest: None,
             ignored: Vec::new(),
+            litmus_debug: None,
         }
     }
 
@@ -315,6 +328,15 @@ impl Config {
                         arg(key, value)
                     )),
                 },
+                "litmus-x" => cfg.ignored.push(item.to_string()),
+                "litmus-debug" => match value {
+                    "skew" => cfg.litmus_debug = Some(LitmusDebug::Skew),
+                    _ => err(format!(
+                        "{} is not valid: expected skew (debug: how far apart the litmus roles \
+                         run)",
+                        arg(key, value)
+                    )),
+                },
                 _ => err(format!(
                     "unknown boot argument '{key}' (in '{item}'); accepted keys: {}",
                     KEYS.join(", ")
@@ -399,6 +421,7 @@ const KEYS: &[&str] = &[
     "caches=",
     "mtrr=",
     "selftest=",
+    "litmus-debug=",
 ];
 
 fn default_mapping() -> Vec<String> {
@@ -673,6 +696,14 @@ mod tests {
     }
 
     #[test]
+    fn litmus_debug_skew() {
+        let (c, e) = Config::parse("litmus-debug=skew", Arch::X86_64, KNOWN);
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.litmus_debug, Some(LitmusDebug::Skew));
+        assert_eq!(Config::defaults(Arch::X86_64).litmus_debug, None);
+    }
+
+    #[test]
     fn bad_values_name_value_and_accepted() {
         for arg in [
             "cpus=0",
@@ -682,6 +713,7 @@ mod tests {
             "seed=-1",
             "iters=",
             "selftest=boom",
+            "litmus-debug=all",
         ] {
             let (_, e) = Config::parse(arg, Arch::Aarch64, KNOWN);
             assert_eq!(e.len(), 1, "{arg}");

@@ -102,11 +102,12 @@ fn opts(iterations: u64, batch: usize, placements: usize, sync: SyncMode) -> Run
     o
 }
 
-const SYNCS: [SyncMode; 4] = [
+const SYNCS: [SyncMode; 5] = [
     SyncMode::Barrier,
     SyncMode::BarrierStart,
     SyncMode::BarrierClock,
     SyncMode::Handshake,
+    SyncMode::Lockstep,
 ];
 
 #[test]
@@ -219,15 +220,14 @@ fn forbidden_with_finals_across_batch_boundaries() {
         {
             continue;
         }
-        for batch in [1, 5, 333] {
-            let out = engine::run(
-                &p,
-                t,
-                &arena,
-                &cpus,
-                &opts(3_000, batch, 2, SyncMode::Barrier),
-            )
-            .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
+        for (batch, sync) in [
+            (1, SyncMode::Barrier),
+            (5, SyncMode::Lockstep),
+            (333, SyncMode::Barrier),
+            (64, SyncMode::Lockstep),
+        ] {
+            let out = engine::run(&p, t, &arena, &cpus, &opts(3_000, batch, 2, sync))
+                .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
             assert_eq!(
                 out.observed, 0,
                 "{} batch {batch}: {:?}",
@@ -254,7 +254,7 @@ fn one_layout_runs_count_every_instance() {
         return;
     }
     for kind in engine::LayoutKind::ALL {
-        for sync in [SyncMode::Barrier, SyncMode::Handshake] {
+        for sync in [SyncMode::Barrier, SyncMode::Handshake, SyncMode::Lockstep] {
             let mut o = opts(3_001, 64, 2, sync);
             o.layout = Some(kind);
             let out = engine::run(&p, &GOOD, &arena, &cpus, &o)
@@ -266,4 +266,45 @@ fn one_layout_runs_count_every_instance() {
             assert_eq!(out.histogram.iter().map(|(_, c)| c).sum::<u64>(), 3_001);
         }
     }
+}
+
+/// `litmus-debug=skew`: every role of a two-thread test records samples of the other's progress,
+/// as many as its instances call for, and the summary names each role; the run's outcome is
+/// counted as without it. A tuned `Lockstep` run reports its stagger and a score per arm.
+#[test]
+fn skew_measurement_and_tuned_stagger_are_reported() {
+    let p = platform();
+    let arena = p.arena(normal_attr(arch())).unwrap();
+    let cpus: Vec<usize> = (0..p.cpu_count()).collect();
+    if cpus.len() < 2 {
+        return;
+    }
+    for sync in [SyncMode::Barrier, SyncMode::Lockstep] {
+        let mut o = opts(4_000, 64, 1, sync);
+        o.skew = true;
+        let out = engine::run(&p, &GOOD, &arena, &cpus, &o).unwrap();
+        assert_eq!(out.histogram.iter().map(|(_, c)| c).sum::<u64>(), 4_000);
+        let skew = out.skew.expect("skew requested");
+        for role in 0..2 {
+            let samples: u64 = skew.by_role[role].iter().map(|c| c.samples).sum();
+            // Every role runs every instance; one sample every 8 instances of a batch (62
+            // batches of 64, then one of 32), one other role.
+            assert_eq!(samples, 62 * 8 + 4, "{sync:?} role {role}");
+            for c in &skew.by_role[role] {
+                assert!(c.same <= c.near && c.near <= c.samples && c.not_started <= c.samples);
+            }
+        }
+        let lines = skew.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("role 0: [0, 16) n="), "{lines:?}");
+        assert_eq!(out.stagger.is_some(), sync == SyncMode::Lockstep);
+    }
+    let out = engine::run(
+        &p,
+        &GOOD,
+        &arena,
+        &cpus,
+        &opts(1_000, 64, 1, SyncMode::Barrier),
+    );
+    assert!(out.unwrap().skew.is_none());
 }

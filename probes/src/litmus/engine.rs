@@ -14,8 +14,9 @@
 //!    to batch (and the set of cores from placement to placement);
 //! 3. the roles run the batch's instances back to back ([`SyncMode::Barrier`]), from a common
 //!    start time ([`SyncMode::BarrierStart`]), in per-instance time slots
-//!    ([`SyncMode::BarrierClock`]) or each after a one-way per-instance handshake
-//!    ([`SyncMode::Handshake`], litmus7's userfence);
+//!    ([`SyncMode::BarrierClock`]), each after a one-way per-instance handshake
+//!    ([`SyncMode::Handshake`], litmus7's userfence) or meeting every few instances
+//!    ([`SyncMode::Lockstep`], the bare-metal default);
 //! 4. after running batch `g`, every slot classifies its share of batch `g − 1` (registers from
 //!    the per-role result arrays, final values from the other arena half) into its own
 //!    histogram. Batch `g + 1` reuses that half only after the next barrier, which every slot
@@ -29,8 +30,8 @@
 //! is one one-way latency per barrier, and the release/acquire pairs order every access of
 //! batch `g` (and of the classification of `g − 1`) before every access of batch `g + 1`, which
 //! the value scheme ([`super`]) relies on. The message carries each slot's proposal for the
-//! batch's start time, the slot width and whether to stop; every slot takes the maximum of each,
-//! so all agree without a leader. A slot waiting past a hard deadline gives up (the run reports
+//! batch's start time, the slot width, whether to stop and the stagger; every slot takes the
+//! maximum of each, so all agree without a leader. A slot waiting past a hard deadline gives up (the run reports
 //! a platform error instead of hanging the image).
 //!
 //! # Why batches are small
@@ -42,6 +43,18 @@
 //! 4096), at a cost in instances/s of about a third (measurements in `docs/probes.md`,
 //! litmus speed). Per-instance alignment (the handshake) costs a cache-line round trip per
 //! instance and, measured, aligns worse: the releaser leads by that transfer.
+//!
+//! # Lockstep: meeting points with a stagger (bare metal)
+//! Under QEMU TCG an instance costs a few hundred host instructions, and `litmus-debug=skew`
+//! ([`Skew`]) showed the barrier-only roles of a batch dozens, later hundreds of instances
+//! apart: SB's relaxed outcome in 0.2–0.4 % of the instances. [`SyncMode::Lockstep`] makes
+//! every role meet the others every [`RunOpts::every`] instances ([`Lockstep`]: publish the
+//! point, wait until every other role published it). A meeting is as asymmetric as the barrier:
+//! the role that arrives last sees the others at once and leaves first, the others only once its
+//! store reaches them. So a role that did not have to wait first spins a short *stagger*; the
+//! right one is about a store's cross-core latency in loop iterations, which depends on the
+//! host, so [`Stagger`] tunes it from the relaxed outcomes the run counts. Measured (SB, QEMU
+//! TCG, `docs/probes.md`): stagger 0 gives 3–4 % relaxed, a good one 10–30 %.
 //!
 //! Values and the soundness of what is counted are explained in [`super`].
 
@@ -190,6 +203,12 @@ pub enum SyncMode {
     /// userfence`): the role `i mod threads` releases instance `i` by storing the batch's tag to
     /// the instance's flag word, the others wait until they read it. See [`Handshake`].
     Handshake,
+    /// The batch barrier, and every [`RunOpts::every`] instances a symmetric meeting point
+    /// ([`Lockstep`]): every role publishes the instance it reached and waits until every other
+    /// role has published it too; a role that did not have to wait (it came last, so it would
+    /// lead the others out by the time its store takes to reach them) first waits a short
+    /// stagger, tuned from the relaxed outcomes the run counts ([`Stagger`]).
+    Lockstep,
 }
 
 /// Tunables of a run.
@@ -209,6 +228,14 @@ pub struct RunOpts {
     pub rotate: usize,
     /// Only this layout (benchmarks); `None`: batches rotate through [`LayoutKind::ALL`].
     pub layout: Option<LayoutKind>,
+    /// Debug (`litmus-debug=skew`): measure how far apart the roles run ([`Skew`]) and return
+    /// it in [`Outcome::skew`]. Costs a store per instance and a load every [`SKEW_EVERY`].
+    pub skew: bool,
+    /// [`SyncMode::Lockstep`]: delay-loop iterations a role that came last to a meeting point
+    /// waits before it goes on; `None`: tuned during the run ([`Stagger`]).
+    pub stagger: Option<u64>,
+    /// [`SyncMode::Lockstep`]: instances between two meeting points.
+    pub every: usize,
 }
 
 impl RunOpts {
@@ -222,6 +249,9 @@ impl RunOpts {
             budget_ms: budget_ms(iterations, HOSTED_FLOOR_PER_S),
             rotate: 0,
             layout: None,
+            skew: false,
+            stagger: None,
+            every: 4,
         }
     }
 
@@ -233,9 +263,12 @@ impl RunOpts {
         let mut o = RunOpts::new(iterations);
         if platform.env().privilege != Privilege::User {
             // Under QEMU's TCG a CNTVCT_EL0 read takes the big QEMU lock (ARM_CP_IO): 140–330
-            // ns each, and roles spinning on it serialise on that lock. Measured on virt, SB:
-            // barrier 225k it/s, start 95k, clock 50k (batch 4096); the barrier alone wins.
-            o.sync = SyncMode::Barrier;
+            // ns each, and roles spinning on it serialise on that lock, so no timed mode. The
+            // batch barrier alone left the roles of a batch hundreds of instances apart (SB
+            // relaxed in 0.2–0.4 % of the instances); meeting every 4 instances with a tuned
+            // stagger puts them on the same instance (issue 16, `docs/probes.md`).
+            o.sync = SyncMode::Lockstep;
+            o.every = BARE_EVERY;
             o.batch = BARE_BATCH;
             o.placements = 1;
             o.budget_ms = budget_ms(iterations, BARE_FLOOR_PER_S);
@@ -248,9 +281,13 @@ impl RunOpts {
 /// documentation). Measured on 2 cores, SB with `Barrier`: 1.5 M relaxed/s at 15.8 M it/s with
 /// 64, 0.38 M at 28.7 M with 4096 (`docs/probes.md`, litmus speed).
 pub const HOSTED_BATCH: usize = 64;
-/// Most instances per batch on bare metal: a barrier is costly under QEMU TCG (pc's rate fell
-/// with batches of 64), so large batches until an interleaved measurement says otherwise.
-pub const BARE_BATCH: usize = 4096;
+/// Most instances per batch on bare metal. The meeting points keep the roles together inside a
+/// batch, but once a role gives up meeting (its partner was descheduled) the rest of the batch
+/// runs unaligned; small batches bound that loss (measured, SB with `Lockstep`: see
+/// `docs/probes.md`, litmus speed).
+pub const BARE_BATCH: usize = 64;
+/// Instances between two meeting points on bare metal ([`SyncMode::Lockstep`]).
+pub const BARE_EVERY: usize = 4;
 
 /// A run stops early once it has taken longer than its instances at this rate would (bare
 /// metal; the default 200,000 instances: 400 ms).
@@ -269,8 +306,9 @@ struct Flag {
     msg: [[AtomicU64; MSG]; 2],
 }
 
-/// Words of a barrier message: start time proposal, slot width proposal, stop vote.
-const MSG: usize = 3;
+/// Words of a barrier message: start time proposal, slot width proposal, stop vote, stagger
+/// ([`SyncMode::Lockstep`]).
+const MSG: usize = 4;
 
 /// The batch barrier of one `run_on` call (see the module documentation).
 struct Barrier {
@@ -393,6 +431,315 @@ impl Handshake {
             n -= 1;
         }
         true
+    }
+}
+
+/// The staggers [`Stagger`] chooses from, in delay-loop iterations. One iteration is a few
+/// nanoseconds natively and under QEMU TCG alike; a cache-line transfer between cores is 50–300
+/// ns. Measured under QEMU TCG on a 2-core AMD EPYC host (SB, meeting every 4 instances): virt
+/// did best at about 20, pc at about 40, and 160 is already far worse than 0
+/// (`docs/probes.md`, litmus speed): the right value depends on the host, so it is tuned.
+pub const STAGGERS: [u64; 12] = [0, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192];
+const ARMS: usize = STAGGERS.len();
+
+/// The arm a run starts from and falls back to while it has counted no relaxed outcome: the
+/// best of the last run that counted some (index + 1; 0: none yet, use [`DEFAULT_ARM`]). Written
+/// only by the core that called [`run`], after `run_on` returned; a plain store (no RMW).
+static LEARNED_ARM: AtomicU64 = AtomicU64::new(0);
+const DEFAULT_ARM: usize = 4;
+
+/// Instances an arm's counts may reach before they are halved (older batches weigh less, so the
+/// choice follows a change in the host's load).
+const ARM_WINDOW: u64 = 1 << 16;
+
+/// The self-tuning stagger of [`SyncMode::Lockstep`]: a bandit over [`STAGGERS`], scored by the
+/// fraction of instances that satisfy the test's `exists` clause. It tries every arm twice, then
+/// plays the best arm, and one batch in 8 the next arm in turn (every arm stays measured, and a
+/// test whose outcome never shows still runs with varied timing).
+#[derive(Clone, Debug)]
+pub struct Stagger {
+    relaxed: [u64; ARMS],
+    instances: [u64; ARMS],
+    picks: u64,
+}
+
+impl Stagger {
+    pub fn new() -> Stagger {
+        Stagger {
+            relaxed: [0; ARMS],
+            instances: [0; ARMS],
+            picks: 0,
+        }
+    }
+
+    /// The arm for the next batch.
+    pub fn pick(&mut self) -> usize {
+        let n = self.picks;
+        self.picks += 1;
+        let sweep = 2 * ARMS as u64;
+        if n < sweep {
+            return (n % ARMS as u64) as usize;
+        }
+        if n.is_multiple_of(8) {
+            return ((n / 8) % ARMS as u64) as usize;
+        }
+        self.best()
+    }
+
+    /// The arm with the highest relaxed fraction (a prior of 256 instances keeps an arm with few
+    /// samples from winning by luck; ties go to the smaller stagger), or the learned / default
+    /// arm while nothing relaxed was counted.
+    pub fn best(&self) -> usize {
+        if self.relaxed.iter().all(|&r| r == 0) {
+            return match LEARNED_ARM.load(Ordering::Relaxed) {
+                0 => DEFAULT_ARM,
+                a => (a as usize - 1).min(ARMS - 1),
+            };
+        }
+        let score = |a: usize| (self.relaxed[a] << 20) / (self.instances[a] + 256);
+        (0..ARMS).fold(0, |b, a| if score(a) > score(b) { a } else { b })
+    }
+
+    /// Batch share played with `arm`: `relaxed` of `instances` satisfied the `exists` clause.
+    pub fn update(&mut self, arm: usize, relaxed: u64, instances: u64) {
+        self.relaxed[arm] += relaxed;
+        self.instances[arm] += instances;
+        if self.instances[arm] > ARM_WINDOW {
+            self.relaxed[arm] /= 2;
+            self.instances[arm] /= 2;
+        }
+    }
+
+    /// Per arm, the relaxed fraction counted, per million instances.
+    pub fn scores(&self) -> [u64; ARMS] {
+        core::array::from_fn(|a| self.relaxed[a] * 1_000_000 / self.instances[a].max(1))
+    }
+
+    /// Whether any relaxed outcome was counted (then [`Self::best`] is worth remembering).
+    pub fn saw_relaxed(&self) -> bool {
+        self.relaxed.iter().any(|&r| r > 0)
+    }
+}
+
+impl Default for Stagger {
+    fn default() -> Self {
+        Stagger::new()
+    }
+}
+
+/// Instances between two samples of the other roles' progress (`litmus-debug=skew`).
+pub const SKEW_EVERY: usize = 8;
+
+/// Positions in a batch the skew summary groups its samples by: bucket `b` holds instances
+/// `SKEW_POS[b]..SKEW_POS[b + 1]`.
+pub const SKEW_POS: [usize; SKEW_BUCKETS + 1] = [0, 16, 64, 256, 1024, usize::MAX];
+const SKEW_BUCKETS: usize = 5;
+/// Most roles the skew measurement keeps apart (the tests have at most 4 threads).
+const SKEW_ROLES: usize = 4;
+
+/// `litmus-debug=skew`: every role stores `(g + 1) << 32 | i` to its own progress word before it
+/// runs instance `i` of batch `g` (and `i = k` once it is through the batch's `k` instances); every
+/// [`SKEW_EVERY`] instances it reads the other roles' words and records how many instances they
+/// are ahead (positive) or behind. Plain stores and loads (no read-modify-write, see the module
+/// documentation); one writer per word per batch, ordered by the batch barrier. A sample lags
+/// the truth by one cache-line transfer, so "same instance" is a lower bound.
+struct Progress {
+    words: Vec<ProgressWord>,
+}
+
+#[repr(C, align(128))]
+struct ProgressWord(AtomicU64);
+
+impl Progress {
+    fn new(roles: usize) -> Progress {
+        Progress {
+            words: (0..roles)
+                .map(|_| ProgressWord(AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+
+    /// As role `role`, about to run instance `i` of batch `g` (of `threads` roles): publish it,
+    /// and every [`SKEW_EVERY`] instances sample the others into `stats`.
+    #[inline(always)]
+    fn step(&self, role: usize, threads: usize, g: u64, i: usize, stats: &mut Skew) {
+        let tag = (g + 1) << 32;
+        self.words[role].0.store(tag | i as u64, Ordering::Relaxed);
+        if !i.is_multiple_of(SKEW_EVERY) || role >= SKEW_ROLES {
+            return;
+        }
+        let b = SKEW_POS.windows(2).position(|w| i < w[1]).unwrap_or(0);
+        let cell = &mut stats.by_role[role][b];
+        for (t, w) in self.words.iter().enumerate().take(threads) {
+            if t == role {
+                continue;
+            }
+            let v = w.0.load(Ordering::Relaxed);
+            // A word below this batch's tag: that role has not started the batch yet (it cannot
+            // be in a later one: the batch barrier separates them).
+            let (other, started) = if v >> 32 == g + 1 {
+                ((v & 0xffff_ffff) as i64, true)
+            } else {
+                (-1, false)
+            };
+            let d = other - i as i64;
+            cell.samples += 1;
+            cell.same += u64::from(d == 0);
+            cell.near += u64::from(d.abs() <= 1);
+            cell.not_started += u64::from(!started);
+            cell.sum_abs += d.unsigned_abs();
+            cell.sum += d;
+        }
+    }
+
+    /// Role `role` is through batch `g`'s `k` instances.
+    #[inline(always)]
+    fn done(&self, role: usize, g: u64, k: usize) {
+        self.words[role]
+            .0
+            .store(((g + 1) << 32) | k as u64, Ordering::Relaxed);
+    }
+}
+
+/// The meeting points of [`SyncMode::Lockstep`]: one word per role, on its own line.
+///
+/// Role `r` reaching instance `i` of batch `g` stores `(g + 1) << 32 | i` to its word and waits
+/// until every other role's word is at least that. Plain stores and loads only (no
+/// read-modify-write: see the module documentation); each word has one writer per batch (the
+/// slot playing the role), and the values only grow over a run (batches are numbered across
+/// placements), so a word left by an earlier batch never releases anyone. Like the handshake,
+/// meeting only adds events and orderings between instances: an instance is still the litmus
+/// test embedded in a larger execution (see [`super`]).
+pub struct Lockstep {
+    words: Vec<ProgressWord>,
+}
+
+/// Reads of another role's word after which a [`Lockstep`] role stops meeting for the rest of
+/// the batch (that role is descheduled or its emulated core preempted; waiting only ever adds
+/// ordering, so not waiting is sound).
+const MEET_SPINS: u32 = 1 << 12;
+
+impl Lockstep {
+    pub fn new(roles: usize) -> Lockstep {
+        Lockstep {
+            words: (0..roles)
+                .map(|_| ProgressWord(AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+
+    /// As `role`, meet the other roles at `point` (`(g + 1) << 32 | i`). `Some(true)`: this role
+    /// had to wait; `Some(false)`: every other role was there already; `None`: a role did not
+    /// come within `spins` reads.
+    #[inline(always)]
+    pub fn meet(&self, role: usize, point: u64, spins: u32) -> Option<bool> {
+        self.words[role].0.store(point, Ordering::Relaxed);
+        let mut waited = false;
+        for (t, w) in self.words.iter().enumerate() {
+            if t == role {
+                continue;
+            }
+            let mut n = spins;
+            while w.0.load(Ordering::Relaxed) < point {
+                waited = true;
+                if n == 0 {
+                    return None;
+                }
+                n -= 1;
+            }
+        }
+        Some(waited)
+    }
+
+    /// As `role`, stop meeting for the rest of the batch tagged `tag`: every later point of it
+    /// finds this role there.
+    pub fn leave(&self, role: usize, tag: u64) {
+        self.words[role]
+            .0
+            .store(tag | 0xffff_ffff, Ordering::Relaxed);
+    }
+}
+
+/// Busy-wait `n` loop iterations without a spin-wait hint (under QEMU TCG, x86 PAUSE leaves the
+/// translated code for the main loop: far longer and more variable than the delay wanted).
+#[inline(always)]
+fn delay(n: u64) {
+    for j in 0..n {
+        core::hint::black_box(j);
+    }
+}
+
+/// What one role saw of the other roles' progress at one position bucket ([`SKEW_POS`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SkewCell {
+    pub samples: u64,
+    /// The other role was on the same instance.
+    pub same: u64,
+    /// Within one instance.
+    pub near: u64,
+    /// The other role had not started the batch.
+    pub not_started: u64,
+    /// Sum of |other − mine| in instances.
+    pub sum_abs: u64,
+    /// Sum of other − mine (positive: the others run ahead of this role).
+    pub sum: i64,
+}
+
+/// The skew measurement of a run, by role and position in the batch (`litmus-debug=skew`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Skew {
+    pub by_role: [[SkewCell; SKEW_BUCKETS]; SKEW_ROLES],
+}
+
+impl Skew {
+    fn merge(&mut self, other: &Skew) {
+        for (a, b) in self.by_role.iter_mut().zip(&other.by_role) {
+            for (x, y) in a.iter_mut().zip(b) {
+                x.samples += y.samples;
+                x.same += y.same;
+                x.near += y.near;
+                x.not_started += y.not_started;
+                x.sum_abs += y.sum_abs;
+                x.sum += y.sum;
+            }
+        }
+    }
+
+    /// One line per role that has samples: per position bucket, the share of samples on the same
+    /// instance and within one, the mean distance and the mean signed distance (positive: the
+    /// others are ahead), and the share where the other had not started the batch.
+    pub fn lines(&self) -> Vec<String> {
+        let pct = |a: u64, n: u64| a as f64 * 100.0 / n.max(1) as f64;
+        let mut out = Vec::new();
+        for (role, cells) in self.by_role.iter().enumerate() {
+            if cells.iter().all(|c| c.samples == 0) {
+                continue;
+            }
+            let parts: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.samples > 0)
+                .map(|(b, c)| {
+                    let hi = match SKEW_POS[b + 1] {
+                        usize::MAX => String::from("end"),
+                        n => format!("{n}"),
+                    };
+                    format!(
+                        "[{}, {hi}) n={}: same {:.1} %, ±1 {:.1} %, mean |Δ| {:.1}, mean Δ {:+.1}, \
+                         not started {:.1} %",
+                        SKEW_POS[b],
+                        c.samples,
+                        pct(c.same, c.samples),
+                        pct(c.near, c.samples),
+                        c.sum_abs as f64 / c.samples as f64,
+                        c.sum as f64 / c.samples as f64,
+                        pct(c.not_started, c.samples),
+                    )
+                })
+                .collect();
+            out.push(format!("role {role}: {}", parts.join("; ")));
+        }
+        out
     }
 }
 
@@ -577,6 +924,7 @@ impl BadValue {
 /// Classify instances `range` of one batch of generation `gen` into `hist`: `regs[t]` holds
 /// thread `t`'s registers (`test.regs[t]` per instance, in order), `finals(var, i)` reads
 /// instance `i`'s final value of `var`. Stops at the first value no correct harness can produce.
+/// Returns how many of the instances satisfy the test's `exists` clause.
 #[inline]
 pub fn tally_range(
     test: &Test,
@@ -585,7 +933,8 @@ pub fn tally_range(
     regs: &[&[u32]],
     finals: &dyn Fn(usize, usize) -> u32,
     hist: &mut Histogram,
-) -> Result<(), BadValue> {
+) -> Result<u64, BadValue> {
+    let mut relaxed = 0u64;
     let mut values = [0u32; 8];
     let values = &mut values[..test.obs.len()];
     for i in range {
@@ -605,8 +954,9 @@ pub fn tally_range(
             })?;
         }
         hist.add(values);
+        relaxed += u64::from(test.satisfies(values));
     }
-    Ok(())
+    Ok(relaxed)
 }
 
 /// [`tally_range`] over instances `0..k`, with the error spelled out.
@@ -618,7 +968,9 @@ pub fn tally(
     finals: &dyn Fn(usize, usize) -> u32,
     hist: &mut Histogram,
 ) -> Result<(), HarnessError> {
-    tally_range(test, gen, 0..k, regs, finals, hist).map_err(|b| b.error(test))
+    tally_range(test, gen, 0..k, regs, finals, hist)
+        .map(|_| ())
+        .map_err(|b| b.error(test))
 }
 
 /// What a run measured, before it becomes a record.
@@ -629,6 +981,11 @@ pub struct Outcome {
     pub histogram: Vec<(Vec<u32>, u64)>,
     pub observed: u64,
     pub elapsed_ns: u64,
+    /// `RunOpts::skew`: how far apart the roles ran.
+    pub skew: Option<Skew>,
+    /// [`SyncMode::Lockstep`] with a tuned stagger: the best stagger at the end, and the relaxed
+    /// fraction (per million) each arm of [`STAGGERS`] scored.
+    pub stagger: Option<(u64, [u64; ARMS])>,
 }
 
 impl Outcome {
@@ -672,6 +1029,9 @@ struct SlotState {
     hist: Histogram,
     /// The first impossible value it classified, with its batch.
     bad: Option<(u64, BadValue)>,
+    skew: Skew,
+    /// Slot 0's stagger tuner ([`SyncMode::Lockstep`]).
+    tuner: Stagger,
 }
 
 /// Cells written by one slot at a time inside `run_on` (see their uses).
@@ -750,6 +1110,8 @@ pub fn run(
                 UnsafeCell::new(SlotState {
                     hist: Histogram::new(test.obs.len()),
                     bad: None,
+                    skew: Skew::default(),
+                    tuner: Stagger::new(),
                 })
             })
             .collect(),
@@ -779,6 +1141,10 @@ pub fn run(
         0
     });
     let hs = &hs;
+    let lockstep = Lockstep::new(threads);
+    let lockstep = &lockstep;
+    let progress = Progress::new(if opts.skew { threads } else { 0 });
+    let progress = opts.skew.then_some(&progress);
     let kind_of = |g: u64| match opts.layout {
         Some(kind) => kind,
         None => LayoutKind::ALL[(g % 3) as usize],
@@ -825,17 +1191,40 @@ pub fn run(
             let mut prev: Option<Plan> = None;
             let (mut b, mut local, mut epoch) = (0u64, 0u64, 0u64);
             let mut stop = false;
+            // Slot 0 tunes the stagger: it proposes one per batch (the others propose 0, and the
+            // barrier agrees on the maximum) and scores it by the relaxed outcomes it counts in
+            // its share of that batch, one batch later.
+            let mut tuning = (slot == 0 && sync == SyncMode::Lockstep && opts.stagger.is_none())
+                .then_some(&mut st.tuner);
+            let (mut prev_arm, mut arm) = (None::<usize>, None::<usize>);
             loop {
                 epoch += 1;
+                let stagger = match tuning.as_mut() {
+                    Some(t) => {
+                        let a = t.pick();
+                        arm = Some(a);
+                        STAGGERS[a]
+                    }
+                    None if slot == 0 => opts.stagger.unwrap_or(0),
+                    None => 0,
+                };
                 // The untimed modes read the counter only for the time budget.
-                let untimed = matches!(sync, SyncMode::Barrier | SyncMode::Handshake);
+                let untimed = matches!(
+                    sync,
+                    SyncMode::Barrier | SyncMode::Handshake | SyncMode::Lockstep
+                );
                 let now = if untimed && soft == 0 {
                     0
                 } else {
                     clock::ticks()
                 };
                 let vote = stop || (soft != 0 && now > soft);
-                let msg = [now.wrapping_add(pace.lead), pace.delta, u64::from(vote)];
+                let msg = [
+                    now.wrapping_add(pace.lead),
+                    pace.delta,
+                    u64::from(vote),
+                    stagger,
+                ];
                 let Some(agreed) = barrier.arrive(slot, epoch, msg, hard) else {
                     abandoned.store(true, Ordering::Relaxed);
                     return;
@@ -854,8 +1243,14 @@ pub fn run(
                         mode: sync,
                         agreed: &agreed,
                         hs,
+                        lockstep,
+                        every: opts.every.max(1),
+                        progress: progress.map(|p| (p, &mut st.skew)),
                     };
-                    run_batch(test, role, &pl, out, &step, &mut pace);
+                    run_batch(test, role, &pl, out, step, &mut pace);
+                    if let Some(p) = progress {
+                        p.done(role, pl.g, pl.k);
+                    }
                     local += pl.k as u64;
                 }
                 if let Some(pp) = prev.take() {
@@ -877,17 +1272,24 @@ pub fn run(
                             // and the half is written again only after the next one.
                             unsafe { core::ptr::read_volatile(addr) }
                         };
-                        if let Err(e) =
-                            tally_range(test, pp.gen, range, &regs, &finals, &mut st.hist)
-                        {
-                            st.bad = Some((pp.g, e));
-                            stop = true;
+                        let n = range.len() as u64;
+                        match tally_range(test, pp.gen, range, &regs, &finals, &mut st.hist) {
+                            Ok(relaxed) => {
+                                if let Some((tuner, arm)) = tuning.as_mut().zip(prev_arm) {
+                                    tuner.update(arm, relaxed, n);
+                                }
+                            }
+                            Err(e) => {
+                                st.bad = Some((pp.g, e));
+                                stop = true;
+                            }
                         }
                     }
                 }
                 match plan {
                     Some(pl) => {
                         prev = Some(pl);
+                        prev_arm = arm;
                         b += 1;
                     }
                     None => break,
@@ -926,8 +1328,18 @@ pub fn run(
         }
     }
     let mut hist = Histogram::new(test.obs.len());
-    for cell in states.0 {
-        hist.merge(&cell.into_inner().hist);
+    let mut skew = Skew::default();
+    let mut stagger = None;
+    for (slot, cell) in states.0.into_iter().enumerate() {
+        let st = cell.into_inner();
+        if slot == 0 && opts.sync == SyncMode::Lockstep && opts.stagger.is_none() {
+            if st.tuner.saw_relaxed() {
+                LEARNED_ARM.store(st.tuner.best() as u64 + 1, Ordering::Relaxed);
+            }
+            stagger = Some((STAGGERS[st.tuner.best()], st.tuner.scores()));
+        }
+        hist.merge(&st.hist);
+        skew.merge(&st.skew);
     }
     let histogram = hist.entries();
     let observed = hist.observed(test);
@@ -936,6 +1348,8 @@ pub fn run(
         histogram,
         observed,
         elapsed_ns: platform.now_ns().saturating_sub(t0),
+        skew: opts.skew.then_some(skew),
+        stagger,
     })
 }
 
@@ -944,11 +1358,15 @@ struct Step<'a> {
     mode: SyncMode,
     agreed: &'a [u64; MSG],
     hs: &'a Handshake,
+    lockstep: &'a Lockstep,
+    every: usize,
+    /// `litmus-debug=skew`: the progress words and this slot's measurement.
+    progress: Option<(&'a Progress, &'a mut Skew)>,
 }
 
 /// Run batch `pl` as `role`, its registers into `out`, in step as `sync` says.
 #[inline(always)]
-fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: &Step, pace: &mut Pace) {
+fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: Step, pace: &mut Pace) {
     let f = test.threads[role];
     let nregs = test.regs[role];
     let nvars = test.vars.len();
@@ -961,7 +1379,12 @@ fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: &Step, 
         w,
     };
     let mut o = [0u32; MAX_REGS];
+    let threads = test.thread_count();
+    let mut progress = sync.progress;
     let mut run_one = |i: usize| {
+        if let Some((p, stats)) = progress.as_mut() {
+            p.step(role, threads, pl.g, i, stats);
+        }
         for v in 0..nvars {
             l.p[v] = (pl.base + pl.layout.at(v, i)) as *mut u32;
         }
@@ -978,8 +1401,27 @@ fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: &Step, 
             }
             return;
         }
+        SyncMode::Lockstep => {
+            let tag = (pl.g + 1) << 32;
+            let stagger = sync.agreed[3];
+            let mut meeting = true;
+            for i in 0..pl.k {
+                if meeting && i.is_multiple_of(sync.every) {
+                    match sync.lockstep.meet(role, tag | i as u64, MEET_SPINS) {
+                        Some(true) => {}
+                        Some(false) => delay(stagger),
+                        None => {
+                            // Let the others through every later point of this batch too.
+                            sync.lockstep.leave(role, tag);
+                            meeting = false;
+                        }
+                    }
+                }
+                run_one(i);
+            }
+            return;
+        }
         SyncMode::Handshake => {
-            let threads = test.thread_count();
             let mut mine = role;
             let mut waiting = true;
             for i in 0..pl.k {
@@ -1206,6 +1648,74 @@ mod tests {
                 });
             }
         });
+    }
+
+    /// The tuner tries every arm twice, then settles on the arm with the best relaxed fraction,
+    /// still visiting every arm one batch in 8; with nothing relaxed it keeps the fallback arm.
+    #[test]
+    fn stagger_tunes_to_the_best_arm() {
+        let mut t = Stagger::new();
+        let sweep: Vec<usize> = (0..2 * ARMS).map(|_| t.pick()).collect();
+        assert!((0..ARMS).all(|a| sweep.iter().filter(|&&x| x == a).count() == 2));
+        assert!(!t.saw_relaxed());
+        let fallback = t.best();
+        assert!(fallback < ARMS);
+        let good = 7;
+        for a in 0..ARMS {
+            t.update(a, if a == good { 300 } else { 20 }, 1000);
+        }
+        assert_eq!(t.best(), good);
+        let picks: Vec<usize> = (0..8 * ARMS).map(|_| t.pick()).collect();
+        let on_best = picks.iter().filter(|&&a| a == good).count();
+        assert!(on_best >= 7 * ARMS, "{picks:?}");
+        assert!((0..ARMS).all(|a| picks.contains(&a)), "{picks:?}");
+        // Ties go to the smaller stagger; old counts fade once an arm's window is full.
+        let mut t = Stagger::new();
+        t.update(3, 10, 100);
+        t.update(5, 10, 100);
+        assert_eq!(t.best(), 3);
+        t.update(3, 0, ARM_WINDOW * 4);
+        assert!(t.instances[3] <= ARM_WINDOW * 4 && t.relaxed[3] < 10);
+        assert_eq!(t.best(), 5);
+        assert_eq!(t.scores()[5], 100_000);
+    }
+
+    /// Meeting points: each role waits until every other role has reached the same point, and
+    /// reports whether it had to; a role that left lets the others through the rest of the
+    /// batch; a point of an earlier batch never releases anyone.
+    #[test]
+    fn lockstep_meets_and_leaves() {
+        extern crate std;
+        let l = Lockstep::new(2);
+        let tag = 5u64 << 32;
+        assert_eq!(
+            l.meet(0, tag | 4, 100),
+            None,
+            "met a role that is not there"
+        );
+        l.leave(1, tag);
+        assert_eq!(l.meet(0, tag | 8, 0), Some(false));
+        assert_eq!(
+            l.meet(0, 6u64 << 32, 100),
+            None,
+            "an earlier batch released"
+        );
+        // Two threads meeting at every point of three batches get through every point (no
+        // deadlock across batches on the same words, which are never cleared).
+        let l = Lockstep::new(2);
+        let l = &l;
+        std::thread::scope(|s| {
+            for role in 0..2 {
+                s.spawn(move || {
+                    for g in 10..13u64 {
+                        for i in 0..500u64 {
+                            while l.meet(role, ((g + 1) << 32) | i, 1 << 20).is_none() {}
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(l.meet(0, (13u64 << 32) | 499, 0), Some(false));
     }
 
     #[test]

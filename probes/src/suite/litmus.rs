@@ -11,6 +11,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use crate::config::LitmusDebug;
 use crate::litmus::engine::{self, RunFailure, RunOpts};
 use crate::litmus::{self, Test};
 use crate::platform::Platform;
@@ -85,6 +86,31 @@ pub fn run(platform: &dyn Platform) {
     let ncpus = platform.cpu_count();
     let cpus: Vec<usize> = (0..ncpus).collect();
     let mut opts = RunOpts::for_platform(platform, cfg.iters.saturating_mul(ITERS_SCALE));
+    opts.skew = cfg.litmus_debug == Some(LitmusDebug::Skew);
+    // XXX temporary experiment knobs
+    for item in &cfg.ignored {
+        if let Some(v) = item.strip_prefix("litmus-x=") {
+            for kv in v.split(',') {
+                let (k, v) = kv.split_once(':').unwrap_or((kv, ""));
+                let n: u64 = v.parse().unwrap_or(0);
+                match k {
+                    "batch" => opts.batch = n as usize,
+                    "stagger" => opts.stagger = Some(n),
+                    "every" => opts.every = n as usize,
+                    "sync" => {
+                        opts.sync = match v {
+                            "start" => engine::SyncMode::BarrierStart,
+                            "clock" => engine::SyncMode::BarrierClock,
+                            "handshake" => engine::SyncMode::Handshake,
+                            "lockstep" => engine::SyncMode::Lockstep,
+                            _ => engine::SyncMode::Barrier,
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
     for attr in cfg.mem_attrs() {
         let arena = match platform.arena(attr) {
             Ok(a) => a,
@@ -115,6 +141,24 @@ pub fn run(platform: &dyn Platform) {
             }
             match engine::run(platform, t, &arena, &cpus, &opts) {
                 Ok(out) => {
+                    if let (Some(_), Some((best, scores))) = (&out.skew, &out.stagger) {
+                        platform.progress(&format!(
+                            "litmus-debug=skew {} {}: stagger {best}; relaxed per million by \
+                             stagger {:?}: {scores:?}",
+                            t.name,
+                            attr.name(),
+                            engine::STAGGERS
+                        ));
+                    }
+                    if let Some(skew) = &out.skew {
+                        for line in skew.lines() {
+                            platform.progress(&format!(
+                                "litmus-debug=skew {} {}: {line}",
+                                t.name,
+                                attr.name()
+                            ));
+                        }
+                    }
                     let mut rec = engine::record(t, attr.name(), &cpus, &out);
                     if rec.verdict == Verdict::Violation {
                         rec.reason = KNOWN_EMULATOR_DEVIATIONS

@@ -403,6 +403,8 @@ pub fn record(t: &FileTest, p: &Prepared, attr: &str, cpus: &[usize], out: &File
         relaxed_per_s: (relaxed as u128 * 1_000_000_000 / ns as u128) as u64,
         rule: t.rule.into(),
         reason,
+        // Filled in by the suite's per-mapping wrapper when the record is emitted.
+        map: Default::default(),
     }
 }
 
@@ -423,5 +425,6 @@ pub fn skipped(t: &FileTest, condition: String, attr: &str, reason: String) -> L
         relaxed_per_s: 0,
         rule: t.rule.into(),
         reason: Some(reason),
+        map: Default::default(),
     }
 }
