@@ -31,6 +31,15 @@ pub const GIC: Option<(usize, usize)> = None;
 /// Unused: memory comes from the UEFI memory map (`rust_primary` needs the item).
 #[allow(dead_code)]
 pub const FALLBACK_MEMORY: &[(usize, usize)] = &[];
+
+/// entry.S prints to this PL011 only if it must move the image to its link address and cannot;
+/// on this board the loader has already relocated the image to where it runs, so that path is
+/// never taken. QEMU virt's PL011 (the SPCR port is only known once ACPI is read).
+pub const EARLY_UART: usize = 0x0900_0000;
+/// The loader's memory map already keeps firmware memory out of what it hands over.
+pub const FIRMWARE_RESERVED: &[(u64, u64)] = &[];
+/// Cores start through PSCI (ACPI FADT), never a spin table.
+pub const FALLBACK_SPIN_SLOTS: &[u64] = &[];
 /// EFI_ACPI_RECLAIM_MEMORY and EFI_ACPI_MEMORY_NVS (UEFI 2.10 Table 7.6): mapped as RAM so the
 /// tables stay readable with the MMU on.
 const EFI_ACPI_RECLAIM: u32 = 9;

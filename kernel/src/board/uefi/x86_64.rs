@@ -67,6 +67,8 @@ fn fail(what: &str) -> ! {
 #[no_mangle]
 extern "C" fn uefi_entry64(handover: u64) -> ! {
     com1().init();
+    // Exceptions are printed from here on, even before the heap exists (issue 11).
+    arch::load_early_idt();
     if handover == 0 || handover >= MAPPED_RAM_END {
         fail("UEFI entry without a usable handover block");
     }
