@@ -527,6 +527,7 @@ mod tests {
                 relaxed_per_s: 7,
                 rule: "r".into(),
                 reason: (i == 7).then(|| "no cores".to_string()),
+                map: Default::default(),
             });
             text.push_str(&w.encode(&r));
             text.push('\n');
