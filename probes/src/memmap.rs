@@ -75,7 +75,12 @@ pub fn place(bank: Range, busy: &[Range], size: u64, align: u64, prefer_from: u6
             if cand.end > bank.end {
                 return None;
             }
-            match busy.iter().filter(|b| b.overlaps(&cand)).map(|b| b.end).max() {
+            match busy
+                .iter()
+                .filter(|b| b.overlaps(&cand))
+                .map(|b| b.end)
+                .max()
+            {
                 None => return Some(start),
                 Some(end) => start = up(end)?,
             }
@@ -235,17 +240,11 @@ mod tests {
     fn image_loaded_elsewhere_still_picks_its_bank() {
         // Loaded at 0x1000000 (kernel_address=), 4 GiB board.
         let image = Range::at(0x100_0000, 0x20_0000);
-        assert_eq!(
-            kernel_bank(&pi4(4), image),
-            Some(Range::at(0, 0x3b40_0000))
-        );
+        assert_eq!(kernel_bank(&pi4(4), image), Some(Range::at(0, 0x3b40_0000)));
         // An image in no bank (memory node describes other RAM): no bank.
         assert_eq!(kernel_bank(&[Range::at(0x4000_0000, GIB)], image), None);
         // Straddling the end of a bank is not "inside".
-        assert_eq!(
-            kernel_bank(&[Range::at(0, 0x110_0000)], image),
-            None
-        );
+        assert_eq!(kernel_bank(&[Range::at(0, 0x110_0000)], image), None);
     }
 
     #[test]
@@ -266,7 +265,13 @@ mod tests {
         assert_eq!(h, 0x18_0000);
         let h = place(small, &[image], 0x28_0000 + 0x1_0000, 64 * 1024, image.end);
         assert_eq!(h, None);
-        let h = place(small, &[Range::at(0x20_0000, 0x20_0000)], 0x10_0000, 4096, 0x20_0000);
+        let h = place(
+            small,
+            &[Range::at(0x20_0000, 0x20_0000)],
+            0x10_0000,
+            4096,
+            0x20_0000,
+        );
         assert_eq!(h, Some(0), "fell back below the preferred start");
         // Nothing fits at all.
         assert_eq!(place(bank, &[bank], 4096, 4096, 0), None);
@@ -287,7 +292,10 @@ mod tests {
         for i in 0..3 {
             l.push(Range::at(i * 0x1000, 0x1000));
         }
-        assert_eq!(l.as_slice(), [Range::at(0, 0x1000), Range::at(0x1000, 0x1000)]);
+        assert_eq!(
+            l.as_slice(),
+            [Range::at(0, 0x1000), Range::at(0x1000, 0x1000)]
+        );
         assert_eq!(l.dropped, 1);
     }
 
@@ -336,8 +344,15 @@ mod tests {
             &reserved,
             &nested,
         );
-        assert!(v.iter().any(|m| m.contains("image") && m.contains("reserved")), "{v:?}");
-        assert!(v.iter().any(|m| m.starts_with("heap") && m.contains("dtb")), "{v:?}");
+        assert!(
+            v.iter()
+                .any(|m| m.contains("image") && m.contains("reserved")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter().any(|m| m.starts_with("heap") && m.contains("dtb")),
+            "{v:?}"
+        );
         let v = check(&[heap, bad_dtb], bank, &banks, &reserved, &nested);
         assert_eq!(v, ["dtb 0x3c000000+0x10000 is not inside RAM"]);
         // Outside the kernel's bank (e.g. allocated in the RAM above 1 GiB).

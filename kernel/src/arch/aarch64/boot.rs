@@ -382,7 +382,11 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64, loaded_at: u64) -> ! 
         let _ = writeln!(
             EarlyConsole,
             "atomprobe: no RAM bank ({}) holds the image at {image}; halting",
-            if from_dtb { "from the DTB" } else { "board's known layout" }
+            if from_dtb {
+                "from the DTB"
+            } else {
+                "board's known layout"
+            }
         );
         super::halt();
     };

@@ -34,9 +34,7 @@ use probes::record::Cpu;
 use super::boot::{atomprobe_secondary_entry, facts, BootBlock, EnableMethod, BOOT_BLOCKS, STACKS};
 use super::gic;
 use super::mmu::{dc_range, Dc};
-use super::{
-    apply_on_this_core, core_index, cpu_record, mpidr, now_ns, psci, MAX_CORES,
-};
+use super::{apply_on_this_core, core_index, cpu_record, mpidr, now_ns, psci, MAX_CORES};
 
 /// How long a released core has to arrive.
 const ARRIVAL_MS: u64 = 2_000;
