@@ -141,6 +141,14 @@ const HEAP_ALIGN: u64 = 64 << 10;
 /// A DTB larger than this is not believed (the Pi 4's is about 55 KiB, QEMU virt's 1 MiB).
 const MAX_DTB: usize = 4 << 20;
 
+/// The image at its link address, .bss included (linker-script symbols).
+pub fn image_range() -> Range {
+    Range {
+        start: &raw const __image_start as u64,
+        end: &raw const __image_end as u64,
+    }
+}
+
 /// Why the blob at x0 was not used (printed once the console is up; no allocation yet).
 enum DtbRejected {
     Misaligned,
@@ -249,10 +257,7 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64, loaded_at: u64) -> ! 
         _ => early_uart,
     };
 
-    let image = Range {
-        start: &raw const __image_start as u64,
-        end: &raw const __image_end as u64,
-    };
+    let image = image_range();
     let from_dtb = !mem.banks.is_empty();
     let mut banks = mem.banks;
     if !from_dtb {
