@@ -71,7 +71,7 @@ pub fn early(what: fmt::Arguments) -> ! {
         "\n!! atomprobe: fatal on core {core} before the kernel was up: {what}\n!! atomprobe: \
          stopped; no report follows\n"
     );
-    board::exit(RunStatus::Aborted)
+    board::exit_early()
 }
 
 /// Arm `selftest=nested-fault`.

@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod attr;
 pub mod config;
+pub mod dtb;
 pub mod fault;
 pub mod guard;
 #[cfg(feature = "std")]

@@ -5,6 +5,7 @@
 //! | `const NAME: &str` | `begin.board` (`qemu-virt`, `qemu-raspi4b`/`rpi4`, `qemu-pc`, `uefi-x86_64`/`uefi-aarch64`) |
 //! | `fn console_write(&[u8])` | raw bytes to the serial console |
 //! | `fn exit(RunStatus) -> !` | leave the emulator with a status saying whether the run completed (semihosting, isa-debug-exit), or park the board |
+//! | `fn exit_early() -> !` | stop after a fatal error before boot finished (`crate::fatal`): a failing exit where that needs no set-up, else park |
 //!
 //! plus whatever the arch's boot code needs from it (UART init, memory layout, how secondaries
 //! are released).

@@ -9,9 +9,8 @@ use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0};
-use dtoolkit::fdt::{Fdt, FdtNode};
-use dtoolkit::standard::NodeStandard;
-use dtoolkit::{Node, Property};
+use dtoolkit::fdt::Fdt;
+use probes::dtb;
 use probes::memmap::{self, Range, RangeList, Used};
 
 use super::{exceptions, semihosting, MAX_CORES, STACK_SIZE};
@@ -142,6 +141,14 @@ const HEAP_ALIGN: u64 = 64 << 10;
 /// A DTB larger than this is not believed (the Pi 4's is about 55 KiB, QEMU virt's 1 MiB).
 const MAX_DTB: usize = 4 << 20;
 
+/// The image at its link address, .bss included (linker-script symbols).
+pub fn image_range() -> Range {
+    Range {
+        start: &raw const __image_start as u64,
+        end: &raw const __image_end as u64,
+    }
+}
+
 /// Why the blob at x0 was not used (printed once the console is up; no allocation yet).
 enum DtbRejected {
     Misaligned,
@@ -185,127 +192,23 @@ fn read_dtb(addr: usize) -> Result<Option<(Fdt<'static>, Range)>, DtbRejected> {
     Ok(Some((fdt, Range::at(addr as u64, total as u64))))
 }
 
-/// Call `f` with every `reg` range of `node` (entries that do not fit 64 bits are left out).
-fn for_each_reg(node: FdtNode<'static>, mut f: impl FnMut(Range)) {
-    if let Ok(Some(it)) = node.reg() {
-        for r in it {
-            if let (Ok(a), Ok(s)) = (r.address::<u64>(), r.size::<u64>()) {
-                f(Range::at(a, s));
-            }
-        }
-    }
-}
-
-fn first_reg(node: FdtNode<'static>) -> Option<Range> {
-    let mut first = None;
-    for_each_reg(node, |r| {
-        first.get_or_insert(r);
-    });
-    first
-}
-
-/// A string property (up to its first NUL), borrowed from the blob.
-fn str_prop(node: &FdtNode<'static>, name: &str) -> Option<&'static str> {
-    let v: &'static [u8] = node.property(name)?.value_as::<&[u8]>().ok()?;
-    core::str::from_utf8(v.split(|&b| b == 0).next()?).ok()
-}
-
-/// A 1- or 2-cell integer property.
-fn int_prop(node: &FdtNode<'static>, name: &str) -> Option<u64> {
-    let p = node.property(name)?;
-    p.value_as::<u64>()
-        .ok()
-        .or_else(|| p.value_as::<u32>().ok().map(u64::from))
-}
-
-fn cpu_nodes(f: Fdt<'static>) -> impl Iterator<Item = FdtNode<'static>> {
-    f.find_node("/cpus")
-        .into_iter()
-        .flat_map(|c| c.children())
-        .filter(|c| c.name_without_address() == "cpu")
-}
-
-/// What boot needs from the DTB before the heap exists, without allocating.
-#[derive(Default)]
-struct DtbMemory {
-    uart: Option<usize>,
-    banks: RangeList<16>,
-    reserved: RangeList<32>,
-    spin_slots: RangeList<MAX_CORES>,
-}
-
-fn dtb_memory(f: Fdt<'static>) -> DtbMemory {
-    let mut m = DtbMemory::default();
-    let root = f.root();
-    // Console: /chosen stdout-path (a path, or an alias name), else the first PL011.
-    let stdout = f
-        .find_node("/chosen")
-        .and_then(|c| str_prop(&c, "stdout-path"))
-        .map(|p| p.split(':').next().unwrap_or(p));
-    let stdout_node = stdout.and_then(|p| {
-        if p.starts_with('/') {
-            f.find_node(p)
-        } else {
-            f.find_node(str_prop(&f.find_node("/aliases")?, p)?)
-        }
-    });
-    fn find_pl011(n: FdtNode<'static>) -> Option<FdtNode<'static>> {
-        if n.is_compatible("arm,pl011") {
-            return Some(n);
-        }
-        n.children().find_map(find_pl011)
-    }
-    m.uart = stdout_node
-        .or_else(|| find_pl011(root))
-        .and_then(first_reg)
-        .map(|r| r.start as usize);
-    // RAM: every node under the root with device_type = "memory".
-    for n in root
-        .children()
-        .filter(|n| str_prop(n, "device_type") == Some("memory"))
-    {
-        for_each_reg(n, |r| m.banks.push(r));
-    }
-    // Reserved: /memreserve/ entries and /reserved-memory children with a fixed `reg`.
-    for r in f.memory_reservations() {
-        m.reserved.push(Range::at(r.address(), r.size()));
-    }
-    if let Some(rm) = f.find_node("/reserved-memory") {
-        for c in rm.children() {
-            for_each_reg(c, |r| m.reserved.push(r));
-        }
-    }
-    // Spin-table release slots are firmware memory, whether or not the DTB reserves them.
-    for c in cpu_nodes(f) {
-        if str_prop(&c, "enable-method") == Some("spin-table") {
-            if let Some(a) = int_prop(&c, "cpu-release-addr") {
-                m.spin_slots.push(Range::at(a & !7, 8));
-            }
-        }
-    }
-    m
-}
-
-/// The cores, PSCI conduit and boot arguments (after the heap exists).
+/// The cores (after the heap exists), from the DTB's `/cpus`.
 fn dtb_cpus(f: Fdt<'static>) -> Vec<CpuDesc> {
-    let mut cpus = Vec::new();
-    for c in cpu_nodes(f) {
-        let Some(id) = int_prop(&c, "reg") else {
-            continue;
-        };
-        let method = match str_prop(&c, "enable-method") {
-            Some("psci") => EnableMethod::Psci,
-            Some("spin-table") => match int_prop(&c, "cpu-release-addr") {
-                Some(a) => EnableMethod::SpinTable(a),
-                None => EnableMethod::Other("spin-table without cpu-release-addr".into()),
+    dtb::cpus(f)
+        .map(|c| CpuDesc {
+            mpidr: c.id,
+            method: match c.enable_method {
+                Some("psci") => EnableMethod::Psci,
+                Some("spin-table") => match c.release_addr {
+                    Some(a) => EnableMethod::SpinTable(a),
+                    None => EnableMethod::Other("spin-table without cpu-release-addr".into()),
+                },
+                Some(other) => EnableMethod::Other(other.to_string()),
+                // No enable-method: the boot core (or a single-core system).
+                None => EnableMethod::Other("none".into()),
             },
-            Some(other) => EnableMethod::Other(other.to_string()),
-            // No enable-method: the boot core (or a single-core system).
-            None => EnableMethod::Other("none".into()),
-        };
-        cpus.push(CpuDesc { mpidr: id, method });
-    }
-    cpus
+        })
+        .collect()
 }
 
 /// Write boot messages before the heap exists (no allocation, no lock).
@@ -351,17 +254,14 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64, loaded_at: u64) -> ! 
         }
     };
     let dtb_range = dtb.map(|(_, r)| r);
-    let mem = dtb.map(|(f, _)| dtb_memory(f)).unwrap_or_default();
+    let mem: dtb::DtbMemory<MAX_CORES> = dtb.map(|(f, _)| dtb::memory(f)).unwrap_or_default();
     // The DTB's UART where the board takes it (virt); the Pi's is fixed (board/rpi4).
-    let uart = match mem.uart {
+    let uart = match mem.uart.map(|u| u as usize) {
         Some(u) if u != early_uart => board::console_setup(Some(u)),
         _ => early_uart,
     };
 
-    let image = Range {
-        start: &raw const __image_start as u64,
-        end: &raw const __image_end as u64,
-    };
+    let image = image_range();
     let from_dtb = !mem.banks.is_empty();
     let mut banks = mem.banks;
     if !from_dtb {
@@ -420,19 +320,12 @@ extern "C" fn rust_primary(dtb_addr: usize, entry_el: u64, loaded_at: u64) -> ! 
     // From here on the heap works.
     let (cpus, psci, cmdline) = match dtb {
         Some((f, _)) => {
-            let psci = f
-                .find_node("/psci")
-                .and_then(|n| str_prop(&n, "method"))
-                .and_then(|m| match m {
-                    "hvc" => Some(Conduit::Hvc),
-                    "smc" => Some(Conduit::Smc),
-                    _ => None,
-                });
-            let args = f
-                .find_node("/chosen")
-                .and_then(|c| str_prop(&c, "bootargs"))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default();
+            let psci = dtb::psci_method(f).and_then(|m| match m {
+                "hvc" => Some(Conduit::Hvc),
+                "smc" => Some(Conduit::Smc),
+                _ => None,
+            });
+            let args = dtb::bootargs(f).unwrap_or_default().to_string();
             (dtb_cpus(f), psci, args)
         }
         None => (Vec::new(), None, String::new()),

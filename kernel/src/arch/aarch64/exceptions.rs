@@ -156,9 +156,9 @@ fn dump(f: &Frame, kind: u64) {
     let ec = (f.esr >> 26) & 0x3f;
     let _ = writeln!(
         w,
-        "\n!! exception dump: core {} ({}), {} from {}",
+        "\n!! exception dump: core {} (MPIDR {:#x}), {} from {}",
         core_index(),
-        super::mpidr_string(),
+        super::mpidr(),
         KIND_NAMES[k],
         ORIGIN_NAMES[origin]
     );

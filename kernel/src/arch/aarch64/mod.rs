@@ -184,6 +184,23 @@ pub fn platform_facts() -> BTreeMap<String, String> {
         "arena_pa".to_string(),
         format!("{:#x}+{:#x}", ARENA.0.get() as usize, ARENA_PAGES * PAGE),
     );
+    if let Some(r) = MMU_REGS.get() {
+        // The translation tables are a static pool in the image's .bss (mmu.rs): the root must
+        // lie inside the image, which `boot` checked against RAM, the DTB and reserved memory.
+        let inside = boot::image_range().contains(&probes::memmap::Range::at(r.ttbr0, 4096));
+        m.insert(
+            "page_tables".to_string(),
+            format!(
+                "root {:#x} ({})",
+                r.ttbr0,
+                if inside {
+                    "inside the image's .bss"
+                } else {
+                    "OUTSIDE the image: not checked against reserved memory"
+                }
+            ),
+        );
+    }
     m.insert("dcache_line".to_string(), format!("{}", mmu::dline()));
     m.insert("mpidr".to_string(), format!("{:#x}", mpidr()));
     m.insert(

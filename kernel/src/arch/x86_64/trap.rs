@@ -213,14 +213,14 @@ extern "C" fn trap(f: &mut TrapFrame) {
         super::selftest_fault_now();
     }
     if !crate::heap::ready() {
+        // `Dump` describes the fault with an allocated string: not before the heap exists.
         crate::fatal::early(format_args!(
-            "unexpected exception {}",
-            Dump {
-                f,
-                cr2,
-                core,
-                fault
-            }
+            "unexpected exception: vector {vector} ({}), error code {}, RIP {:#018x}, RSP \
+             {:#018x}, CR2 {cr2:#018x}",
+            x86_vector_name(vector),
+            ErrorCode(x86_vector_has_error_code(vector).then_some(f.error_code)),
+            f.rip,
+            f.rsp
         ))
     }
     crate::abort_run(format_args!(

@@ -103,3 +103,9 @@ extern "C" fn pc_entry64(start_info: u64) -> ! {
         platform,
     })
 }
+
+/// Stop after a fatal error before boot finished (`crate::fatal::early`): isa-debug-exit needs
+/// nothing set up, so leave with the aborted status as usual.
+pub fn exit_early() -> ! {
+    exit(RunStatus::Aborted)
+}

@@ -84,8 +84,13 @@ fn gpio_rmw(off: usize, mask: u32, val: u32) {
     unsafe { r.write_volatile((r.read_volatile() & !mask) | val) };
 }
 
-/// UART0 on GPIO 14 (TXD0) / 15 (RXD0), 115200 8N1.
-pub fn console_setup(_from_dtb: Option<usize>) -> usize {
+/// UART0 on GPIO 14 (TXD0) / 15 (RXD0), 115200 8N1. Set up once, at boot before the DTB is
+/// read (`None`); the DTB's console (`Some`: Debian's `stdout-path` names the mini UART) is not
+/// taken, UART0 stays.
+pub fn console_setup(from_dtb: Option<usize>) -> usize {
+    if from_dtb.is_some() {
+        return UART0;
+    }
     // GPFSEL1: FSEL14 bits 14:12, FSEL15 bits 17:15; ALT0 = 0b100.
     gpio_rmw(GPFSEL1, 0b111_111 << 12, 0b100_100 << 12);
     // No pull on TXD0 (bits 29:28 = 00), pull-up on RXD0 (bits 31:30 = 01).
@@ -132,5 +137,12 @@ pub fn exit(status: RunStatus) -> ! {
     );
     // A firmware with PSCI would power off here; the stock Pi 4 armstub has none.
     arch::psci_system_off();
+    arch::halt()
+}
+
+/// Stop after a fatal error before boot finished (`crate::fatal::early`): whether semihosting
+/// answers is not known yet (finding out takes the fault guard), so park.
+pub fn exit_early() -> ! {
+    console_write(b"atomprobe: parked (no exit status can be reported this early)\r\n");
     arch::halt()
 }

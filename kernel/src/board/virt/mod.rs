@@ -61,3 +61,10 @@ pub fn exit(status: RunStatus) -> ! {
     arch::psci_system_off();
     arch::halt()
 }
+
+/// Stop after a fatal error before boot finished (`crate::fatal::early`): whether semihosting
+/// answers is not known yet (finding out takes the fault guard), so park.
+pub fn exit_early() -> ! {
+    console_write(b"atomprobe: parked (no exit status can be reported this early)\r\n");
+    arch::halt()
+}
