@@ -113,7 +113,8 @@ pub fn stripped(elf: &Path) -> PathBuf {
         .arg(&tmp)
         .status()
         .is_ok_and(|s| s.success())
-        && std::fs::rename(&tmp, &out).is_ok();
+        && (same_contents(&tmp, &out) && std::fs::remove_file(&tmp).is_ok()
+            || std::fs::rename(&tmp, &out).is_ok());
     if ok {
         out
     } else {
@@ -125,6 +126,12 @@ pub fn stripped(elf: &Path) -> PathBuf {
         );
         elf.to_path_buf()
     }
+}
+
+/// Whether two files have the same bytes. An unchanged stripped kernel is not rewritten: a new
+/// modification time would make cargo rebuild the loader that embeds it.
+fn same_contents(a: &Path, b: &Path) -> bool {
+    matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// `llvm-objcopy` of the active toolchain (`<sysroot>/lib/rustlib/<host>/bin/`).
