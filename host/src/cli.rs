@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use probes::record::{Record, RunStatus};
 use probes::report::Integrity;
 
-use crate::profile::{Board, Profile};
-use crate::{kernel, run_board, RunError, RunOpts};
+use crate::profile::Board;
+use crate::{run_board, RunError, RunOpts};
 
 /// Exit status for a run that failed or a file that did not verify.
 pub const EXIT_FAIL: i32 = 1;
@@ -126,7 +126,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Build the image for a board, boot it in QEMU, stream its serial output and check the report.
     Run(RunArgs),
-    /// Build an SD-card boot folder for a real Raspberry Pi 4, or a UEFI disk image for PCs and Arm servers.
+    /// Build a ready-to-flash disk image (or its files in a folder): an SD card for a real
+    /// Raspberry Pi 4, or a UEFI USB stick for PCs and Arm servers.
     Image(ImageArgs),
     /// Check a captured serial log or record file: integrity and records per type.
     Parse(ParseArgs),
@@ -205,9 +206,9 @@ pub enum RealBoard {
 pub struct ImageArgs {
     #[arg(long, value_enum)]
     pub board: RealBoard,
-    /// rpi4: folder to write kernel8.img, config.txt and cmdline.txt into (created if missing).
-    /// uefi: the disk image file, or a folder (ending in /) for an existing FAT32 stick.
-    #[arg(long, value_name = "DIR")]
+    /// Disk image to write (e.g. atomprobe-rpi4.img, atomprobe-uefi.img); a folder when it ends in `/` or is an
+    /// existing directory (the same files, for an existing FAT32 card or stick).
+    #[arg(long, value_name = "FILE|DIR/")]
     pub out: PathBuf,
     /// Boot arguments written to cmdline.txt.
     #[arg(
@@ -217,6 +218,11 @@ pub struct ImageArgs {
         allow_hyphen_values = true
     )]
     pub append: String,
+    /// Folder with the Raspberry Pi firmware (start4.elf, fixup4.dat, bcm2711-rpi-4-b.dtb), e.g.
+    /// the boot partition of a Raspberry Pi OS card; default: the cache that
+    /// scripts/fetch-rpi-firmware fills (target/rpi-firmware/).
+    #[arg(long, value_name = "DIR")]
+    pub firmware: Option<PathBuf>,
     /// Use this kernel ELF instead of building one.
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
@@ -237,7 +243,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Run(a) => cmd_run(a),
-        Cmd::Image(a) => cmd_image(a),
+        Cmd::Image(a) => crate::image::cmd_image(a),
         Cmd::Parse(a) => cmd_parse(&a.file),
         Cmd::Host(a) => crate::hosted_cmd::cmd_host(a),
         Cmd::Compare(a) => crate::compare::cmd_compare(a),
@@ -276,109 +282,6 @@ fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
     }
     eprintln!("{}", outcome.verdict());
     Ok(if outcome.success() { 0 } else { EXIT_FAIL })
-}
-
-/// `image --board uefi`: both loaders (each embedding its kernel) and cmdline.txt, as a GPT disk
-/// image (`--out FILE`) or a folder for an existing FAT32 stick (`--out DIR/`).
-fn cmd_image_uefi(a: ImageArgs) -> Result<i32, RunError> {
-    use crate::image::{out_is_dir, uefi as esp};
-    let root = crate::require_root()?;
-    let (x64, aa64) = crate::uefi::build_apps(&root, a.kernel.as_deref(), !a.debug)?;
-    let files = esp::esp_files(x64, aa64, &a.append);
-    if out_is_dir(&a.out) {
-        esp::write_esp_dir(&a.out, &files)?;
-        crate::outln!(
-            "wrote {} (copy its contents to a FAT32 stick)",
-            a.out.display()
-        );
-    } else {
-        let layout = esp::write_esp_image(&a.out, &files)?;
-        crate::outln!(
-            "wrote {}: GPT disk, EFI System Partition at byte {} ({} bytes) with {}, {}, {}; \
-             flash it with dd, balenaEtcher or Rufus (DD mode)",
-            a.out.display(),
-            layout.partition_start,
-            layout.partition_bytes,
-            esp::BOOTX64_EFI,
-            esp::BOOTAA64_EFI,
-            esp::CMDLINE_TXT
-        );
-    }
-    Ok(0)
-}
-
-/// Default config.txt for a Pi 4 boot folder (when boot/rpi4/config.txt does not exist).
-pub const RPI4_CONFIG_TXT: &str = "\
-# atomprobe on a Raspberry Pi 4 (read by the GPU firmware, start4.elf).
-# Boot the 64-bit kernel image in this folder.
-arm_64bit=1
-kernel=kernel8.img
-# PL011 UART0 on GPIO 14/15 (pins 8/10), 115200 8N1: the report comes out here. On a Pi 4
-# the PL011 serves Bluetooth and the mini UART is on GPIO 14/15 unless Bluetooth is disabled
-# (Raspberry Pi documentation, UART configuration).
-enable_uart=1
-dtoverlay=disable-bt
-# Let the firmware print its own boot progress on the UART too (helps when nothing appears).
-uart_2ndstage=1
-";
-
-/// Firmware files from the raspberrypi/firmware repository's boot/ folder that the SD card needs.
-pub const RPI4_FIRMWARE: [&str; 3] = ["start4.elf", "fixup4.dat", "bcm2711-rpi-4-b.dtb"];
-
-fn cmd_image(a: ImageArgs) -> Result<i32, RunError> {
-    if a.board == RealBoard::Uefi {
-        return cmd_image_uefi(a);
-    }
-    let root = crate::profile::workspace_root();
-    let (profile, _) = Profile::load(Board::Raspi4b, root.as_deref())?;
-    let elf = match a.kernel {
-        Some(k) => k,
-        None => {
-            let root = crate::require_root()?;
-            kernel::build_kernel(&root, &profile, !a.debug)?
-        }
-    };
-    let img = kernel::flat_arm64_image(&elf)?;
-    let io =
-        |p: &Path, e: std::io::Error| RunError::Io(format!("cannot write {}: {e}", p.display()));
-    std::fs::create_dir_all(&a.out).map_err(|e| io(&a.out, e))?;
-    let kpath = a.out.join("kernel8.img");
-    std::fs::write(&kpath, &img.bytes).map_err(|e| io(&kpath, e))?;
-
-    let cfg_path = a.out.join("config.txt");
-    let repo_cfg = root.map(|r| r.join("boot/rpi4/config.txt"));
-    let cfg_source = match repo_cfg.as_ref().filter(|p| p.is_file()) {
-        Some(p) => {
-            std::fs::copy(p, &cfg_path).map_err(|e| io(&cfg_path, e))?;
-            p.display().to_string()
-        }
-        None => {
-            std::fs::write(&cfg_path, RPI4_CONFIG_TXT).map_err(|e| io(&cfg_path, e))?;
-            "built-in default".to_string()
-        }
-    };
-    let cmd_path = a.out.join("cmdline.txt");
-    std::fs::write(&cmd_path, format!("{}\n", a.append.trim())).map_err(|e| io(&cmd_path, e))?;
-
-    crate::outln!(
-        "wrote {} ({} bytes, base {:#x}), {} (from {cfg_source}), {}",
-        kpath.display(),
-        img.bytes.len(),
-        img.base,
-        cfg_path.display(),
-        cmd_path.display()
-    );
-    crate::outln!(
-        "add these firmware files from the boot/ folder of the raspberrypi/firmware repository \
-         to {}: {}",
-        a.out.display(),
-        RPI4_FIRMWARE.join(", ")
-    );
-    crate::outln!(
-        "then copy the folder's contents to a FAT32 SD card; the report comes out on the PL011 \
-         UART (GPIO 14/15, 115200 8N1): capture it and check it with `atomprobe parse FILE`"
-    );
-    Ok(0)
 }
 
 fn cmd_parse(file: &Path) -> Result<i32, RunError> {

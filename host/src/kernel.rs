@@ -94,6 +94,10 @@ pub fn prepare_image(elf_path: &Path, profile: &Profile) -> Result<PathBuf, RunE
         ImageKind::UefiDisk => Err(RunError::Image(
             "a uefi-disk profile boots the disk image (crate::uefi::RunDisk), not -kernel".into(),
         )),
+        ImageKind::Arm64Image if is_arm64_image_file(elf_path) => {
+            // Already a flat arm64 Image (e.g. kernel8.img read back from an SD-card image).
+            Ok(elf_path.to_path_buf())
+        }
         ImageKind::Arm64Image => {
             let img = flat_arm64_image(elf_path)?;
             let img_path = elf_path.with_extension("img");
@@ -119,6 +123,18 @@ pub fn prepare_image(elf_path: &Path, profile: &Profile) -> Result<PathBuf, RunE
             Ok(tmp)
         }
     }
+}
+
+/// Whether `path` is a flat arm64 Image rather than an ELF: the header's magic `ARM\x64` at
+/// offset 0x38 (Linux Documentation/arch/arm64/booting.rst, "Call the kernel image").
+pub fn is_arm64_image_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 0x3c];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && !head.starts_with(b"\x7fELF")
+        && &head[0x38..0x3c] == b"ARM\x64"
 }
 
 /// Read an aarch64 kernel ELF and flatten it; warns when the arm64 Image header is missing.
@@ -147,6 +163,28 @@ pub fn flat_arm64_image(elf_path: &Path) -> Result<elfimage::FlatImage, RunError
 mod tests {
     use super::*;
     use crate::profile::Board;
+
+    #[test]
+    fn flat_arm64_images_are_told_from_elfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = vec![0u8; 0x40];
+        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        let img = dir.path().join("kernel8.img");
+        std::fs::write(&img, &image).unwrap();
+        assert!(is_arm64_image_file(&img));
+        // An ELF, a short file, a missing file: not an Image (the ELF path flattens them).
+        let mut elf = image.clone();
+        elf[..4].copy_from_slice(b"\x7fELF");
+        std::fs::write(&img, &elf).unwrap();
+        assert!(!is_arm64_image_file(&img));
+        std::fs::write(&img, &image[..0x3b]).unwrap();
+        assert!(!is_arm64_image_file(&img));
+        assert!(!is_arm64_image_file(&dir.path().join("missing")));
+        // prepare_image passes an Image through unchanged on an Image board.
+        std::fs::write(&img, &image).unwrap();
+        let p = Profile::parse(Board::Raspi4b.builtin_profile(), "t").unwrap();
+        assert_eq!(prepare_image(&img, &p).unwrap(), img);
+    }
 
     #[test]
     fn boards_of_one_target_get_their_own_elf() {

@@ -63,6 +63,37 @@ fn content_id(tag: &str, files: &[BootFile]) -> [u8; 16] {
     id
 }
 
+/// File times on every volume: 1980-01-01 00:00, the first valid FAT date (Microsoft FAT
+/// specification, "Date and Time Formats"). A fixed time keeps images reproducible; without it
+/// fatfs (built without chrono) writes the date 0, which decodes to the invalid 1980-00-00.
+#[derive(Debug)]
+struct FixedTime;
+
+const FAT_EPOCH: fatfs::Date = fatfs::Date {
+    year: 1980,
+    month: 1,
+    day: 1,
+};
+
+impl fatfs::TimeProvider for FixedTime {
+    fn get_current_date(&self) -> fatfs::Date {
+        FAT_EPOCH
+    }
+    fn get_current_date_time(&self) -> fatfs::DateTime {
+        fatfs::DateTime {
+            date: FAT_EPOCH,
+            time: fatfs::Time {
+                hour: 0,
+                min: 0,
+                sec: 0,
+                millis: 0,
+            },
+        }
+    }
+}
+
+static FIXED_TIME: FixedTime = FixedTime;
+
 fn build_err(what: &str) -> impl Fn(std::io::Error) -> ImageError + '_ {
     move |e| ImageError::Build(format!("{what}: {e}"))
 }
@@ -93,8 +124,11 @@ pub fn format_fat32(
     )
     .map_err(build_err("formatting the FAT32 volume"))?;
     {
-        let fs = fatfs::FileSystem::new(Cursor::new(&mut *part), fatfs::FsOptions::new())
-            .map_err(build_err("opening the new FAT32 volume"))?;
+        let fs = fatfs::FileSystem::new(
+            Cursor::new(&mut *part),
+            fatfs::FsOptions::new().time_provider(&FIXED_TIME),
+        )
+        .map_err(build_err("opening the new FAT32 volume"))?;
         if fs.fat_type() != fatfs::FatType::Fat32 {
             return Err(ImageError::Build(format!(
                 "fatfs made a {:?} volume, want FAT32",

@@ -11,6 +11,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub mod disk;
+pub mod firmware;
+pub mod rpi4;
 pub mod uefi;
 
 pub use disk::DiskLayout;
@@ -72,6 +74,85 @@ impl From<ImageError> for crate::RunError {
 pub fn out_is_dir(out: &Path) -> bool {
     let s = out.as_os_str().to_string_lossy();
     s.ends_with(std::path::MAIN_SEPARATOR) || s.ends_with('/') || out.is_dir()
+}
+
+/// `atomprobe image`: check the inputs (output path, firmware), build the kernel, write the
+/// image or folder, and say what was written.
+pub fn cmd_image(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
+    use crate::cli::RealBoard;
+    match a.board {
+        RealBoard::Rpi4 => cmd_image_rpi4(a),
+        RealBoard::Uefi => crate::uefi::cmd_image_uefi(a),
+    }
+}
+
+fn cmd_image_rpi4(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
+    use crate::profile::{workspace_root, Board, Profile};
+    let as_dir = out_is_dir(&a.out);
+    // Bad input first, before the (slow) kernel build.
+    if !as_dir {
+        check_out_file(&a.out)?;
+    }
+    let cmdline = rpi4::cmdline_txt(&a.append)?;
+    let root = workspace_root();
+    let fw = firmware::locate(a.firmware.as_deref(), root.as_deref())?;
+    let (profile, _) = Profile::load(Board::Raspi4b, root.as_deref())?;
+    let elf = match &a.kernel {
+        Some(k) => k.clone(),
+        None => {
+            let root = crate::require_root()?;
+            crate::kernel::build_kernel(&root, &profile, !a.debug)?
+        }
+    };
+    let img = crate::kernel::flat_arm64_image(&elf)?;
+    let files = rpi4::rpi4_files(&img.bytes, &fw, &a.append)?;
+    if as_dir {
+        rpi4::write_rpi4_dir(&a.out, &files)?;
+        crate::outln!(
+            "wrote the Raspberry Pi 4 boot files into {}:",
+            a.out.display()
+        );
+    } else {
+        let layout = rpi4::write_rpi4_image(&a.out, &files)?;
+        crate::outln!(
+            "wrote {} ({} MiB: MBR, FAT32 partition type 0x0c at byte {}, {} MiB):",
+            a.out.display(),
+            layout.disk_bytes >> 20,
+            layout.partition_start,
+            layout.partition_bytes >> 20
+        );
+    }
+    for f in &files {
+        crate::outln!(
+            "  {:<24} {:>9} bytes  sha256 {}…",
+            f.path,
+            f.contents.len(),
+            &sha256_hex(&f.contents)[..16]
+        );
+    }
+    crate::outln!(
+        "firmware from {}; kernel8.img from {} (base {:#x}); cmdline.txt: {}",
+        fw.dir.display(),
+        elf.display(),
+        img.base,
+        match cmdline.trim() {
+            "" => "(empty: the defaults)",
+            c => c,
+        }
+    );
+    if as_dir {
+        crate::outln!("copy the folder's contents to the FAT32 partition of an SD card");
+    } else {
+        crate::outln!(
+            "flash it to an SD card (dd, Raspberry Pi Imager \"Use custom\", balenaEtcher): see \
+             docs/real-hardware.md"
+        );
+    }
+    crate::outln!(
+        "the report comes out on the PL011 UART (GPIO 14/15, pins 8/10, 115200 8N1): \
+         `atomprobe capture --port /dev/ttyUSB0`"
+    );
+    Ok(0)
 }
 
 /// Characters FAT long file names cannot hold (Microsoft FAT specification, "FAT Long
@@ -146,6 +227,17 @@ pub fn check_out_file(out: &Path) -> Result<(), ImageError> {
             out.display()
         )));
     }
+    // Can a file be created there at all? (Removed again at once.)
+    tempfile::Builder::new()
+        .prefix(".atomprobe-write-check.")
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            ImageError::Input(format!(
+                "cannot write {}: no new file can be created in {}: {e}",
+                out.display(),
+                dir.display()
+            ))
+        })?;
     Ok(())
 }
 
