@@ -135,6 +135,8 @@ fn cpus(h: &Handover) -> (Vec<CpuDesc>, Vec<String>) {
 
 /// From `rust_primary` (EL1, MMU off, BSS zeroed, vectors set), with the handover block.
 pub fn uefi_primary(handover: usize, entry_el: u64) -> ! {
+    // Report times from here, not from power-on (the firmware ran for seconds before us).
+    arch::set_time_origin();
     if handover == 0 {
         arch::halt();
     }
