@@ -233,6 +233,7 @@ pub fn uefi_primary(handover: usize, entry_el: u64) -> ! {
     );
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
     fact("heap", format!("{:#x}+{:#x}", h.heap_base, h.heap_len));
+    fact("framebuffer", super::framebuffer_fact(h));
     fact("semihosting", semihosting.to_string());
     fact("cntfrq_hz", format!("{}", CNTFRQ_EL0.get()));
 

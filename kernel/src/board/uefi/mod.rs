@@ -91,6 +91,23 @@ fn reset_shutdown() {
     }
 }
 
+/// The GOP framebuffer the loader found (not drawn on yet: no screen console).
+fn framebuffer_fact(h: &Handover) -> String {
+    let fb = &h.framebuffer;
+    if fb.base == 0 {
+        return "none (no GOP with a linear 32-bit framebuffer)".into();
+    }
+    format!(
+        "{}x{} {} stride {} at {:#x}+{:#x} (GOP; not used: serial console only)",
+        fb.width,
+        fb.height,
+        if fb.format == 0 { "RGB" } else { "BGR" },
+        fb.stride,
+        fb.base,
+        fb.size
+    )
+}
+
 /// Copy the loader's notes into error records (queued: they follow `begin`).
 fn queue_notes(h: &Handover) {
     for line in String::from_utf8_lossy(h.notes()).lines() {

@@ -190,6 +190,7 @@ extern "C" fn uefi_entry64(handover: u64) -> ! {
     fact("ram_bytes", format!("{}", h.usable_bytes()));
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
     fact("heap", format!("{:#x}+{:#x}", h.heap_base, h.heap_len));
+    fact("framebuffer", super::framebuffer_fact(h));
     fact(
         "ap_trampoline",
         if h.trampoline != 0 {
