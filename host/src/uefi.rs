@@ -113,7 +113,8 @@ pub fn stripped(elf: &Path) -> PathBuf {
         .arg(&tmp)
         .status()
         .is_ok_and(|s| s.success())
-        && std::fs::rename(&tmp, &out).is_ok();
+        && (same_contents(&tmp, &out) && std::fs::remove_file(&tmp).is_ok()
+            || std::fs::rename(&tmp, &out).is_ok());
     if ok {
         out
     } else {
@@ -125,6 +126,12 @@ pub fn stripped(elf: &Path) -> PathBuf {
         );
         elf.to_path_buf()
     }
+}
+
+/// Whether two files have the same bytes. An unchanged stripped kernel is not rewritten: a new
+/// modification time would make cargo rebuild the loader that embeds it.
+fn same_contents(a: &Path, b: &Path) -> bool {
+    matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// `llvm-objcopy` of the active toolchain (`<sysroot>/lib/rustlib/<host>/bin/`).
@@ -163,6 +170,48 @@ pub fn build_apps(
         build_app(root, X86_64, x64_kernel, release)?,
         build_app(root, AARCH64, aa64_kernel, release)?,
     ))
+}
+
+/// `atomprobe image --board uefi`: both loaders (each embedding its kernel) and cmdline.txt, as
+/// a GPT disk image (`--out FILE`) or a folder for an existing FAT32 stick (`--out DIR/`).
+pub fn cmd_image_uefi(a: crate::cli::ImageArgs) -> Result<i32, RunError> {
+    use crate::image::{check_out_file, out_is_dir, uefi as esp};
+    let as_dir = out_is_dir(&a.out);
+    // Bad input first, before the (slow) builds.
+    if !as_dir {
+        check_out_file(&a.out)?;
+    }
+    if a.firmware.is_some() {
+        return Err(RunError::Usage(
+            "--firmware is for --board rpi4; a UEFI stick needs no firmware files".into(),
+        ));
+    }
+    let root = crate::require_root()?;
+    let (x64, aa64) = build_apps(&root, a.kernel.as_deref(), !a.debug)?;
+    let files = esp::esp_files(x64, aa64, &a.append);
+    if as_dir {
+        esp::write_esp_dir(&a.out, &files)?;
+        crate::outln!(
+            "wrote {}, {}, {} under {} (copy them to a FAT32 stick)",
+            esp::BOOTX64_EFI,
+            esp::BOOTAA64_EFI,
+            esp::CMDLINE_TXT,
+            a.out.display()
+        );
+    } else {
+        let layout = esp::write_esp_image(&a.out, &files)?;
+        crate::outln!(
+            "wrote {}: GPT disk, EFI System Partition at byte {} ({} bytes) with {}, {}, {}; \
+             flash it with dd, balenaEtcher or Rufus (DD mode)",
+            a.out.display(),
+            layout.partition_start,
+            layout.partition_bytes,
+            esp::BOOTX64_EFI,
+            esp::BOOTAA64_EFI,
+            esp::CMDLINE_TXT
+        );
+    }
+    Ok(0)
 }
 
 /// The firmware and disk arguments of a `uefi-disk` profile for `disk` (the vars copy is next to

@@ -89,6 +89,9 @@ pub fn kmain(info: BootInfo) -> ! {
         None => {}
     }
 
+    if let Some(s) = cfg.shutdown {
+        SHUTDOWN_AFTER_S.store(s, core::sync::atomic::Ordering::Relaxed);
+    }
     let platform = KernelPlatform::new(cfg);
     probes::suite::run(&platform);
 
@@ -169,4 +172,17 @@ pub fn queue_boot_error(what: &str, message: String) {
 
 fn take_boot_errors() -> Vec<ErrorRec> {
     core::mem::take(&mut *BOOT_ERRORS.lock())
+}
+
+/// `shutdown=N` for boards that can power off (UEFI ResetSystem); `u32::MAX`: not given.
+static SHUTDOWN_AFTER_S: core::sync::atomic::AtomicU32 =
+    core::sync::atomic::AtomicU32::new(u32::MAX);
+
+/// Seconds to wait after the run before powering off (`shutdown=`), if given.
+#[allow(dead_code)]
+pub fn shutdown_after_s() -> Option<u32> {
+    match SHUTDOWN_AFTER_S.load(core::sync::atomic::Ordering::Relaxed) {
+        u32::MAX => None,
+        s => Some(s),
+    }
 }

@@ -21,6 +21,8 @@ use crate::record::ErrorRec;
 pub const DEFAULT_ITERS: u64 = 10_000;
 /// Largest accepted `iters=`.
 pub const MAX_ITERS: u64 = 1_000_000_000;
+/// Largest accepted `shutdown=` (a day).
+pub const MAX_SHUTDOWN_S: u64 = 86_400;
 /// Largest accepted `cpus=`.
 pub const MAX_CPUS: u32 = 64;
 
@@ -74,6 +76,10 @@ pub struct Config {
     pub mtrr: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selftest: Option<SelfTest>,
+    /// Boards that can power themselves off (UEFI: runtime ResetSystem): seconds to wait after
+    /// the `end` record before shutting down (`shutdown=N`; absent: stay on, parked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<u32>,
     /// Words of the command line that belong to a boot loader or Linux, not to atomprobe (the
     /// Raspberry Pi firmware prepends e.g. `console=…`, `8250.nr_uarts=1`, `rootwait` to
     /// `cmdline.txt`): kept here, not reported as errors.
@@ -115,6 +121,7 @@ impl Config {
             caches: default_caches(),
             mtrr: Vec::new(),
             selftest: None,
+            shutdown: None,
             ignored: Vec::new(),
             litmus_debug: None,
         }
@@ -319,6 +326,14 @@ impl Config {
                     Ok(l) => cfg.mtrr = l.iter().map(|m| m.name().to_string()).collect(),
                     Err(m) => err(m),
                 },
+                "shutdown" => match parse_count(value, 0, MAX_SHUTDOWN_S) {
+                    Some(n) => cfg.shutdown = Some(n as u32),
+                    None => err(format!(
+                        "{} is not valid: expected seconds from 0 to {MAX_SHUTDOWN_S}; staying on \
+                         after the run",
+                        arg(key, value)
+                    )),
+                },
                 "selftest" => match value {
                     "fault" => cfg.selftest = Some(SelfTest::Fault),
                     "panic" => cfg.selftest = Some(SelfTest::Panic),
@@ -420,6 +435,7 @@ const KEYS: &[&str] = &[
     "share=",
     "caches=",
     "mtrr=",
+    "shutdown=",
     "selftest=",
     "litmus-debug=",
 ];
@@ -604,6 +620,17 @@ impl SeedRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shutdown_seconds() {
+        let (c, e) = Config::parse("shutdown=30", Arch::X86_64, &[]);
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.shutdown, Some(30));
+        let (c, e) = Config::parse("shutdown=soon", Arch::Aarch64, &[]);
+        assert_eq!(c.shutdown, None);
+        assert!(e[0].message.contains("shutdown=soon") && e[0].message.contains("seconds"));
+        assert_eq!(Config::defaults(Arch::X86_64).shutdown, None);
+    }
 
     #[test]
     fn seed_rng_is_reproducible_and_seed_dependent() {

@@ -59,6 +59,7 @@ fn main() -> Status {
 
     read_cmdline(h);
     find_rsdp(h);
+    find_framebuffer(h);
     #[cfg(target_arch = "aarch64")]
     arm_acpi::read(h);
     h.system_table = uefi::table::system_table_raw().map_or(0, |p| p.as_ptr() as u64);
@@ -176,6 +177,45 @@ fn find_rsdp(h: &mut Handover) {
     if h.rsdp == 0 {
         h.add_note(&["uefi: the firmware gives no ACPI RSDP (no ACPI configuration table)"]);
     }
+}
+
+/// The GOP framebuffer, for the kernel's facts (and a screen console later). Opened with
+/// GET_PROTOCOL, not exclusively: an exclusive open would disconnect the firmware's own text
+/// console from the screen.
+fn find_framebuffer(h: &mut Handover) {
+    use uefi::boot::{OpenProtocolAttributes, OpenProtocolParams};
+    use uefi::proto::console::gop::{GraphicsOutput, PixelFormat};
+    let Ok(handle) = boot::get_handle_for_protocol::<GraphicsOutput>() else {
+        return;
+    };
+    let params = OpenProtocolParams {
+        handle,
+        agent: boot::image_handle(),
+        controller: None,
+    };
+    // SAFETY: GET_PROTOCOL only reads the interface; nothing else of ours uses the GOP, and the
+    // scope ends before ExitBootServices.
+    let Ok(mut gop) = (unsafe {
+        boot::open_protocol::<GraphicsOutput>(params, OpenProtocolAttributes::GetProtocol)
+    }) else {
+        return;
+    };
+    let mode = gop.current_mode_info();
+    let format = match mode.pixel_format() {
+        PixelFormat::Rgb => 0,
+        PixelFormat::Bgr => 1,
+        _ => return, // bitmask or Blt-only: no linear 32-bit framebuffer to describe
+    };
+    let (width, height) = mode.resolution();
+    let mut fb = gop.frame_buffer();
+    h.framebuffer = handover::Framebuffer {
+        base: fb.as_mut_ptr() as u64,
+        size: fb.size() as u64,
+        width: width as u32,
+        height: height as u32,
+        stride: mode.stride() as u32,
+        format,
+    };
 }
 
 fn firmware_name(h: &mut Handover) {

@@ -82,37 +82,8 @@ pub fn cmd_image(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
     use crate::cli::RealBoard;
     match a.board {
         RealBoard::Rpi4 => cmd_image_rpi4(a),
-        RealBoard::Uefi => cmd_image_uefi(a),
+        RealBoard::Uefi => crate::uefi::cmd_image_uefi(a),
     }
-}
-
-/// `image --board uefi`: both loaders (each embedding its kernel) and cmdline.txt, as a GPT disk
-/// image (`--out FILE`) or a folder for an existing FAT32 stick (`--out DIR/`).
-fn cmd_image_uefi(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
-    use self::uefi as esp;
-    let root = crate::require_root()?;
-    let (x64, aa64) = crate::uefi::build_apps(&root, a.kernel.as_deref(), !a.debug)?;
-    let files = esp::esp_files(x64, aa64, &a.append);
-    if out_is_dir(&a.out) {
-        esp::write_esp_dir(&a.out, &files)?;
-        crate::outln!(
-            "wrote {} (copy its contents to a FAT32 stick)",
-            a.out.display()
-        );
-    } else {
-        let layout = esp::write_esp_image(&a.out, &files)?;
-        crate::outln!(
-            "wrote {}: GPT disk, EFI System Partition at byte {} ({} bytes) with {}, {}, {}; \
-             flash it with dd, balenaEtcher or Rufus (DD mode)",
-            a.out.display(),
-            layout.partition_start,
-            layout.partition_bytes,
-            esp::BOOTX64_EFI,
-            esp::BOOTAA64_EFI,
-            esp::CMDLINE_TXT
-        );
-    }
-    Ok(0)
 }
 
 fn cmd_image_rpi4(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {

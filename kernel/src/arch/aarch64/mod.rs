@@ -21,7 +21,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aarch64_cpu::asm::wfe;
 use aarch64_cpu::registers::{
@@ -210,10 +210,24 @@ pub fn platform_facts() -> BTreeMap<String, String> {
     m
 }
 
-/// Nanoseconds since the counter started (CNTVCT_EL0 scaled by CNTFRQ_EL0).
+/// CNTVCT_EL0 at the time origin: 0 (the counter's start, i.e. power-on, where the kernel is
+/// the first thing that runs), or the kernel's entry on boards entered after firmware
+/// ([`set_time_origin`]).
+static TIME_ORIGIN: AtomicU64 = AtomicU64::new(0);
+
+/// Count time from now on (boot core, before any other core runs): the UEFI board, whose
+/// firmware ran for seconds before the kernel.
+#[cfg_attr(not(feature = "board-uefi"), allow(dead_code))]
+pub fn set_time_origin() {
+    TIME_ORIGIN.store(CNTVCT_EL0.get(), Ordering::Relaxed);
+}
+
+/// Nanoseconds since the time origin (CNTVCT_EL0 scaled by CNTFRQ_EL0).
 pub fn now_ns() -> u64 {
     let freq = CNTFRQ_EL0.get().max(1);
-    let t = CNTVCT_EL0.get();
+    let t = CNTVCT_EL0
+        .get()
+        .saturating_sub(TIME_ORIGIN.load(Ordering::Relaxed));
     ((u128::from(t) * 1_000_000_000) / u128::from(freq)) as u64
 }
 

@@ -66,17 +66,23 @@ pub fn console_write(bytes: &[u8]) {
     pl011::write_bytes(bytes);
 }
 
-/// Semihosting SYS_EXIT under QEMU (0 complete, 1 aborted); else PSCI SYSTEM_OFF.
+/// The end of the run: the "run finished" line, semihosting SYS_EXIT under QEMU (0 complete,
+/// 1 aborted); on real hardware `shutdown=` decides (see `finish`).
 pub fn exit(status: RunStatus) -> ! {
     let code = match status {
         RunStatus::Complete => 0,
         _ => 1,
     };
-    if arch::facts_semihosting() {
-        semihosting::exit(code);
-    }
+    super::finish(status, || {
+        if arch::facts_semihosting() {
+            semihosting::exit(code);
+        }
+    })
+}
+
+/// When ResetSystem is not available: PSCI SYSTEM_OFF (Arm DEN 0022) through the FADT's conduit.
+pub fn power_off_fallback() {
     arch::psci_system_off();
-    arch::halt()
 }
 
 /// RAM for the page tables: every region the OS may use plus runtime services and ACPI tables,
@@ -138,6 +144,8 @@ fn cpus(h: &Handover) -> (Vec<CpuDesc>, Vec<String>) {
 
 /// From `rust_primary` (EL1, MMU off, BSS zeroed, vectors set), with the handover block.
 pub fn uefi_primary(handover: usize, entry_el: u64) -> ! {
+    // Report times from here, not from power-on (the firmware ran for seconds before us).
+    arch::set_time_origin();
     if handover == 0 {
         arch::halt();
     }
@@ -174,6 +182,7 @@ pub fn uefi_primary(handover: usize, entry_el: u64) -> ! {
         false => "none (no usable ACPI SPCR: see the error records)".to_string(),
     };
     super::queue_notes(h);
+    super::remember_system_table(h);
     let (cpus, offline) = cpus(h);
     for o in offline {
         crate::kmain::queue_boot_error("cpu", o);
@@ -233,6 +242,7 @@ pub fn uefi_primary(handover: usize, entry_el: u64) -> ! {
     );
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
     fact("heap", format!("{:#x}+{:#x}", h.heap_base, h.heap_len));
+    fact("framebuffer", super::framebuffer_fact(h));
     fact("semihosting", semihosting.to_string());
     fact("cntfrq_hz", format!("{}", CNTFRQ_EL0.get()));
 

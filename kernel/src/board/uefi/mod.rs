@@ -20,9 +20,93 @@ mod arch_entry;
 
 pub use arch_entry::*;
 
+use alloc::format;
 use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use handover::Handover;
+use probes::record::RunStatus;
+
+/// The EFI system table (physical = virtual: identity maps throughout), for ResetSystem.
+static SYSTEM_TABLE: AtomicU64 = AtomicU64::new(0);
+
+fn remember_system_table(h: &Handover) {
+    SYSTEM_TABLE.store(h.system_table, Ordering::Relaxed);
+}
+
+/// After the `end` record on every board: a line people see on every console, then (real
+/// hardware: the QEMU exit devices did not stop the machine) power off through the UEFI runtime
+/// service ResetSystem(EfiResetShutdown) after `shutdown=N` seconds, or stay parked.
+fn finish(status: RunStatus, qemu_exit: impl FnOnce()) -> ! {
+    let what = match status {
+        RunStatus::Complete => "complete",
+        RunStatus::Aborted => "aborted",
+    };
+    let shutdown = crate::kmain::shutdown_after_s();
+    let plan = match shutdown {
+        Some(s) => format!("powering off in {s} s (shutdown={s})"),
+        None => {
+            String::from("the machine stays on (boot argument shutdown=N powers it off after N s)")
+        }
+    };
+    arch_entry::console_write(
+        format!("\r\n==== atomprobe: run finished ({what}); {plan} ====\r\n").as_bytes(),
+    );
+    qemu_exit();
+    if let Some(s) = shutdown {
+        let end = crate::arch::now_ns() + u64::from(s) * 1_000_000_000;
+        while crate::arch::now_ns() < end {
+            core::hint::spin_loop();
+        }
+        reset_shutdown();
+        arch_entry::power_off_fallback();
+    }
+    crate::arch::halt()
+}
+
+/// UEFI 2.10 8.5.1 ResetSystem(EfiResetShutdown). Runtime services stay callable after
+/// ExitBootServices at their physical addresses as long as SetVirtualAddressMap was never
+/// called (it is not) and their memory is mapped: identity-mapped on x86 below 4 GiB, and
+/// on aarch64 the runtime regions are mapped as RAM (see `aarch64::ram_regions`).
+fn reset_shutdown() {
+    let st = SYSTEM_TABLE.load(Ordering::Relaxed) as *const uefi_raw::table::system::SystemTable;
+    if st.is_null() {
+        return;
+    }
+    arch_entry::console_write(b"atomprobe: calling UEFI ResetSystem(Shutdown)\r\n");
+    // SAFETY: the loader passed the firmware's system table; its runtime services table and
+    // ResetSystem stay valid after ExitBootServices (UEFI 2.10 8.1) and are identity-mapped.
+    // ResetSystem does not return.
+    unsafe {
+        let rt = (*st).runtime_services;
+        if rt.is_null() {
+            return;
+        }
+        ((*rt).reset_system)(
+            uefi_raw::table::runtime::ResetType::SHUTDOWN,
+            uefi_raw::Status::SUCCESS,
+            0,
+            core::ptr::null(),
+        )
+    }
+}
+
+/// The GOP framebuffer the loader found (not drawn on yet: no screen console).
+fn framebuffer_fact(h: &Handover) -> String {
+    let fb = &h.framebuffer;
+    if fb.base == 0 {
+        return "none (no GOP with a linear 32-bit framebuffer)".into();
+    }
+    format!(
+        "{}x{} {} stride {} at {:#x}+{:#x} (GOP; not used: serial console only)",
+        fb.width,
+        fb.height,
+        if fb.format == 0 { "RGB" } else { "BGR" },
+        fb.stride,
+        fb.base,
+        fb.size
+    )
+}
 
 /// Copy the loader's notes into error records (queued: they follow `begin`).
 fn queue_notes(h: &Handover) {

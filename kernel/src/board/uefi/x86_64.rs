@@ -3,6 +3,12 @@
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU16, Ordering};
+
+use acpi::address::AddressSpace;
+use acpi::spcr::{Spcr, SpcrInterfaceType};
+use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use handover::{CmdlineSource, Handover};
 use probes::record::RunStatus;
@@ -35,25 +41,102 @@ fn com1() -> SerialPort {
     unsafe { SerialPort::new(COM1) }
 }
 
-/// Raw bytes to COM1.
+/// A second console port, from the ACPI SPCR when it names a 16550 at another I/O port
+/// (0: none). Set once on the boot core before `kmain`.
+static SPCR_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// Raw bytes to COM1 (and to the SPCR's port, when it is another one).
 pub fn console_write(bytes: &[u8]) {
     let mut port = com1();
     for &b in bytes {
         port.send_raw(b);
     }
+    let spcr = SPCR_PORT.load(Ordering::Relaxed);
+    if spcr != 0 {
+        // SAFETY: an I/O port the firmware's SPCR names as the console's 16550; initialised in
+        // `spcr_console`, serialised by the console lock like COM1.
+        let mut port = unsafe { SerialPort::new(spcr) };
+        for &b in bytes {
+            port.send_raw(b);
+        }
+    }
 }
 
-/// Leave QEMU through isa-debug-exit; on a real PC (no such device) park the core.
+/// ACPI tables lie below 4 GiB on the machines we know, inside our identity map.
+#[derive(Clone, Copy)]
+struct IdentityMap;
+
+impl AcpiHandler for IdentityMap {
+    unsafe fn map_physical_region<T>(&self, pa: usize, size: usize) -> PhysicalMapping<Self, T> {
+        assert!(
+            pa.checked_add(size).is_some_and(|e| e <= 1 << 32),
+            "ACPI table at {pa:#x} is outside the 4 GiB identity map"
+        );
+        let p = NonNull::new(pa as *mut T).expect("ACPI table at physical address 0");
+        // SAFETY: physical memory below 4 GiB is identity-mapped (uefi_entry.S).
+        unsafe { PhysicalMapping::new(pa, p, size, size, *self) }
+    }
+
+    fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
+}
+
+/// The SPCR's console (ACPI SPCR, Microsoft "Serial Port Console Redirection Table"): used as a
+/// second console when it is a 16550/16450 at an I/O port other than COM1. Returns the fact.
+fn spcr_console(rsdp: u64) -> String {
+    if rsdp == 0 || rsdp >= 1 << 32 {
+        return "no SPCR (no RSDP below 4 GiB)".into();
+    }
+    // SAFETY: the RSDP comes from the firmware's configuration table; tables are identity-mapped.
+    let tables = match unsafe { AcpiTables::from_rsdp(IdentityMap, rsdp as usize) } {
+        Ok(t) => t,
+        Err(e) => return format!("no SPCR (ACPI tables: {e:?})"),
+    };
+    let Ok(spcr) = tables.find_table::<Spcr>() else {
+        return "no SPCR table".into();
+    };
+    let kind = spcr.interface_type();
+    let Some(Ok(addr)) = spcr.base_address() else {
+        return format!("SPCR {kind:?} without a base address: not used");
+    };
+    let is_16550 = matches!(
+        kind,
+        SpcrInterfaceType::Full16550 | SpcrInterfaceType::Full16450
+    );
+    match (is_16550, addr.address_space) {
+        (true, AddressSpace::SystemIo) if addr.address == u64::from(COM1) => {
+            "SPCR names COM1".into()
+        }
+        (true, AddressSpace::SystemIo) if addr.address <= u64::from(u16::MAX) => {
+            let port = addr.address as u16;
+            // SAFETY: the SPCR names this I/O port as the console's 16550.
+            unsafe { SerialPort::new(port) }.init();
+            SPCR_PORT.store(port, Ordering::Relaxed);
+            format!("SPCR 16550 at I/O {port:#x}, used as well")
+        }
+        _ => format!(
+            "SPCR {kind:?} at {:?} {:#x}: not used (only 16550 I/O ports are)",
+            addr.address_space, addr.address
+        ),
+    }
+}
+
+/// The end of the run: the "run finished" line, QEMU's isa-debug-exit (profile `pc-uefi`); on a
+/// real PC (no such device) the write does nothing and `shutdown=` decides (see `finish`).
 pub fn exit(status: RunStatus) -> ! {
     let code = match status {
         RunStatus::Complete => EXIT_COMPLETE,
         RunStatus::Aborted => EXIT_ABORTED,
     };
-    let mut port: Port<u32> = Port::new(DEBUG_EXIT_PORT);
-    // SAFETY: port 0xf4 is the debug-exit device under QEMU and unused on PCs.
-    unsafe { port.write(code) };
-    arch::halt()
+    super::finish(status, || {
+        let mut port: Port<u32> = Port::new(DEBUG_EXIT_PORT);
+        // SAFETY: port 0xf4 is the debug-exit device under QEMU and unused on PCs.
+        unsafe { port.write(code) };
+    })
 }
+
+/// When ResetSystem is not available: nothing else powers a PC off without ACPI's AML (the
+/// `\_S5` sleep type lives in the DSDT); the core parks.
+pub fn power_off_fallback() {}
 
 fn fail(what: &str) -> ! {
     console_write(b"atomprobe: ");
@@ -85,14 +168,17 @@ extern "C" fn uefi_entry64(handover: u64) -> ! {
     // map; nothing else (handover, image, trampoline) lies in it.
     unsafe { crate::heap::init(h.heap_base as usize, h.heap_len as usize) };
     super::queue_notes(h);
+    super::remember_system_table(h);
 
     arch::init_boot_cpu(h.rsdp);
+    let spcr = spcr_console(h.rsdp);
 
     let mut platform = BTreeMap::new();
     let mut fact = |k: &str, v: String| {
         platform.insert(String::from(k), v);
     };
     fact("entry", "uefi".into());
+    fact("console", format!("COM1 (I/O {COM1:#x}); {spcr}"));
     fact(
         "firmware",
         String::from_utf8_lossy(h.firmware()).into_owned(),
@@ -106,6 +192,7 @@ extern "C" fn uefi_entry64(handover: u64) -> ! {
     fact("ram_bytes", format!("{}", h.usable_bytes()));
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
     fact("heap", format!("{:#x}+{:#x}", h.heap_base, h.heap_len));
+    fact("framebuffer", super::framebuffer_fact(h));
     fact(
         "ap_trampoline",
         if h.trampoline != 0 {
