@@ -224,10 +224,11 @@ fn without_a_guard_probes_that_may_fault_are_not_run() {
             "{fam}: nothing ran"
         );
     }
-    // Aligned cost loops cannot fault: all of them run.
+    // Aligned cost loops cannot fault: all of them run (`tlb-stride` makes plain loads over a
+    // window this mock has not, and is skipped for that).
     assert!(recs
         .iter()
-        .filter(|(p, _)| p.family == "cost")
+        .filter(|(p, _)| p.family == "cost" && p.name != "tlb-stride")
         .all(|(p, ran)| *ran > 0 && !not_run(p)));
     // The same suite with a guard: the same records, nothing skipped for want of one, and the
     // skipped probes do make guarded accesses there.
