@@ -267,6 +267,7 @@ pub fn main() -> i32 {
 fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
     use crate::view::{self, Mode};
     let mode = a.output.mode();
+    view::check_writable(a.out.as_deref())?;
     let opts = RunOpts {
         board: a.board,
         cpu: a.cpu,
