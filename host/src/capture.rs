@@ -318,6 +318,7 @@ pub fn verdict(c: &Capture, port: &str) -> (bool, String) {
 pub fn cmd_capture(a: CaptureArgs) -> Result<i32, RunError> {
     use crate::view::{self, Mode};
     let mode = a.output.mode();
+    view::check_writable(a.out.as_deref())?;
     let mut port = open_port(&a.port, a.baud)?;
     let name = a.port.display().to_string();
     if mode != Mode::Quiet {

@@ -295,6 +295,7 @@ pub fn main() -> i32 {
 fn cmd_run(a: RunArgs) -> Result<i32, RunError> {
     use crate::view::{self, Mode};
     let mode = a.output.mode();
+    view::check_writable(a.out.as_deref())?;
     let timeout = a.timeout.map_or_else(
         || crate::default_timeout(a.board, a.append.as_deref()),
         Duration::from_secs_f64,

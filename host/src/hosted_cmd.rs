@@ -493,6 +493,7 @@ pub fn cmd_host(a: HostArgs) -> Result<i32, RunError> {
 
     use crate::view::Mode;
     let mode = a.output.mode();
+    crate::view::check_writable(a.out.as_deref())?;
     // The records are kept for the saved report; with --raw they are also streamed to stdout
     // (a closed stdout, `| head`, ends the command quietly: see `cli::EXIT_BROKEN_PIPE`).
     let kept = std::sync::Arc::new(Mutex::new(Vec::<u8>::new()));

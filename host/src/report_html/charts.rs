@@ -90,7 +90,7 @@ fn draw(area: &DrawingArea<SVGBackend, Shift>, bars: &[Bar], x_desc: &str) -> Re
                 .enumerate()
                 .filter(|(_, b)| b.marked)
                 .map(|(i, b)| {
-                    let i = i as u32;
+                    let i = row(i);
                     let mut r = Rectangle::new(
                         [
                             (0.0, SegmentValue::Exact(i)),
@@ -172,6 +172,24 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("#D32F2F") || svg.contains("#d32f2f"), "{svg}");
+        // The outline of the marked (exists) bar is on the same row as that bar (the first
+        // bar, drawn in the top row).
+        let rect_y = |pat: &str| -> Vec<i64> {
+            svg.split("<rect ")
+                .skip(1)
+                .filter(|r| r.split('>').next().unwrap_or("").contains(pat))
+                .map(|r| {
+                    let y = &r[r.find(" y=\"").unwrap() + 4..];
+                    y[..y.find('"').unwrap()].parse().unwrap()
+                })
+                .collect()
+        };
+        let red = rect_y("fill=\"#D32F2F\"");
+        let outline = rect_y("fill=\"none\" stroke=\"#000000\"");
+        let blue = rect_y("fill=\"#5B8DC9\"");
+        assert_eq!((red.len(), outline.len(), blue.len()), (1, 1, 1), "{svg}");
+        assert!((red[0] - outline[0]).abs() <= 2, "{red:?} {outline:?}");
+        assert!(red[0] < blue[0], "first bar on top: {red:?} {blue:?}");
         assert_eq!(short_number(1500.0), "1.5k");
         assert_eq!(short_number(25000.0), "25k");
         assert_eq!(short_number(7.0), "7");

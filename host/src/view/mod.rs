@@ -135,6 +135,27 @@ pub fn save_file(path: &Path, contents: &str) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Check before a run that its report can be written to `out` (or into [`REPORTS_DIR`]), so a
+/// long run is not wasted on a path that cannot be written: creates the folder and a temporary
+/// file next to the report, then removes the file.
+pub fn check_writable(out: Option<&Path>) -> Result<(), RunError> {
+    let probe = out.map_or_else(|| PathBuf::from(REPORTS_DIR).join("x"), Path::to_path_buf);
+    let io = |e: std::io::Error| {
+        RunError::Io(format!(
+            "cannot write the report to {}: {e}",
+            out.map_or_else(|| format!("{REPORTS_DIR}/"), |p| p.display().to_string())
+        ))
+    };
+    if let Some(dir) = probe.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut tmp = probe.into_os_string();
+    tmp.push(format!(".check{}", std::process::id()));
+    std::fs::File::create(&tmp).map_err(io)?;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(())
+}
+
 /// Save the records of `text` to `out` (or the default path for `board`); returns the path.
 pub fn save_report(out: Option<&Path>, board: &str, text: &str) -> Result<PathBuf, RunError> {
     let path = out.map_or_else(|| default_report_path(board), Path::to_path_buf);
@@ -375,6 +396,14 @@ mod tests {
 
         let dir = std::env::temp_dir().join(format!("atomprobe-view-{}", std::process::id()));
         let p = dir.join("sub/r.jsonl");
+        check_writable(Some(&p)).unwrap();
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 0);
+        let e = check_writable(Some(Path::new("/proc/no/such/r.jsonl"))).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cannot write the report to /proc/no/such/r.jsonl"),
+            "{e}"
+        );
         assert_eq!(save_report(Some(&p), "x", &log).unwrap(), p);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), lines);
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);

@@ -16,6 +16,8 @@ use super::model::{name_of, Counter, Run};
 
 /// Up to this many litmus records, the table lists every one.
 pub const LITMUS_ROWS_ALL: usize = 20;
+/// At most this many rows of litmus records worth reading (the rest are counted) unless `--all`.
+pub const LITMUS_ROWS_MAX: usize = 25;
 /// An extra field with more distinct values than this is summarised by its count of values.
 const EXTRA_VALUES_SHOWN: usize = 8;
 /// Longest `reason` shown in the deviations list (the report has it whole).
@@ -208,19 +210,22 @@ pub fn render(run: &Run, saved: Option<&Path>, opts: &Options) -> String {
         }
     }
 
-    // Deviations and violations, grouped by rule.
-    let mut by_rule: Vec<(String, Vec<String>)> = Vec::new();
+    // Deviations and violations, grouped by rule. Probe deviations that agree in family,
+    // result, expectation and reason are one line naming every probe (with the attributes it
+    // deviated on), so a family-wide deviation (e.g. one per core and attribute) stays short.
+    struct DevGroup {
+        head: String,
+        probes: Vec<(String, Vec<String>, usize)>,
+    }
+    let mut by_rule: Vec<(String, Vec<DevGroup>)> = Vec::new();
     let mut bad = 0;
     for e in &run.entries {
-        let (rule, line) = match &e.record {
+        let (rule, head, probe) = match &e.record {
             Record::Probe(p) if p.verdict == Verdict::Deviation => (
                 p.rule.clone(),
                 format!(
-                    "{}/{} {} w{}: {}{} (expected: {}){}",
+                    "{} → {}{} (expected: {}){}",
                     p.family,
-                    p.name,
-                    p.attr,
-                    p.width,
                     name_of(&p.result),
                     p.fault
                         .as_ref()
@@ -232,6 +237,7 @@ pub fn render(run: &Run, saved: Option<&Path>, opts: &Options) -> String {
                         .map(|r| format!("; {}", shorten(r, REASON_CHARS)))
                         .unwrap_or_default()
                 ),
+                Some((format!("{} w{}", p.name, p.width), p.attr.clone())),
             ),
             Record::Litmus(l) if l.verdict == Verdict::Violation => (
                 l.rule.clone(),
@@ -247,19 +253,77 @@ pub fn render(run: &Run, saved: Option<&Path>, opts: &Options) -> String {
                         .map(|r| format!("; {}", shorten(r, REASON_CHARS)))
                         .unwrap_or_default()
                 ),
+                None,
             ),
             _ => continue,
         };
         bad += 1;
-        match by_rule.iter_mut().find(|(r, _)| *r == rule) {
-            Some((_, v)) => v.push(line),
-            None => by_rule.push((rule, vec![line])),
+        let groups = match by_rule.iter_mut().find(|(r, _)| *r == rule) {
+            Some((_, g)) => g,
+            None => {
+                by_rule.push((rule, Vec::new()));
+                &mut by_rule.last_mut().expect("just pushed").1
+            }
+        };
+        let Some((name, attr)) = probe else {
+            groups.push(DevGroup {
+                head,
+                probes: Vec::new(),
+            });
+            continue;
+        };
+        let g = match groups
+            .iter_mut()
+            .position(|g| g.head == head && !g.probes.is_empty())
+        {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push(DevGroup {
+                    head,
+                    probes: Vec::new(),
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        match g.probes.iter_mut().find(|(n, _, _)| *n == name) {
+            Some((_, attrs, count)) => {
+                *count += 1;
+                if !attrs.contains(&attr) {
+                    attrs.push(attr);
+                }
+            }
+            None => g.probes.push((name, vec![attr], 1)),
         }
     }
     s.push_str(&format!("\ndeviations and violations: {bad}\n"));
-    for (rule, lines) in &by_rule {
-        for l in lines {
-            s.push_str(&format!("  ! {l}\n"));
+    for (rule, groups) in &by_rule {
+        for g in groups {
+            if g.probes.is_empty() {
+                s.push_str(&format!("  ! {}\n", g.head));
+                continue;
+            }
+            let n: usize = g.probes.iter().map(|(_, _, c)| c).sum();
+            let names: Vec<String> = g
+                .probes
+                .iter()
+                .map(|(name, attrs, count)| {
+                    format!(
+                        "{name} [{}]{}",
+                        attrs.join(","),
+                        if *count > attrs.len() {
+                            format!(" ×{count}")
+                        } else {
+                            String::new()
+                        }
+                    )
+                })
+                .collect();
+            s.push_str(&format!(
+                "  ! {}: {n} record{}: {}\n",
+                g.head,
+                if n == 1 { "" } else { "s" },
+                names.join(", ")
+            ));
         }
         s.push_str(&format!(
             "    rule: {}\n",
@@ -289,6 +353,12 @@ pub fn render(run: &Run, saved: Option<&Path>, opts: &Options) -> String {
                     && (l.observed > 0 || l.verdict != Verdict::Ok))
             })
             .collect();
+        let worth = shown.len();
+        let shown: Vec<_> = if all {
+            shown
+        } else {
+            shown.into_iter().take(LITMUS_ROWS_MAX).collect()
+        };
         let any_extra = shown.iter().any(|(_, x)| !x.is_empty());
         s.push_str(&format!(
             "\nlitmus: {} record{}{}\n",
@@ -298,8 +368,12 @@ pub fn render(run: &Run, saved: Option<&Path>, opts: &Options) -> String {
                 String::new()
             } else {
                 format!(
-                    "; the {} with the exists outcome seen or a verdict other than ok:",
-                    shown.len()
+                    "; the {worth} with the exists outcome seen or a verdict other than ok{}:",
+                    if worth > shown.len() {
+                        format!(" (the first {})", shown.len())
+                    } else {
+                        String::new()
+                    }
                 )
             }
         ));
@@ -481,7 +555,8 @@ mod tests {
         assert!(rep.integrity.is_verified(), "{:?}", rep.integrity);
         let s = render(&Run::new(&rep), None, &Options::default());
         assert!(s.contains("deviations and violations: 1"), "{s}");
-        assert!(s.contains("  ! tear/"), "{s}");
+        assert!(s.contains("  ! tear → torn (expected: "), "{s}");
+        assert!(s.contains(": 1 record: "), "{s}");
         assert!(s.contains("    rule: Arm ARM B2.2.1"), "{s}");
         assert!(s.contains("mapping: alias-2"), "{s}");
         assert!(
