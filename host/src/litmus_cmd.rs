@@ -422,3 +422,50 @@ pub fn run_litmus(a: &LitmusArgs) -> Result<LitmusRun, RunError> {
         finished: ok,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixtures() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../probes/tests/fixtures/litmus")
+    }
+
+    #[test]
+    fn inputs_expand_dirs_lists_and_files() {
+        let dir = fixtures().join("x86_64");
+        let from_dir = expand_inputs(&[dir.display().to_string()]).unwrap();
+        assert_eq!(from_dir.len(), 28);
+        assert!(from_dir.windows(2).all(|w| w[0] <= w[1]), "sorted");
+        // litmus7's @list: one path a line, relative to the list, `#` comments skipped.
+        let list = format!("@{}", dir.join("@all").display());
+        let from_list = expand_inputs(&[list]).unwrap();
+        assert_eq!(from_list.len(), 28);
+        assert!(from_list.iter().all(|p| p.is_file()), "{from_list:?}");
+        let one = expand_inputs(&[dir.join("SB.litmus").display().to_string()]).unwrap();
+        assert_eq!(one.len(), 1);
+        let e = expand_inputs(&["@/nonexistent/list".into()]).unwrap_err();
+        assert!(e.to_string().contains("cannot read the list"), "{e}");
+    }
+
+    #[test]
+    fn generated_module_names_every_test_and_body() {
+        let paths = vec![
+            fixtures().join("aarch64/MP+rel+acq.litmus"),
+            fixtures().join("aarch64/LB+rel+BEQ.litmus"),
+        ];
+        let (tests, refused) = prepare(&paths, FileArch::AArch64, None);
+        assert!(refused.is_empty(), "{refused:?}");
+        let m = render(&tests, "test");
+        assert!(m.contains("pub static FILE_TESTS: &[FileTest] = &["));
+        assert!(m.contains("unsafe fn t1_p1(io: &mut [u64; MAX_IO])"));
+        assert!(m.contains("name: \"LB+rel+BEQ\""));
+        assert!(
+            m.contains("model: crate::record::ModelVerdict::Forbidden"),
+            "{m}"
+        );
+        // The branch to `over` became a forward numeric label.
+        assert!(m.contains("\"B.EQ 2f\""), "{m}");
+        assert!(m.contains("// SAFETY:"));
+    }
+}

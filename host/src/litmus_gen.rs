@@ -546,7 +546,8 @@ mod tests {
         )
         .unwrap();
         let t = translate_thread(&f, 0).unwrap();
-        assert_eq!(t.slots, ["X0", "X1", "X2", "X3", "X4"]);
+        // Slots in order of first use.
+        assert_eq!(t.slots, ["X0", "X1", "X2", "X4", "X3"]);
         assert_eq!(
             t.lines,
             [
@@ -554,7 +555,7 @@ mod tests {
                 "CBNZ {r0:w},2f",
                 "ADD {r2:x},{r0:x},#0x10",
                 "2:",
-                "LDR {r4:w},[{r3:x},{r0:w},SXTW]",
+                "LDR {r3:w},[{r4:x},{r0:w},SXTW]",
                 "B 2b"
             ]
         );

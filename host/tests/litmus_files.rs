@@ -128,16 +128,23 @@ fn x86_64_catalogue_hosted() {
         .filter(|l| l.verdict != Verdict::Skipped)
         .count();
     // On 2 CPUs the 3-thread tests are skipped (needs 3 cores); the 2-thread ones run.
-    assert!(ran >= 20, "{ran} ran");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus >= 2 {
+        assert!(ran >= 20, "{ran} ran");
+    }
     let get = |n: &str| *recs.iter().find(|l| l.name == n).unwrap();
     let unknown = get("MP+xchg+mixed");
     assert_eq!(unknown.model, ModelVerdict::Unknown);
-    assert_eq!(unknown.verdict, Verdict::Unjudged);
     let judged = get("SB+judged");
     assert_eq!(judged.model, ModelVerdict::Allowed);
     assert!(judged.rule.contains("--kinds"), "{}", judged.rule);
-    assert_eq!(judged.verdict, Verdict::Ok);
-    // The jump skipped `movl $2,(x)`: no outcome mentions a 2.
+    if cpus >= 2 {
+        assert_eq!(unknown.verdict, Verdict::Unjudged);
+        assert_eq!(judged.verdict, Verdict::Ok);
+        // The jump skips `movl $2,(x)`; x is not an outcome column, but the run shows the
+        // label and branch assemble and execute.
+        assert!(judged.iterations > 0);
+    }
     assert_eq!(get("SB").model, ModelVerdict::Allowed);
     assert_eq!(get("MP").model, ModelVerdict::Forbidden);
 }

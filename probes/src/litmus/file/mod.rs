@@ -387,8 +387,7 @@ pub fn normalised(f: &LitmusFile) -> String {
     for t in &f.threads {
         s.push_str(&format!("P{}:", t.id));
         for (ins, _) in &t.code {
-            let words: Vec<&str> = ins.split_whitespace().collect();
-            s.push_str(&words.join(" ").to_ascii_uppercase());
+            s.push_str(&normalised_instruction(ins));
             s.push(';');
         }
         s.push('\n');
@@ -399,6 +398,27 @@ pub fn normalised(f: &LitmusFile) -> String {
     s.push('\n');
     s.push_str(&f.cond.to_string());
     s
+}
+
+/// One instruction with white space collapsed to single spaces and dropped next to `,`, `[`,
+/// `]`, `(`, `)`, upper case: `ldr w0, [ x1 ]` and `LDR W0,[X1]` are the same.
+fn normalised_instruction(ins: &str) -> String {
+    let words: Vec<&str> = ins.split_whitespace().collect();
+    let joined = words.join(" ").to_ascii_uppercase();
+    let b: Vec<char> = joined.chars().collect();
+    let tight = |c: char| matches!(c, ',' | '[' | ']' | '(' | ')');
+    let mut out = String::new();
+    for (i, &c) in b.iter().enumerate() {
+        if c == ' ' {
+            let prev = i.checked_sub(1).map(|j| b[j]);
+            let next = b.get(i + 1).copied();
+            if prev.is_some_and(tight) || next.is_some_and(tight) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Digest of [`normalised`]: CRC-32 (crc32fast, already a dependency), eight hex digits. It only
@@ -452,3 +472,117 @@ pub fn judge(
 
 // The generated module (or the empty default): `pub static FILE_TESTS: &[FileTest]`.
 include!(concat!(env!("OUT_DIR"), "/litmus_gen.rs"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Verdict;
+
+    const SRC: &str = "AArch64 T\n{ uint8_t z=3; 0:X1=x; 1:X1=x; 1:X5=7; }\n P0 | P1 ;\n \
+        MOV W0,#1 | LDR W0,[X1] ;\n STR W0,[X1] | MOV X2,X1 ;\n\
+        locations [z;]\nexists (1:X0=1 /\\ 1:X2=x /\\ ~[x]=0)\n";
+
+    fn prepared() -> Prepared {
+        let f = parse::parse(SRC).unwrap();
+        // The generator's slot lists for this test (register order of first use).
+        prepare_parsed(f, &[&["X0", "X1"], &["X0", "X1", "X2", "X5"]]).unwrap()
+    }
+
+    #[test]
+    fn locations_slots_and_columns() {
+        let p = prepared();
+        let names: Vec<&str> = p.locs.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["z", "x"]);
+        assert_eq!(p.locs[0].size, 1);
+        assert_eq!(p.locs[0].init, InitVal::Int(3));
+        assert_eq!(p.locs[1].size, 4);
+        assert_eq!(p.io_init[0], [InitVal::Int(0), InitVal::Addr(1)]);
+        assert_eq!(
+            p.io_init[1],
+            [
+                InitVal::Int(0),
+                InitVal::Addr(1),
+                InitVal::Int(0),
+                InitVal::Int(7)
+            ]
+        );
+        // `locations` first, then the condition's atoms in order.
+        assert_eq!(p.cols.len(), 4);
+        assert_eq!(p.cols[0], Col::Loc { loc: 0 });
+        assert!(matches!(&p.cols[1], Col::Reg { thread: 1, slot: 0, name } if name == "X0"));
+        assert!(matches!(
+            &p.cols[2],
+            Col::Reg {
+                thread: 1,
+                slot: 2,
+                ..
+            }
+        ));
+        assert_eq!(p.cols[3], Col::Loc { loc: 1 });
+    }
+
+    #[test]
+    fn outcome_and_condition_with_addresses() {
+        let p = prepared();
+        let vals = [3, 1, ADDR + 1, 1];
+        assert_eq!(p.outcome(&vals), "[z]=3; 1:X0=1; 1:X2=x; [x]=1;");
+        assert!(p.satisfies(&vals));
+        // X2 holding z's address, or x still 0: not satisfied.
+        assert!(!p.satisfies(&[3, 1, ADDR, 1]));
+        assert!(!p.satisfies(&[3, 1, ADDR + 1, 0]));
+        assert_eq!(p.condition(), "exists (1:X0=1 /\\ 1:X2=x /\\ ~[x]=0)");
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit() {
+        let f = parse::parse(SRC).unwrap();
+        // The condition reads 1:X2, which the (wrong) slot list lacks.
+        let e = prepare_parsed(f.clone(), &[&["X0", "X1"], &["X0", "X1"]]).unwrap_err();
+        assert!(e.contains("1:X2"), "{e}");
+        let bad = SRC.replace("uint8_t z=3", "float z=3");
+        let e = prepare_parsed(
+            parse::parse(&bad).unwrap(),
+            &[&["X0", "X1"], &["X0", "X1", "X2"]],
+        )
+        .unwrap_err();
+        assert!(e.contains("`float` not supported"), "{e}");
+    }
+
+    #[test]
+    fn verdicts_follow_kinds_and_quantifier() {
+        use ModelVerdict::*;
+        assert_eq!(judge(Quant::Exists, Forbidden, 1, 10).0, Verdict::Violation);
+        assert_eq!(judge(Quant::Exists, Forbidden, 0, 10).0, Verdict::Ok);
+        assert_eq!(judge(Quant::Exists, Allowed, 5, 10).0, Verdict::Ok);
+        assert_eq!(judge(Quant::Forall, Required, 10, 10).0, Verdict::Ok);
+        assert_eq!(judge(Quant::Forall, Required, 9, 10).0, Verdict::Violation);
+        let (v, why) = judge(Quant::Exists, Unknown, 3, 10);
+        assert_eq!(v, Verdict::Unjudged);
+        assert!(why.unwrap().contains("no kinds line"));
+        assert_eq!(
+            judge(Quant::NotExists, Forbidden, 0, 10).0,
+            Verdict::Unjudged
+        );
+    }
+
+    #[test]
+    fn digest_ignores_layout_and_comments_not_code() {
+        let a = parse::parse(SRC).unwrap();
+        let b = parse::parse(&SRC.replace("MOV W0,#1 |", "MOV   W0, #1 (* one *) |")).unwrap();
+        let c = parse::parse(&SRC.replace("MOV W0,#1 |", "MOV W0,#2 |")).unwrap();
+        assert_eq!(digest(&a).len(), 8);
+        assert_ne!(digest(&a), digest(&c));
+        assert_eq!(digest(&a), digest(&b));
+        assert_eq!(normalised_instruction("ldr  w0, [ x1 ]"), "LDR W0,[X1]");
+    }
+
+    #[test]
+    fn register_names() {
+        assert_eq!(canonical_reg(FileArch::AArch64, "w3"), "X3");
+        assert_eq!(canonical_reg(FileArch::AArch64, "XZR"), "XZR");
+        assert_eq!(canonical_reg(FileArch::X86_64, "EAX"), "rax");
+        assert_eq!(canonical_reg(FileArch::X86_64, "r9d"), "r9");
+        assert_eq!(x86_family("sil"), Some("rsi"));
+        assert_eq!(x86_family("ah"), None);
+    }
+}
