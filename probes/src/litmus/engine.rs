@@ -286,6 +286,9 @@ pub const HOSTED_BATCH: usize = 64;
 /// runs unaligned; small batches bound that loss (measured, SB with `Lockstep`: see
 /// `docs/probes.md`, litmus speed).
 pub const BARE_BATCH: usize = 64;
+/// [`SyncMode::Lockstep`] doubles its batches, up to `2^MAX_SCALE` times, after a batch in
+/// which a role gave up meeting, and halves them after one where none did.
+pub const MAX_SCALE: u32 = 4;
 /// Instances between two meeting points on bare metal ([`SyncMode::Lockstep`]).
 pub const BARE_EVERY: usize = 4;
 
@@ -1083,9 +1086,15 @@ pub fn run(
     let t0 = platform.now_ns();
     // Two halves, alternating between batches (see the module documentation).
     let half = arena.len / 2 / LINE * LINE;
+    // `Lockstep` grows its batches up to 2^MAX_SCALE times while meetings fail (see `Scale`).
+    let max_scale = if opts.sync == SyncMode::Lockstep {
+        MAX_SCALE
+    } else {
+        0
+    };
     let mut caps = [0usize; 3];
     for (cap, kind) in caps.iter_mut().zip(LayoutKind::ALL) {
-        *cap = capacity(kind, nvars, half).min(opts.batch.max(1));
+        *cap = capacity(kind, nvars, half).min(opts.batch.max(1) << max_scale);
         let fits = (0..LINE / 4).all(|variant| {
             *cap > 0 && Layout::new(kind, nvars, *cap, variant).span(nvars, *cap) <= half
         });
@@ -1169,7 +1178,7 @@ pub fn run(
         let batches_out = AtomicU64::new(0);
         let done_out = AtomicU64::new(0);
         let abandoned = AtomicBool::new(false);
-        let plan_for = |g: u64, left: u64| -> Option<Plan> {
+        let plan_for = |g: u64, left: u64, scale: u64| -> Option<Plan> {
             if left == 0 {
                 return None;
             }
@@ -1177,7 +1186,8 @@ pub fn run(
             let gen = u32::try_from((g + 2) * u64::from(GEN_STEP)).ok()? - GEN_STEP;
             let kind = kind_of(g);
             let ki = LayoutKind::ALL.iter().position(|&l| l == kind).unwrap_or(0);
-            let k = (caps[ki] as u64).min(left) as usize;
+            let batch = (opts.batch.max(1) as u64) << scale.min(u64::from(max_scale));
+            let k = (caps[ki] as u64).min(batch).min(left) as usize;
             let parity = (g % 2) as usize;
             Some(Plan {
                 g,
@@ -1203,6 +1213,7 @@ pub fn run(
             let mut tuning = (slot == 0 && sync == SyncMode::Lockstep && opts.stagger.is_none())
                 .then_some(&mut st.tuner);
             let (mut prev_arm, mut arm) = (None::<usize>, None::<usize>);
+            let mut scale = 0u64;
             loop {
                 epoch += 1;
                 let stagger = match tuning.as_mut() {
@@ -1227,7 +1238,11 @@ pub fn run(
                 let vote = stop || (soft != 0 && now > soft);
                 let msg = [
                     now.wrapping_add(pace.lead),
-                    pace.delta,
+                    if sync == SyncMode::Lockstep {
+                        scale
+                    } else {
+                        pace.delta
+                    },
                     if vote { STOP } else { stagger.min(STOP - 1) },
                 ];
                 let Some(agreed) = barrier.arrive(slot, epoch, msg, hard) else {
@@ -1237,7 +1252,12 @@ pub fn run(
                 let plan = if agreed[2] & STOP != 0 {
                     None
                 } else {
-                    plan_for(g0 + b, share - local)
+                    let s = if sync == SyncMode::Lockstep {
+                        agreed[1]
+                    } else {
+                        0
+                    };
+                    plan_for(g0 + b, share - local, s)
                 };
                 if let Some(pl) = plan {
                     let role = (slot + pl.g as usize) % threads;
@@ -1252,7 +1272,15 @@ pub fn run(
                         every: opts.every.max(1),
                         progress: progress.map(|p| (p, &mut st.skew)),
                     };
-                    run_batch(test, role, &pl, out, step, &mut pace);
+                    let gave_up = run_batch(test, role, &pl, out, step, &mut pace);
+                    // Grow the batches while a role gives up meeting (the emulated cores do not
+                    // run at the same time: each batch barrier then costs a host time slice, and
+                    // unaligned instances test little), shrink them back once it does not.
+                    scale = if gave_up {
+                        (agreed[1] + 1).min(u64::from(max_scale))
+                    } else {
+                        agreed[1].saturating_sub(1)
+                    };
                     if let Some(p) = progress {
                         p.done(role, pl.g, pl.k);
                     }
@@ -1371,7 +1399,15 @@ struct Step<'a> {
 
 /// Run batch `pl` as `role`, its registers into `out`, in step as `sync` says.
 #[inline(always)]
-fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: Step, pace: &mut Pace) {
+/// Returns whether a role gave up meeting ([`SyncMode::Lockstep`]).
+fn run_batch(
+    test: &Test,
+    role: usize,
+    pl: &Plan,
+    out: &mut [u32],
+    sync: Step,
+    pace: &mut Pace,
+) -> bool {
     let f = test.threads[role];
     let nregs = test.regs[role];
     let nvars = test.vars.len();
@@ -1416,7 +1452,7 @@ fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: Step, p
                     run_one(i);
                 }
             }
-            return;
+            return false;
         }
         SyncMode::Lockstep => {
             let tag = (pl.g + 1) << 32;
@@ -1437,7 +1473,7 @@ fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: Step, p
                 note(i);
                 run_one(i);
             }
-            return;
+            return !meeting;
         }
         SyncMode::Handshake => {
             let mut mine = role;
@@ -1459,7 +1495,7 @@ fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: Step, p
                 note(i);
                 run_one(i);
             }
-            return;
+            return false;
         }
         _ => {}
     }
@@ -1506,6 +1542,7 @@ fn run_batch(test: &Test, role: usize, pl: &Plan, out: &mut [u32], sync: Step, p
             pace.slots(busy, pl.k);
         }
     }
+    false
 }
 
 /// The `litmus` record for an outcome.
