@@ -343,7 +343,6 @@ impl Config {
                         arg(key, value)
                     )),
                 },
-                "litmus-x" => cfg.ignored.push(item.to_string()),
                 "litmus-debug" => match value {
                     "skew" => cfg.litmus_debug = Some(LitmusDebug::Skew),
                     _ => err(format!(

@@ -87,30 +87,6 @@ pub fn run(platform: &dyn Platform) {
     let cpus: Vec<usize> = (0..ncpus).collect();
     let mut opts = RunOpts::for_platform(platform, cfg.iters.saturating_mul(ITERS_SCALE));
     opts.skew = cfg.litmus_debug == Some(LitmusDebug::Skew);
-    // XXX temporary experiment knobs
-    for item in &cfg.ignored {
-        if let Some(v) = item.strip_prefix("litmus-x=") {
-            for kv in v.split(',') {
-                let (k, v) = kv.split_once(':').unwrap_or((kv, ""));
-                let n: u64 = v.parse().unwrap_or(0);
-                match k {
-                    "batch" => opts.batch = n as usize,
-                    "stagger" => opts.stagger = Some(n),
-                    "every" => opts.every = n as usize,
-                    "sync" => {
-                        opts.sync = match v {
-                            "start" => engine::SyncMode::BarrierStart,
-                            "clock" => engine::SyncMode::BarrierClock,
-                            "handshake" => engine::SyncMode::Handshake,
-                            "lockstep" => engine::SyncMode::Lockstep,
-                            _ => engine::SyncMode::Barrier,
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
     for attr in cfg.mem_attrs() {
         let arena = match platform.arena(attr) {
             Ok(a) => a,
