@@ -68,6 +68,13 @@ pub fn console_write(bytes: &[u8]) {
 
 /// The end of the run: the "run finished" line, semihosting SYS_EXIT under QEMU (0 complete,
 /// 1 aborted); on real hardware `shutdown=` decides (see `finish`).
+/// Stop after a fatal error before boot finished (`crate::fatal::early`): whether semihosting
+/// answers is not known yet (finding out takes the fault guard), so park.
+pub fn exit_early() -> ! {
+    console_write(b"atomprobe: parked (no exit status can be reported this early)\r\n");
+    arch::halt()
+}
+
 pub fn exit(status: RunStatus) -> ! {
     let code = match status {
         RunStatus::Complete => 0,

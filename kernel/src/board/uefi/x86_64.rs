@@ -138,6 +138,12 @@ pub fn exit(status: RunStatus) -> ! {
 /// `\_S5` sleep type lives in the DSDT); the core parks.
 pub fn power_off_fallback() {}
 
+/// Stop after a fatal error before boot finished (`crate::fatal::early`): isa-debug-exit needs
+/// nothing set up (and on a real PC the port write does nothing and the core parks).
+pub fn exit_early() -> ! {
+    exit(RunStatus::Aborted)
+}
+
 fn fail(what: &str) -> ! {
     console_write(b"atomprobe: ");
     console_write(what.as_bytes());
