@@ -50,19 +50,25 @@ pub fn board_elf_path(root: &Path, profile: &Profile, release: bool) -> PathBuf 
     p
 }
 
-/// Build the kernel for `profile`; returns the path of the board's copy of the ELF
-/// ([`board_elf_path`]). Cargo's output goes to our stderr.
-pub fn build_kernel(root: &Path, profile: &Profile, release: bool) -> Result<PathBuf, RunError> {
-    let mut cmd = build_command(root, profile, release);
+/// Run a cargo build command; its output goes to our stderr. `what` names it in the error
+/// (e.g. "kernel build"), with the command line.
+pub fn run_cargo(mut cmd: Command, what: &str) -> Result<(), RunError> {
     let shown = format!("{cmd:?}");
     let status = cmd
         .status()
         .map_err(|e| RunError::Build(format!("cannot start cargo ({shown}): {e}")))?;
     if !status.success() {
         return Err(RunError::Build(format!(
-            "kernel build failed ({status}): {shown}"
+            "{what} failed ({status}): {shown}"
         )));
     }
+    Ok(())
+}
+
+/// Build the kernel for `profile`; returns the path of the board's copy of the ELF
+/// ([`board_elf_path`]). Cargo's output goes to our stderr.
+pub fn build_kernel(root: &Path, profile: &Profile, release: bool) -> Result<PathBuf, RunError> {
+    run_cargo(build_command(root, profile, release), "kernel build")?;
     let elf = kernel_elf_path(root, profile, release);
     if !elf.is_file() {
         return Err(RunError::Build(format!(

@@ -74,16 +74,10 @@ pub fn build_app(
         }
     };
     let elf = stripped(&elf);
-    let mut cmd = loader_build_command(root, arch, &elf, release);
-    let shown = format!("{cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| RunError::Build(format!("cannot start cargo ({shown}): {e}")))?;
-    if !status.success() {
-        return Err(RunError::Build(format!(
-            "UEFI loader build failed ({status}): {shown}"
-        )));
-    }
+    kernel::run_cargo(
+        loader_build_command(root, arch, &elf, release),
+        "UEFI loader build",
+    )?;
     let efi = kernel_target_dir(root)
         .join(arch.loader_target)
         .join(if release { "release" } else { "debug" })
