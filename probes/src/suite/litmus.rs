@@ -136,18 +136,7 @@ pub fn run(platform: &dyn Platform) {
                         }
                     }
                     let mut rec = engine::record(t, attr.name(), &cpus, &out);
-                    if rec.verdict == Verdict::Violation {
-                        rec.reason = KNOWN_EMULATOR_DEVIATIONS
-                            .iter()
-                            .find(|(name, _)| *name == t.name)
-                            .map(|(_, why)| (*why).into());
-                        platform.progress(&format!(
-                            "litmus {} on {}: forbidden outcome observed {} times",
-                            t.name,
-                            attr.name(),
-                            rec.observed
-                        ));
-                    }
+                    super::litmus::note_violation(platform, &mut rec);
                     platform.emit(&Record::Litmus(rec));
                 }
                 Err(RunFailure::Harness(e)) => {
@@ -159,4 +148,20 @@ pub fn run(platform: &dyn Platform) {
             }
         }
     }
+}
+
+/// A `violation` record: give it the known-emulator-deviation reason when its test is in
+/// [`KNOWN_EMULATOR_DEVIATIONS`], and say on the console that a forbidden outcome was seen.
+pub(super) fn note_violation(platform: &dyn Platform, rec: &mut crate::record::Litmus) {
+    if rec.verdict != Verdict::Violation {
+        return;
+    }
+    rec.reason = KNOWN_EMULATOR_DEVIATIONS
+        .iter()
+        .find(|(name, _)| *name == rec.name)
+        .map(|(_, why)| (*why).into());
+    platform.progress(&format!(
+        "litmus {} on {}: forbidden outcome observed {} times",
+        rec.name, rec.attr, rec.observed
+    ));
 }

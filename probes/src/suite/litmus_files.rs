@@ -8,9 +8,9 @@ use alloc::vec::Vec;
 use crate::litmus::engine::RunOpts;
 use crate::litmus::file::{self, run as frun, FileTest};
 use crate::platform::Platform;
-use crate::record::{Record, Verdict};
+use crate::record::Record;
 
-use super::litmus::{ITERS_SCALE, KNOWN_EMULATOR_DEVIATIONS};
+use super::litmus::ITERS_SCALE;
 
 /// Whether the image holds generated tests.
 pub fn present() -> bool {
@@ -70,18 +70,7 @@ pub fn run(platform: &dyn Platform) {
             match frun::run(platform, t, &prepared, arena, &cpus, &opts) {
                 Ok(out) => {
                     let mut rec = frun::record(t, &prepared, attr.name(), &cpus, &out);
-                    if rec.verdict == Verdict::Violation {
-                        rec.reason = KNOWN_EMULATOR_DEVIATIONS
-                            .iter()
-                            .find(|(name, _)| *name == t.name)
-                            .map(|(_, why)| (*why).into());
-                        platform.progress(&format!(
-                            "litmus {} on {}: forbidden outcome observed {} times",
-                            t.name,
-                            attr.name(),
-                            rec.observed
-                        ));
-                    }
+                    super::litmus::note_violation(platform, &mut rec);
                     platform.emit(&Record::Litmus(rec));
                 }
                 Err(why) => {
