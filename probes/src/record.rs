@@ -210,6 +210,9 @@ pub struct MapFields {
     /// x86: the MTRR type put over the arena (`mtrr=`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtrr: Option<String>,
+    /// aarch64: the translation granule of the alias (`granule=`) when not `4k`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granule: Option<String>,
     /// x86: the effective memory type, PAT × MTRR (Intel SDM Vol. 3A 13.5.2.2, Table 13-7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective: Option<String>,
@@ -226,6 +229,7 @@ impl MapFields {
             ("share", &self.share),
             ("caches", &self.caches),
             ("mtrr", &self.mtrr),
+            ("granule", &self.granule),
         ] {
             if let Some(v) = v {
                 s.push_str(&format!(" {k}={v}"));
