@@ -167,6 +167,9 @@ impl Config {
                 for &share in &shares {
                     for &c in &caches {
                         for &mtrr in &mtrrs {
+                            if granule != Granule::K4 && size != MapSize::Page4k {
+                                continue; // refused by `parse` (granule pages only)
+                            }
                             out.push(Variant {
                                 size,
                                 share,
@@ -386,6 +389,29 @@ impl Config {
                     KEYS.join(", ")
                 )),
             }
+        }
+        // A 16k or 64k granule's aliases are pages of the granule only (docs/probes.md): its
+        // combinations with mapping=2m/1g are not run (`variants` leaves them out), said once.
+        let big: Vec<&str> = cfg
+            .granule
+            .iter()
+            .map(String::as_str)
+            .filter(|g| *g != "4k")
+            .collect();
+        let blocks: Vec<&str> = cfg
+            .mapping
+            .iter()
+            .map(String::as_str)
+            .filter(|m| *m != "4k")
+            .collect();
+        if !big.is_empty() && !blocks.is_empty() {
+            err(format!(
+                "{} with {}: a 16k or 64k granule maps the arena with pages of the granule only \
+                 (accepted with it: mapping=4k, which then means those pages); those combinations \
+                 are skipped",
+                arg("mapping", &blocks.join(",")),
+                arg("granule", &big.join(","))
+            ));
         }
         (cfg, errors)
     }
@@ -838,6 +864,24 @@ mod tests {
         assert_eq!(v[0], Variant::DEFAULT);
         assert_eq!(v[2].granule, Granule::K64);
         assert!(v[2].caches && !v[3].caches);
+        // Blocks with a 16k/64k granule: one error, those combinations left out.
+        let (c, e) = Config::parse("granule=4k,16k mapping=4k,2m", Arch::Aarch64, KNOWN);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].message.contains("mapping=2m with granule=16k")
+                && e[0].message.contains("accepted with it: mapping=4k"),
+            "{}",
+            e[0].message
+        );
+        let v: Vec<(Granule, MapSize)> = c.variants().iter().map(|v| (v.granule, v.size)).collect();
+        assert_eq!(
+            v,
+            [
+                (Granule::K4, MapSize::Page4k),
+                (Granule::K4, MapSize::Block2m),
+                (Granule::K16, MapSize::Page4k)
+            ]
+        );
         let (c, e) = Config::parse("granule=8k,16k", Arch::Aarch64, KNOWN);
         assert_eq!(e.len(), 1);
         assert!(
