@@ -390,6 +390,20 @@ mod tests {
         );
         assert_eq!(Record::from_line(&line).unwrap(), Record::Probe(p.clone()));
         assert_eq!(p.map.key_suffix(), " map=2m mtrr=wc");
+        // granule=: named when not 4k, and part of the compare key.
+        let mut g = p.clone();
+        g.map = MapFields {
+            mapping: "4k".into(),
+            granule: Some("64k".into()),
+            ..MapFields::default()
+        };
+        let line = Record::Probe(g.clone()).to_line();
+        assert!(
+            line.ends_with(r#""mapping":"4k","granule":"64k"}"#),
+            "{line}"
+        );
+        assert_eq!(Record::from_line(&line).unwrap(), Record::Probe(g.clone()));
+        assert_eq!(g.map.key_suffix(), " granule=64k");
     }
 
     #[test]
