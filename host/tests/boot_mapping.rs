@@ -225,3 +225,158 @@ fn pc_1g_without_page1gb_is_an_error_and_skipped() {
         );
     }
 }
+
+/// `granule=` records: every probe record carries `granule` exactly when `want` is not 4k, none
+/// was skipped for its mapping (a CPU feature missing, e.g. FEAT_LRCPC on Cortex-A72, may skip),
+/// and every misaligned Device access faulted or is a deviation (Arm ARM B2.5.2, any granule).
+fn check_granule_records(o: &Outcome, want: &[&str]) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    for fam in ["fault", "tear"] {
+        let recs = o.probes(fam);
+        o.check(!recs.is_empty(), &format!("no {fam} records"));
+        for p in recs {
+            let g = p.map.granule.clone().unwrap_or_else(|| "4k".into());
+            o.check(
+                want.contains(&g.as_str()) && p.map.mapping == "4k",
+                &format!(
+                    "{} {}: granule {g} mapping {}, want one of {want:?} with 4k",
+                    p.name, p.attr, p.map.mapping
+                ),
+            );
+            let why = p.reason.clone().unwrap_or_default();
+            o.check(
+                p.result != ProbeResult::Skipped
+                    || !(why.contains("granule") || why.contains("mapping")),
+                &format!("{} {} granule={g}: skipped: {why}", p.name, p.attr),
+            );
+            if fam == "fault"
+                && p.result != ProbeResult::Skipped
+                && p.attr.starts_with("device-")
+                && (misaligned(p) || crosses_line(p))
+            {
+                o.check(
+                    p.result == ProbeResult::Fault || p.verdict == Verdict::Deviation,
+                    &format!(
+                        "{} on {} granule={g}: {:?}/{:?}, want a fault or a deviation",
+                        p.name, p.attr, p.result, p.verdict
+                    ),
+                );
+            }
+            seen.insert(g);
+        }
+    }
+    seen
+}
+
+/// Cortex-A72 implements the 4 KiB and 64 KiB granules only (ID_AA64MMFR0_EL1.TGran16 = 0):
+/// `granule=16k` is one error naming it and what the CPU implements, and the default runs.
+#[test]
+fn virt_a72_granule_16k_is_an_error_and_the_default_runs() {
+    let Some(o) = boot(Board::Virt, |opts| {
+        opts.append = Some("probes=fault attrs=normal-wb,device-ngnre granule=16k iters=20".into());
+    }) else {
+        return;
+    };
+    o.assert_complete();
+    let errs = o.errors("bootarg");
+    o.check(
+        errs.len() == 1
+            && errs[0].message.contains("granule=16k: not implemented")
+            && errs[0].message.contains("implement 4k, 64k")
+            && errs[0].message.contains("default granule=4k"),
+        &format!("bootarg errors: {errs:?}"),
+    );
+    let b = o.begin();
+    o.check(
+        b.config.granule.is_empty(),
+        &format!("begin.config.granule = {:?}", b.config.granule),
+    );
+    o.check(
+        !b.platform.contains_key("arena_aliases_granule_16k"),
+        "16k aliases built on a CPU without the granule",
+    );
+    let faults = o.probes("fault");
+    o.check(
+        !faults.is_empty() && faults.iter().all(|p| p.map.granule.is_none()),
+        "fault records should run with the default granule",
+    );
+}
+
+/// Cortex-A72 `granule=64k` (with `mapping=4k,2m`: the 2 MiB combination refused once): the
+/// probes run on 64 KiB pages through TTBR1 (TCR_EL1.TG1), every record says so, and Device
+/// alignment faults hold (Arm ARM B2.5.2).
+#[test]
+fn virt_a72_granule_64k_runs_and_is_named() {
+    let Some(o) = boot(Board::Virt, |opts| {
+        opts.append = Some(
+            "probes=fault,tear attrs=normal-wb,normal-nc,device-ngnre granule=64k mapping=4k,2m \
+             iters=20"
+                .into(),
+        );
+    }) else {
+        return;
+    };
+    o.assert_complete();
+    let errs = o.errors("bootarg");
+    o.check(
+        errs.len() == 1 && errs[0].message.contains("mapping=2m with granule=64k"),
+        &format!("bootarg errors: {errs:?}"),
+    );
+    o.check(
+        o.errors("mapping").is_empty(),
+        &format!("{:?}", o.errors("mapping")),
+    );
+    let b = o.begin();
+    o.check(
+        b.config.granule == ["64k"],
+        &format!("begin.config.granule = {:?}", b.config.granule),
+    );
+    let aliases = b
+        .platform
+        .get("arena_aliases_granule_64k")
+        .cloned()
+        .unwrap_or_default();
+    let entries: Vec<&str> = aliases.split(',').collect();
+    o.check(
+        entries.len() == 12 && entries.iter().all(|e| e.ends_with(" ok")),
+        &format!("begin.platform.arena_aliases_granule_64k: {aliases}"),
+    );
+    let seen = check_granule_records(&o, &["64k"]);
+    o.check(seen.len() == 1, &format!("granules seen: {seen:?}"));
+    common::check_aarch64_faults(&o);
+    // The faults taken through the 64 KiB aliases are at TTBR1 addresses.
+    let far_high = o
+        .probes("fault")
+        .iter()
+        .filter_map(|p| p.fault.as_ref())
+        .any(|f| {
+            f.far
+                .as_deref()
+                .is_some_and(|a| a.starts_with("0xffffff80"))
+        });
+    o.check(far_high, "no fault address in the TTBR1 alias region");
+}
+
+/// `-cpu max` implements all three granules: `granule=16k,4k` runs both, switching TTBR1 and
+/// TCR_EL1.TG1 on every core and back.
+#[test]
+fn virt_max_granule_16k_runs() {
+    let Some(o) = boot(Board::Virt, |opts| {
+        opts.cpu = Some("max".into());
+        opts.append =
+            Some("probes=fault,tear attrs=normal-wb,device-ngnre granule=16k,4k iters=20".into());
+    }) else {
+        return;
+    };
+    o.assert_complete();
+    o.check(
+        o.errors("bootarg").is_empty() && o.errors("mapping").is_empty(),
+        &format!(
+            "errors: {:?} {:?}",
+            o.errors("bootarg"),
+            o.errors("mapping")
+        ),
+    );
+    let seen = check_granule_records(&o, &["16k", "4k"]);
+    o.check(seen.len() == 2, &format!("granules seen: {seen:?}"));
+}

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::attr::{Arch, MemAttr};
 use crate::mapping::{
-    key_applies, mapping_names, mtrr_from_name, mtrr_names, parse_list, share_names, MapSize,
-    Share, Variant,
+    granule_names, key_applies, mapping_names, mtrr_from_name, mtrr_names, parse_list, share_names,
+    Granule, MapSize, Share, Variant,
 };
 use crate::mmu::x86_64::MemType;
 use crate::record::ErrorRec;
@@ -74,6 +74,10 @@ pub struct Config {
     /// x86: MTRR types put over the arena (`mtrr=`: uc, wc, wt, wp, wb); empty: as found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mtrr: Vec<String>,
+    /// aarch64: translation granules of the arena aliases (`granule=`: 4k, 16k, 64k), each run
+    /// in turn; empty: 4k.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub granule: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selftest: Option<SelfTest>,
     /// Boards that can power themselves off (UEFI: runtime ResetSystem): seconds to wait after
@@ -120,6 +124,7 @@ impl Config {
             },
             caches: default_caches(),
             mtrr: Vec::new(),
+            granule: Vec::new(),
             selftest: None,
             shutdown: None,
             ignored: Vec::new(),
@@ -127,8 +132,8 @@ impl Config {
         }
     }
 
-    /// Every combination of `mapping=`, `share=`, `caches=` and `mtrr=`, in the order the suite
-    /// runs them (mapping outermost).
+    /// Every combination of `granule=`, `mapping=`, `share=`, `caches=` and `mtrr=`, in the order
+    /// the suite runs them (granule outermost, then mapping).
     pub fn variants(&self) -> Vec<Variant> {
         let sizes: Vec<MapSize> = self
             .mapping
@@ -148,17 +153,31 @@ impl Config {
         if mtrrs.is_empty() {
             mtrrs.push(None);
         }
+        let mut granules: Vec<Granule> = self
+            .granule
+            .iter()
+            .filter_map(|g| Granule::from_name(g))
+            .collect();
+        if granules.is_empty() {
+            granules.push(Granule::K4);
+        }
         let mut out = Vec::new();
-        for &size in &sizes {
-            for &share in &shares {
-                for &c in &caches {
-                    for &mtrr in &mtrrs {
-                        out.push(Variant {
-                            size,
-                            share,
-                            caches: c,
-                            mtrr,
-                        });
+        for &granule in &granules {
+            for &size in &sizes {
+                for &share in &shares {
+                    for &c in &caches {
+                        for &mtrr in &mtrrs {
+                            if granule != Granule::K4 && size != MapSize::Page4k {
+                                continue; // refused by `parse` (granule pages only)
+                            }
+                            out.push(Variant {
+                                size,
+                                share,
+                                caches: c,
+                                mtrr,
+                                granule,
+                            });
+                        }
                     }
                 }
             }
@@ -276,16 +295,30 @@ impl Config {
                         cfg.seed
                     )),
                 },
-                "mapping" | "share" | "caches" | "mtrr" if !key_applies(key, arch) => err(format!(
+                "mapping" | "share" | "caches" | "mtrr" | "granule" if !key_applies(key, arch) => {
+                    err(format!(
                     "{} is not accepted on {}: {}",
                     arg(key, value),
                     arch.name(),
                     if key == "share" {
                         "x86 has no shareability attribute (every memory type is coherent)"
+                    } else if key == "granule" {
+                        "x86 paging has one base page size (4 KiB); choose large pages with mapping="
                     } else {
                         "MTRRs are x86 only; choose aarch64 memory types with attrs="
                     }
-                )),
+                ))
+                }
+                "granule" => match parse_list(
+                    value,
+                    &arg(key, value),
+                    &granule_names(),
+                    Granule::from_name,
+                    "4k",
+                ) {
+                    Ok(l) => cfg.granule = l.iter().map(|g| g.name().to_string()).collect(),
+                    Err(m) => err(m),
+                },
                 "mapping" => match parse_list(
                     value,
                     &arg(key, value),
@@ -356,6 +389,29 @@ impl Config {
                     KEYS.join(", ")
                 )),
             }
+        }
+        // A 16k or 64k granule's aliases are pages of the granule only (docs/probes.md): its
+        // combinations with mapping=2m/1g are not run (`variants` leaves them out), said once.
+        let big: Vec<&str> = cfg
+            .granule
+            .iter()
+            .map(String::as_str)
+            .filter(|g| *g != "4k")
+            .collect();
+        let blocks: Vec<&str> = cfg
+            .mapping
+            .iter()
+            .map(String::as_str)
+            .filter(|m| *m != "4k")
+            .collect();
+        if !big.is_empty() && !blocks.is_empty() {
+            err(format!(
+                "{} with {}: a 16k or 64k granule maps the arena with pages of the granule only \
+                 (accepted with it: mapping=4k, which then means those pages); those combinations \
+                 are skipped",
+                arg("mapping", &blocks.join(",")),
+                arg("granule", &big.join(","))
+            ));
         }
         (cfg, errors)
     }
@@ -434,6 +490,7 @@ const KEYS: &[&str] = &[
     "share=",
     "caches=",
     "mtrr=",
+    "granule=",
     "shutdown=",
     "selftest=",
     "litmus-debug=",
@@ -798,6 +855,48 @@ mod tests {
             Config::defaults(Arch::Aarch64).variants(),
             [Variant::DEFAULT]
         );
+        // granule= is the outermost dimension; 4k first is the default combination.
+        let (c, e) = Config::parse("granule=4k,64k caches=on,off", Arch::Aarch64, KNOWN);
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.granule, ["4k", "64k"]);
+        let v = c.variants();
+        assert_eq!(v.len(), 4);
+        assert_eq!(v[0], Variant::DEFAULT);
+        assert_eq!(v[2].granule, Granule::K64);
+        assert!(v[2].caches && !v[3].caches);
+        // Blocks with a 16k/64k granule: one error, those combinations left out.
+        let (c, e) = Config::parse("granule=4k,16k mapping=4k,2m", Arch::Aarch64, KNOWN);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].message.contains("mapping=2m with granule=16k")
+                && e[0].message.contains("accepted with it: mapping=4k"),
+            "{}",
+            e[0].message
+        );
+        let v: Vec<(Granule, MapSize)> = c.variants().iter().map(|v| (v.granule, v.size)).collect();
+        assert_eq!(
+            v,
+            [
+                (Granule::K4, MapSize::Page4k),
+                (Granule::K4, MapSize::Block2m),
+                (Granule::K16, MapSize::Page4k)
+            ]
+        );
+        let (c, e) = Config::parse("granule=8k,16k", Arch::Aarch64, KNOWN);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].message.contains("8k is not accepted") && e[0].message.contains("4k, 16k, 64k"),
+            "{}",
+            e[0].message
+        );
+        assert!(c.granule.is_empty(), "a bad list keeps the default");
+        let (c, e) = Config::parse("granule=16k", Arch::X86_64, KNOWN);
+        assert!(
+            e[0].message.contains("one base page size"),
+            "{}",
+            e[0].message
+        );
+        assert!(c.granule.is_empty());
         let (c, e) = Config::parse("mapping=2m mtrr=uc,wc", Arch::X86_64, KNOWN);
         assert!(e.is_empty(), "{e:?}");
         let v = c.variants();

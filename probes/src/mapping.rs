@@ -71,6 +71,66 @@ impl Share {
     }
 }
 
+/// aarch64 translation granule of the arena aliases (`granule=`; Arm ARM D8.2: 4 KiB, 16 KiB or
+/// 64 KiB, each optional in an implementation, ID_AA64MMFR0_EL1.TGran4/16/64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Granule {
+    K4,
+    K16,
+    K64,
+}
+
+impl Granule {
+    pub const ALL: [Granule; 3] = [Granule::K4, Granule::K16, Granule::K64];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Granule::K4 => "4k",
+            Granule::K16 => "16k",
+            Granule::K64 => "64k",
+        }
+    }
+
+    /// log2 of the granule (the page) size in bytes.
+    pub const fn shift(self) -> u32 {
+        match self {
+            Granule::K4 => 12,
+            Granule::K16 => 14,
+            Granule::K64 => 16,
+        }
+    }
+
+    pub const fn bytes(self) -> u64 {
+        1 << self.shift()
+    }
+
+    pub fn from_name(s: &str) -> Option<Granule> {
+        Granule::ALL.iter().copied().find(|g| g.name() == s)
+    }
+
+    /// Whether ID_AA64MMFR0_EL1 value `mmfr0` says stage 1 supports this granule (Arm ARM D19.2
+    /// ID_AA64MMFR0_EL1): TGran4 [31:28] and TGran64 [27:24] are 0b1111 when not implemented
+    /// (0b0000 / 0b0001 implemented), TGran16 [23:20] is 0b0000 when not implemented (0b0001 /
+    /// 0b0010 implemented).
+    pub const fn implemented(self, mmfr0: u64) -> bool {
+        match self {
+            Granule::K4 => (mmfr0 >> 28) & 0xf != 0xf,
+            Granule::K64 => (mmfr0 >> 24) & 0xf != 0xf,
+            Granule::K16 => (mmfr0 >> 20) & 0xf != 0,
+        }
+    }
+
+    /// The granules `mmfr0` implements, as `4k, 64k`.
+    pub fn implemented_names(mmfr0: u64) -> String {
+        let names: Vec<&str> = Granule::ALL
+            .iter()
+            .filter(|g| g.implemented(mmfr0))
+            .map(|g| g.name())
+            .collect();
+        names.join(", ")
+    }
+}
+
 /// MTRR types `mtrr=` accepts (SDM Vol. 3A Table 13-8: UC-, a PAT-only type, is not one).
 pub const MTRR_TYPES: [MemType; 5] = [
     MemType::Uc,
@@ -93,6 +153,9 @@ pub struct Variant {
     pub caches: bool,
     /// x86: the variable-range MTRR type over the arena (`None`: the firmware's MTRRs as found).
     pub mtrr: Option<MemType>,
+    /// aarch64: translation granule of the arena aliases (`granule=`). With 16 KiB or 64 KiB
+    /// only `size` = `Page4k` runs, meaning "pages of the granule" (docs/probes.md).
+    pub granule: Granule,
 }
 
 impl Variant {
@@ -102,6 +165,7 @@ impl Variant {
         share: Share::Inner,
         caches: true,
         mtrr: None,
+        granule: Granule::K4,
     };
 
     pub fn is_default(&self) -> bool {
@@ -111,6 +175,9 @@ impl Variant {
     /// Short label for progress lines: `mapping=2m share=non caches=off mtrr=uc`.
     pub fn label(&self) -> String {
         let mut s = format!("mapping={}", self.size.name());
+        if self.granule != Granule::K4 {
+            s.push_str(&format!(" granule={}", self.granule.name()));
+        }
         if self.share != Share::Inner {
             s.push_str(&format!(" share={}", self.share.name()));
         }
@@ -169,14 +236,18 @@ pub fn share_names() -> Vec<&'static str> {
     Share::ALL.iter().map(|m| m.name()).collect()
 }
 
+pub fn granule_names() -> Vec<&'static str> {
+    Granule::ALL.iter().map(|g| g.name()).collect()
+}
+
 pub fn mtrr_names() -> Vec<&'static str> {
     MTRR_TYPES.iter().map(|m| m.name()).collect()
 }
 
-/// Whether `key=` applies on `arch` (share= is aarch64 only, mtrr= x86 only).
+/// Whether `key=` applies on `arch` (share= and granule= are aarch64 only, mtrr= x86 only).
 pub fn key_applies(key: &str, arch: Arch) -> bool {
     match key {
-        "share" => arch == Arch::Aarch64,
+        "share" | "granule" => arch == Arch::Aarch64,
         "mtrr" => arch == Arch::X86_64,
         _ => true,
     }
@@ -214,6 +285,29 @@ mod tests {
         assert!(e.contains("empty list"), "{e}");
     }
 
+    /// ID_AA64MMFR0_EL1 granule fields (Arm ARM D19.2): Cortex-A72 reads 0x0000_1124 (QEMU's
+    /// cortex-a72 model and the Cortex-A72 TRM: TGran4 = TGran64 = TGran16 = 0b0000, so 4 KiB
+    /// and 64 KiB only); QEMU `-cpu max` sets TGran16 = 0b0010 (all three).
+    #[test]
+    fn granule_support_from_id_register() {
+        for g in Granule::ALL {
+            assert_eq!(Granule::from_name(g.name()), Some(g));
+            assert_eq!(g.bytes(), 1 << g.shift());
+        }
+        assert_eq!(Granule::K16.bytes(), 16 << 10);
+        assert_eq!(Granule::K64.bytes(), 64 << 10);
+        let a72 = 0x0000_1124u64;
+        assert_eq!(Granule::implemented_names(a72), "4k, 64k");
+        assert!(!Granule::K16.implemented(a72));
+        let max = a72 | (0b0010 << 20);
+        assert_eq!(Granule::implemented_names(max), "4k, 16k, 64k");
+        // TGran4 = TGran64 = 0b1111, TGran16 = 0b0001: a 16 KiB-only core.
+        let only16 = (0xf << 28) | (0xf << 24) | (0b0001 << 20);
+        assert_eq!(Granule::implemented_names(only16), "16k");
+        // TGran4 = 0b0001 (4 KiB with 52-bit addresses) is still implemented.
+        assert!(Granule::K4.implemented(1 << 28));
+    }
+
     #[test]
     fn variant_labels() {
         assert!(Variant::DEFAULT.is_default());
@@ -223,8 +317,16 @@ mod tests {
             share: Share::Non,
             caches: false,
             mtrr: Some(MemType::Wc),
+            granule: Granule::K4,
         };
         assert_eq!(v.label(), "mapping=1g share=non caches=off mtrr=wc");
+        let g = Variant {
+            granule: Granule::K64,
+            ..Variant::DEFAULT
+        };
+        assert_eq!(g.label(), "mapping=4k granule=64k");
+        assert!(!g.is_default());
+        assert!(!key_applies("granule", Arch::X86_64));
         assert!(!key_applies("share", Arch::X86_64));
         assert!(!key_applies("mtrr", Arch::Aarch64));
     }

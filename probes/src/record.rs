@@ -210,6 +210,9 @@ pub struct MapFields {
     /// x86: the MTRR type put over the arena (`mtrr=`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtrr: Option<String>,
+    /// aarch64: the translation granule of the alias (`granule=`) when not `4k`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granule: Option<String>,
     /// x86: the effective memory type, PAT × MTRR (Intel SDM Vol. 3A 13.5.2.2, Table 13-7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective: Option<String>,
@@ -226,6 +229,7 @@ impl MapFields {
             ("share", &self.share),
             ("caches", &self.caches),
             ("mtrr", &self.mtrr),
+            ("granule", &self.granule),
         ] {
             if let Some(v) = v {
                 s.push_str(&format!(" {k}={v}"));
@@ -386,6 +390,20 @@ mod tests {
         );
         assert_eq!(Record::from_line(&line).unwrap(), Record::Probe(p.clone()));
         assert_eq!(p.map.key_suffix(), " map=2m mtrr=wc");
+        // granule=: named when not 4k, and part of the compare key.
+        let mut g = p.clone();
+        g.map = MapFields {
+            mapping: "4k".into(),
+            granule: Some("64k".into()),
+            ..MapFields::default()
+        };
+        let line = Record::Probe(g.clone()).to_line();
+        assert!(
+            line.ends_with(r#""mapping":"4k","granule":"64k"}"#),
+            "{line}"
+        );
+        assert_eq!(Record::from_line(&line).unwrap(), Record::Probe(g.clone()));
+        assert_eq!(g.map.key_suffix(), " granule=64k");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | `fn now_ns() -> u64`, `fn cycles() -> Option<u64>` | time since boot; cycle counter |
 //! | `fn rule_env(&Config) -> RuleEnv` | facts the verdict rules need |
 //! | `fn arena(MemAttr) -> Result<Arena, String>` | the probe arena alias for an attribute |
-//! | `fn arena_mapped(MemAttr, &Variant)`, `fn set_variant(&Variant)`, `fn effective_type(MemAttr, &Variant)` | the alias for a mapping combination (`mapping=`, `share=`, `caches=`, `mtrr=`) |
+//! | `fn arena_mapped(MemAttr, &Variant)`, `fn set_variant(&Variant)`, `fn effective_type(MemAttr, &Variant)` | the alias for a mapping combination (`mapping=`, `share=`, `caches=`, `mtrr=`, `granule=`) |
 //! | `fn guarded(&mut dyn FnMut()) -> Option<RawFault>` | the fault guard (see `probes::guard`) |
 //! | `fn run_on(&[usize], u64, &(dyn Fn(usize) + Sync)) -> Result<(), RunError>` | the cross-core engine |
 //! | `fn selftest_unguarded_fault() -> !` | a deliberate unguarded fault (test-only) |

@@ -273,6 +273,11 @@ impl Platform for HostedPlatform {
         if v.mtrr.is_some() {
             return Err("--mtrr: MTRRs are privileged (ring 0 WRMSR) and the OS owns them".into());
         }
+        if v.granule != crate::mapping::Granule::K4 {
+            return Err(
+                "granule: the OS chooses the translation granule (TCR_EL1 is privileged)".into(),
+            );
+        }
         self.huge_base(v.size).map(|_| ())
     }
 

@@ -3,4 +3,5 @@
 //! produce; nothing here touches a system register.
 
 pub mod aarch64;
+pub mod granule;
 pub mod x86_64;

@@ -104,6 +104,9 @@ impl Mapped<'_> {
             map.caches = Some("off".into());
         }
         map.mtrr = self.v.mtrr.map(|t| t.name().into());
+        if self.v.granule != crate::mapping::Granule::K4 {
+            map.granule = Some(self.v.granule.name().into());
+        }
         map.effective = a.and_then(|a| self.inner.effective_type(a, &self.v));
     }
 }

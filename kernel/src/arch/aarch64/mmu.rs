@@ -13,10 +13,12 @@ use core::cell::UnsafeCell;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
     ReadWriteable, Readable, Writeable, ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1,
+    TTBR1_EL1,
 };
 use probes::attr::MemAttr;
-use probes::mapping::MapSize;
+use probes::mapping::{Granule, MapSize};
 use probes::mmu::aarch64::{self as desc, Builder, Leaf, Shareability, Table};
+use probes::mmu::granule::{self as gdesc, Geometry};
 
 /// Virtual base of the arena aliases (256 GiB: above any RAM or MMIO identity mapping).
 pub const ALIAS_BASE: u64 = 0x40_0000_0000;
@@ -286,4 +288,147 @@ pub fn dc_range(start: usize, len: usize, op: Dc) {
         a += line;
     }
     barrier::dsb(barrier::SY);
+}
+
+// ---- `granule=` (issue 13): the arena aliases with a 16 KiB or 64 KiB granule ----
+//
+// Design (docs/probes.md "Translation granule"): the image's identity map and the 4 KiB aliases
+// stay in TTBR0_EL1 with TG0 = 4 KiB, always. The 16/64 KiB aliases live in TTBR1_EL1, whose
+// granule TCR_EL1.TG1 chooses independently of TG0 (Arm ARM D19.2 TCR_EL1; D8.2: each TTBR has
+// its own granule). Only one TG1 can be in effect, so `use_granule` switches TTBR1_EL1 and TG1 on
+// every core between combinations; code, stacks and the kernel's data never move.
+
+/// Bottom of the TTBR1_EL1 region with T1SZ = 25 (VA[63:39] all ones). Alias `k` is the 2 MiB
+/// window around the arena at `GRANULE_ALIAS_BASE + k × 2 MiB` (the same VA for either granule).
+pub const GRANULE_ALIAS_BASE: u64 = 0xffff_ff80_0000_0000;
+
+/// A pool of `N` descriptors, 64 KiB-aligned (so every 16 KiB or 64 KiB table in it is aligned
+/// to its size, D8.2: a table is aligned to its size).
+#[repr(C, align(65536))]
+struct GranulePool<const N: usize>(UnsafeCell<[u64; N]>);
+// SAFETY: as `Pool`: written only by core 0 in `build_granules`, before other cores run and
+// before TTBR1 walks are enabled; read afterwards by the MMU and `translate_granule`.
+unsafe impl<const N: usize> Sync for GranulePool<N> {}
+
+/// 16 KiB: level-1 root, one level-2 and one level-3 table (2048 entries each); 64 KiB: level-2
+/// root and one level-3 table (8192 entries). Host test `kernel_alias_layout_fits_its_pools`.
+static POOL16: GranulePool<{ 3 * 2048 }> = GranulePool(UnsafeCell::new([0; 3 * 2048]));
+static POOL64: GranulePool<{ 2 * 8192 }> = GranulePool(UnsafeCell::new([0; 2 * 8192]));
+
+fn granule_pool(g: Granule) -> Option<*mut [u64]> {
+    match g {
+        Granule::K16 => Some(POOL16.0.get() as *mut [u64]),
+        Granule::K64 => Some(POOL64.0.get() as *mut [u64]),
+        Granule::K4 => None,
+    }
+}
+
+/// Whether this CPU implements granule `g` for stage 1 (ID_AA64MMFR0_EL1.TGran*).
+pub fn granule_implemented(g: Granule) -> bool {
+    g.implemented(ID_AA64MMFR0_EL1.get())
+}
+
+/// Build the TTBR1 tables of every implemented 16/64 KiB granule: each alias of `ALIASES` maps
+/// the 2 MiB window holding the arena with pages of the granule.
+pub fn build_granules(arena_pa: u64) -> Result<(), String> {
+    let window = arena_pa & !(WINDOW - 1);
+    for g in [Granule::K16, Granule::K64] {
+        let Some(pool) = granule_pool(g).filter(|_| granule_implemented(g)) else {
+            continue;
+        };
+        // SAFETY: see `GranulePool`: only core 0, once, before any TTBR1 walk.
+        let pool = unsafe { &mut *pool };
+        let pool_pa = pool.as_ptr() as u64;
+        let mut t = gdesc::Tables::new(Geometry::new(g), pool, pool_pa);
+        for (k, &(attr, sh)) in ALIASES.iter().enumerate() {
+            t.map_pages(
+                GRANULE_ALIAS_BASE + k as u64 * WINDOW,
+                window,
+                WINDOW,
+                Leaf::data(attr, sh),
+            )
+            .map_err(|e| format!("granule={} alias {attr}: {e:?}", g.name()))?;
+        }
+        dc_range(pool_pa as usize, core::mem::size_of_val(pool), Dc::Civac);
+    }
+    Ok(())
+}
+
+/// VA of the arena through the `granule=` alias for `attr` / `sh` (Device: any `sh`).
+pub fn granule_alias_for(attr: MemAttr, sh: Shareability, arena_pa: u64) -> Option<u64> {
+    ALIASES
+        .iter()
+        .position(|&(a, s)| a == attr && (s == sh || attr.is_arm_device()))
+        .map(|k| GRANULE_ALIAS_BASE + k as u64 * WINDOW + (arena_pa & (WINDOW - 1)))
+}
+
+/// Walk granule `g`'s tables for `va` (output address, leaf descriptor, level).
+pub fn translate_granule(g: Granule, va: u64) -> Option<(u64, u64, usize)> {
+    let pool = granule_pool(g)?;
+    // SAFETY: written only by `build_granules` before any reader exists (see `GranulePool`).
+    let pool = unsafe { &*pool };
+    gdesc::translate(Geometry::new(g), pool, pool.as_ptr() as u64, va)
+}
+
+/// Confirm every `granule=` alias by walking its tables, like `confirm_aliases`: empty when the
+/// CPU does not implement `g`.
+pub fn confirm_granule_aliases(g: Granule, arena_pa: u64) -> String {
+    if !granule_implemented(g) {
+        return String::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for &(attr, sh) in &ALIASES {
+        let Some(va) = granule_alias_for(attr, sh, arena_pa) else {
+            continue;
+        };
+        let got = match translate_granule(g, va) {
+            Some((pa, d, 3))
+                if pa == arena_pa
+                    && desc::desc_attr(d) == Some(attr)
+                    && (d >> desc::SH_SHIFT) & 3 == sh as u64 =>
+            {
+                "ok".to_string()
+            }
+            Some((pa, d, level)) => format!("MISMATCH pa={pa:#x} desc={d:#x} level={level}"),
+            None => "UNMAPPED".to_string(),
+        };
+        out.push(format!("{attr}/{}@{va:#x} {got}", sh.name()));
+    }
+    out.join(",")
+}
+
+/// Make granule `g`'s aliases the TTBR1_EL1 translation on the calling core: TTBR1_EL1 = its
+/// root and TCR_EL1.{T1SZ, A1, EPD1, IRGN1, ORGN1, SH1, TG1} for it (`K4`: TTBR1 walks off,
+/// EPD1 = 1), then drop this core's EL1 TLB entries (which may hold translations of the other
+/// granule at the same VAs). Returns whether TCR_EL1 reads back the host-tested encoding.
+pub fn use_granule(g: Granule) -> bool {
+    let ok = match granule_pool(g) {
+        None => {
+            TCR_EL1.modify(TCR_EL1::EPD1::DisableTTBR1Walks);
+            true
+        }
+        Some(pool) => {
+            TTBR1_EL1.set_baddr(pool as *mut u64 as u64);
+            let tg1 = if g == Granule::K16 {
+                TCR_EL1::TG1::KiB_16
+            } else {
+                TCR_EL1::TG1::KiB_64
+            };
+            TCR_EL1.modify(
+                TCR_EL1::T1SZ.val(gdesc::TSZ)
+                    + TCR_EL1::A1::TTBR0
+                    + TCR_EL1::EPD1::EnableTTBR1Walks
+                    + TCR_EL1::IRGN1::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+                    + TCR_EL1::ORGN1::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+                    + TCR_EL1::SH1::Inner
+                    + tg1,
+            );
+            TCR_EL1.get() & gdesc::TCR_TTBR1_MASK == Geometry::new(g).tcr_ttbr1_bits()
+        }
+    };
+    barrier::isb(barrier::SY);
+    // SAFETY: invalidates this core's EL1 TLB entries; no memory effect.
+    unsafe { asm!("tlbi vmalle1", "dsb nsh", options(nostack)) };
+    barrier::isb(barrier::SY);
+    ok
 }

@@ -21,16 +21,17 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use aarch64_cpu::asm::wfe;
 use aarch64_cpu::registers::{
-    ReadWriteable, Readable, CNTFRQ_EL0, CNTVCT_EL0, MIDR_EL1, MPIDR_EL1, SCTLR_EL1, TPIDR_EL1,
+    ReadWriteable, Readable, CNTFRQ_EL0, CNTVCT_EL0, ID_AA64MMFR0_EL1, MIDR_EL1, MPIDR_EL1,
+    SCTLR_EL1, TPIDR_EL1,
 };
 use probes::attr::{Arch, MemAttr};
 use probes::config::Config;
 use probes::fault::RawFault;
-use probes::mapping::{MapSize, Share, Variant};
+use probes::mapping::{Granule, MapSize, Share, Variant};
 use probes::mmu::aarch64::Shareability;
 use probes::platform::{Arena, Privilege, RuleEnv};
 use probes::record::{Cpu, ErrorRec};
@@ -96,6 +97,30 @@ pub fn apply_config(cfg: &mut Config, errors: &mut Vec<ErrorRec>) {
             message,
         })
     };
+    // granule=: a granule this CPU does not implement is dropped from the list, said once;
+    // with none left the default (4k) runs (docs/probes.md "Translation granule").
+    if !cfg.granule.is_empty() {
+        let mmfr0 = ID_AA64MMFR0_EL1.get();
+        let (ok, missing): (Vec<String>, Vec<String>) = cfg
+            .granule
+            .iter()
+            .cloned()
+            .partition(|g| Granule::from_name(g).is_some_and(|g| g.implemented(mmfr0)));
+        if !missing.is_empty() {
+            err(format!(
+                "granule={}: not implemented by this CPU (ID_AA64MMFR0_EL1 = {mmfr0:#x}, \
+                 TGran4/TGran16/TGran64 implement {}); {}",
+                missing.join(","),
+                Granule::implemented_names(mmfr0),
+                if ok.is_empty() {
+                    "running the default granule=4k".to_string()
+                } else {
+                    format!("running granule={} only", ok.join(","))
+                }
+            ));
+            cfg.granule = ok;
+        }
+    }
     if cfg.mmu {
         match enable_mmu() {
             Ok(()) => {}
@@ -141,6 +166,7 @@ static MMU_REGS: crate::sync::Once<mmu::Regs> = crate::sync::Once::new();
 fn enable_mmu() -> Result<(), String> {
     let f = facts();
     let root = mmu::build(&f.memory, ARENA.0.get() as u64, (ARENA_PAGES * PAGE) as u64)?;
+    mmu::build_granules(ARENA.0.get() as u64)?;
     let regs = mmu::regs(root)?;
     mmu::enable(&regs);
     MMU_REGS.call_once(|| regs);
@@ -157,6 +183,12 @@ pub fn apply_on_this_core() {
         SCTLR_EL1.modify(SCTLR_EL1::A::Disable);
     }
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    // granule=: a core powered on through PSCI for a job (smp: idle cores power off) starts
+    // from `MMU_REGS` (TTBR1 walks off): give it the TTBR1 aliases the others use.
+    let g = current_granule();
+    if e.mmu && g != Granule::K4 {
+        mmu::use_granule(g);
+    }
     let pmu = pmu::enable();
     PMU_OK[core_index()].store(pmu, Ordering::Relaxed);
 }
@@ -169,6 +201,13 @@ pub fn platform_facts() -> BTreeMap<String, String> {
         // Every alias (attribute × shareability × leaf size) confirmed by walking the tables.
         let pa = ARENA.0.get() as u64;
         m.insert("arena_aliases".to_string(), mmu::confirm_aliases(pa));
+        // granule=: the TTBR1 aliases of each implemented 16/64 KiB granule, walked the same way.
+        for g in [Granule::K16, Granule::K64] {
+            let c = mmu::confirm_granule_aliases(g, pa);
+            if !c.is_empty() {
+                m.insert(format!("arena_aliases_granule_{}", g.name()), c);
+            }
+        }
         for size in [MapSize::Block2m, MapSize::Block1g] {
             let (base, len) = mmu::alias_span(size, pa);
             m.insert(
@@ -315,8 +354,15 @@ pub fn arena_mapped(attr: MemAttr, v: &Variant) -> Result<Arena, String> {
         Share::Outer => Shareability::Outer,
         Share::Non => Shareability::Non,
     };
-    let va = mmu::alias_for(attr, sh, v.size, pa as u64)
-        .ok_or_else(|| format!("{attr} is not an aarch64 memory attribute"))?;
+    let va = if v.granule == Granule::K4 {
+        mmu::alias_for(attr, sh, v.size, pa as u64)
+    } else {
+        if v.granule != current_granule() || v.size != MapSize::Page4k {
+            return Err(format!("{} is not in effect", v.label()));
+        }
+        mmu::granule_alias_for(attr, sh, pa as u64)
+    }
+    .ok_or_else(|| format!("{attr} is not an aarch64 memory attribute"))?;
     mmu::dc_range(pa, len, mmu::Dc::Civac);
     Ok(Arena {
         base: va as *mut u8,
@@ -337,8 +383,48 @@ pub fn arena_window(attr: MemAttr, v: &Variant) -> Result<(*const u8, usize), St
     Ok(((a.base as usize - off) as *const u8, mmu::WINDOW as usize))
 }
 
-/// Make `v`'s system-wide part effective: only the caches (SCTLR_EL1.C/I on every core) are
-/// system-wide on aarch64; the leaf size and shareability are the alias chosen.
+/// The `granule=` whose aliases TTBR1_EL1 holds on every core (index in `Granule::ALL`).
+static GRANULE: AtomicU8 = AtomicU8::new(0);
+
+fn current_granule() -> Granule {
+    Granule::ALL[GRANULE.load(Ordering::Acquire) as usize]
+}
+
+/// Make `g`'s TTBR1 aliases effective on every online core (`mmu::use_granule`).
+fn set_granule(g: Granule) -> Result<(), String> {
+    if g == current_granule() {
+        return Ok(());
+    }
+    if !mmu::granule_implemented(g) {
+        return Err(format!(
+            "granule={} is not implemented by this CPU (it implements {})",
+            g.name(),
+            Granule::implemented_names(ID_AA64MMFR0_EL1.get())
+        ));
+    }
+    let bad = AtomicBool::new(false);
+    let cpus: Vec<usize> = (0..online_cpus()).collect();
+    let body = |_role: usize| {
+        if !mmu::use_granule(g) {
+            bad.store(true, Ordering::Relaxed);
+        }
+    };
+    smp::run_on(&cpus, 30_000, &body)
+        .map_err(|e| format!("granule={}: not every core switched: {e:?}", g.name()))?;
+    let i = Granule::ALL.iter().position(|&x| x == g).unwrap_or(0);
+    GRANULE.store(i as u8, Ordering::Release);
+    if bad.load(Ordering::Relaxed) {
+        return Err(format!(
+            "granule={}: TCR_EL1 did not read back the TTBR1 fields written",
+            g.name()
+        ));
+    }
+    Ok(())
+}
+
+/// Make `v`'s system-wide part effective: the caches (SCTLR_EL1.C/I on every core) and the
+/// granule (TTBR1_EL1 + TCR_EL1.TG1 on every core) are system-wide on aarch64; the leaf size and
+/// shareability are the alias chosen.
 pub fn set_variant(v: &Variant) -> Result<(), String> {
     if v.mtrr.is_some() {
         return Err("mtrr= is x86 only".into());
@@ -350,6 +436,14 @@ pub fn set_variant(v: &Variant) -> Result<(), String> {
             Err(format!("{}: the MMU is off (mmu=off)", v.label()))
         };
     }
+    if v.granule != Granule::K4 && v.size != MapSize::Page4k {
+        return Err(format!(
+            "mapping={} with granule={}: only mapping=4k (pages of the granule) is accepted",
+            v.size.name(),
+            v.granule.name()
+        ));
+    }
+    set_granule(v.granule)?;
     caches::set(v.caches, online_cpus())
 }
 
