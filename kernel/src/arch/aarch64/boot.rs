@@ -211,21 +211,8 @@ fn dtb_cpus(f: Fdt<'static>) -> Vec<CpuDesc> {
         .collect()
 }
 
-/// Write boot messages before the heap exists (no allocation, no lock).
-struct EarlyConsole;
-
-impl core::fmt::Write for EarlyConsole {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                board::console_write(b"\r\n");
-            } else {
-                board::console_write(&[b]);
-            }
-        }
-        Ok(())
-    }
-}
+/// Boot messages before the heap exists: no allocation, no lock ([`crate::fatal::Raw`]).
+use crate::fatal::Raw as EarlyConsole;
 
 /// Rust entry on the boot core: EL1, FP on, BSS zeroed, stack and vectors set, MMU off, running
 /// at the link address (entry.S moved the image there when the loader put it at `loaded_at`).
