@@ -97,6 +97,33 @@ fn pc_uefi_8_cores() {
 }
 
 #[test]
+fn virt_uefi_one_core() {
+    let Some(o) = boot(Board::VirtUefi, |opts| {
+        opts.smp = Some(1);
+        opts.append = Some("probes=fault iters=1k".into());
+    }) else {
+        return;
+    };
+    check_uefi_begin(&o, "aarch64", "uefi-aarch64");
+    common::check_cpus_online(&o, 1);
+    o.check(ran(&o, "fault") > 0, "no fault probe ran");
+    o.assert_complete();
+}
+
+#[test]
+fn virt_uefi_8_cores() {
+    let Some(o) = boot(Board::VirtUefi, |opts| {
+        opts.smp = Some(8);
+        opts.append = Some("probes=tear iters=1k".into());
+    }) else {
+        return;
+    };
+    common::check_cpus_online(&o, 8);
+    o.check(ran(&o, "tear") > 0, "no tear probe ran");
+    o.assert_complete();
+}
+
+#[test]
 fn pc_uefi_bad_cmdline_file_gives_errors_and_defaults() {
     let Some(o) = boot(Board::PcUefi, |opts| {
         opts.smp = Some(2);
