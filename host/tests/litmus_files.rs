@@ -23,6 +23,7 @@ fn args(inputs: Vec<PathBuf>, board: LitmusBoard, kinds: Option<PathBuf>) -> Lit
         append: Some("iters=200".into()),
         out: None,
         kinds,
+        output: atomprobe::view::OutputArgs::default(),
         digests: false,
         cpu: None,
         timeout: 300,
