@@ -147,8 +147,8 @@ pub enum Cmd {
     /// Write one or more saved reports as a self-contained HTML page with charts (several:
     /// side by side, differences outlined).
     Report(crate::report_cmd::ReportArgs),
-    /// Run herdtools7 .litmus files (files, directories, @lists) on a board or hosted; prints
-    /// one line per test and saves the verified report with --out.
+    /// Run herdtools7 .litmus files (files, directories, @lists) on a board or hosted; shows
+    /// progress and the summary, as run does, and saves the report.
     Litmus(crate::litmus_cmd::LitmusArgs),
 }
 
@@ -256,6 +256,16 @@ pub struct ImageArgs {
     /// Build the kernel in debug mode.
     #[arg(long)]
     pub debug: bool,
+    /// Run these herdtools7 .litmus files (files, directories, @lists, as `atomprobe litmus`
+    /// takes them) instead of the built-in litmus tests: the kernel is built with them and
+    /// cmdline.txt starts with `probes=litmus`. A file that cannot be taken is refused alone
+    /// (listed on stderr); the image is written when at least one test remains.
+    #[arg(long, value_name = "FILE|DIR|@LIST", num_args = 1.., conflicts_with_all = ["kernel", "debug"])]
+    pub litmus: Vec<String>,
+    /// With --litmus: a kinds file (herd7's `Name Allow|Forbid|Require` lines) judging the tests
+    /// by name, before the shipped catalogue kinds.
+    #[arg(long, value_name = "FILE", requires = "litmus")]
+    pub kinds: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

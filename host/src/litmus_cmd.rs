@@ -6,14 +6,19 @@
 //! `atomprobe` binary) is built with `ATOMPROBE_LITMUS_GEN` naming it, in its own target
 //! directory (so the default image of `atomprobe run` is never replaced), and run with the
 //! suite's boot arguments and `probes=litmus`. A file that does not parse or translate is
-//! refused alone, with its reason; the rest run.
+//! refused alone, with its reason; the rest run. What it prints and saves is what `run` does
+//! ([`crate::view`]: progress line, one-screen summary, report always saved, `--raw`,
+//! `--quiet`, exit status 2 when boot arguments were not used as given).
+//!
+//! `atomprobe image --litmus` uses the same steps ([`prepare`], [`write_module`],
+//! [`build_litmus_kernel`]) to put the files' tests into an SD-card or UEFI image.
 
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use probes::litmus::parse::{parse, FileArch};
-use probes::record::Record;
 use probes::report::parse_report;
 
 use crate::litmus_gen::{catalogue_kinds, render, translate, GenTest, Kinds};
@@ -42,9 +47,13 @@ pub struct LitmusArgs {
     /// implied.
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub append: Option<String>,
-    /// Save the verified report (serial log; hosted: the records) here.
+    /// Save the report (its record lines, JSON Lines) to FILE instead of
+    /// reports/<board>-<UTC time>.jsonl. A run that fails also keeps its whole serial log
+    /// beside it (FILE.serial.txt).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: crate::view::OutputArgs,
     /// A kinds file (`Name Allow|Forbid|Require` lines, as herd7 writes) judging the tests by
     /// name; checked before the shipped catalogue kinds.
     #[arg(long, value_name = "FILE")]
@@ -254,38 +263,65 @@ pub fn build_litmus_host(root: &Path, module: &Path) -> Result<PathBuf, RunError
     Ok(tdir.join("release/examples/litmus_hosted"))
 }
 
-/// One line per litmus record.
-fn summary_lines(records: &[Record]) -> Vec<String> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Litmus(l) => Some(format!(
-                "litmus/{} {}: {}/{} observed, model {}, verdict {}{}{}",
-                l.name,
-                l.attr,
-                l.observed,
-                l.iterations,
-                serde_json::to_value(l.model)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                serde_json::to_value(l.verdict)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                if l.iter_per_s > 0 {
-                    format!(", {} it/s", l.iter_per_s)
-                } else {
-                    String::new()
-                },
-                l.reason
-                    .as_ref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default(),
-            )),
-            _ => None,
-        })
-        .collect()
+/// `--kinds FILE`, read and parsed (matched by name).
+pub fn load_kinds(path: Option<&Path>) -> Result<Option<Kinds>, RunError> {
+    let Some(k) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(k)
+        .map_err(|e| RunError::Usage(format!("--kinds {}: {e}", k.display())))?;
+    let shown = k.display().to_string();
+    Kinds::parse(
+        &text,
+        None,
+        &format!("kinds file {shown} (--kinds), matched by name"),
+    )
+    .map(Some)
+    .map_err(RunError::Usage)
+}
+
+/// The boot arguments of a run (or image) of `.litmus` files: `probes=litmus` and then the
+/// user's (a `probes=` of theirs comes later and wins, e.g. `probes=litmus/MP*`).
+pub fn litmus_append(user: Option<&str>) -> String {
+    format!("probes=litmus {}", user.unwrap_or("").trim())
+        .trim()
+        .to_string()
+}
+
+/// Print each refusal (`who: refused PATH: REASON`) on stderr.
+pub fn print_refusals(who: &str, refused: &[Refusal]) {
+    for r in refused {
+        eprintln!("{who}: refused {}: {}", r.path, r.reason);
+    }
+}
+
+/// The error when none of `files` gave a test (`refused` of them were refused, each printed).
+pub fn no_test_error(files: usize, refused: usize, what: &str) -> RunError {
+    RunError::Usage(format!(
+        "none of the {files} .litmus file{} gave a test to run ({refused} refused, each with \
+         its reason above){what}",
+        if files == 1 { "" } else { "s" }
+    ))
+}
+
+/// The architecture a `.litmus` file's header names; `None` when it cannot be read or parsed
+/// ([`prepare`] then refuses it with the reason).
+pub fn file_arch(path: &Path) -> Option<FileArch> {
+    let src = std::fs::read_to_string(path).ok()?;
+    parse(&src).ok().map(|f| f.arch)
+}
+
+/// Write the generated module for `tests` as `target/litmus/gen/<name>.rs` (unchanged text is
+/// not rewritten, so an unchanged set of files rebuilds nothing); returns its path.
+pub fn write_module(
+    root: &Path,
+    name: &str,
+    tests: &[GenTest],
+    origin: &str,
+) -> Result<PathBuf, RunError> {
+    let module = root.join(format!("target/litmus/gen/{name}.rs"));
+    write_atomic(&module, &render(tests, origin))?;
+    Ok(module)
 }
 
 /// What a `litmus` run produced.
@@ -293,12 +329,19 @@ fn summary_lines(records: &[Record]) -> Vec<String> {
 pub struct LitmusRun {
     /// The report (serial log or hosted records), parsed and checked.
     pub report: probes::report::ParsedReport,
+    /// The serial log (hosted: the runner's output) the report was parsed from.
+    pub log: String,
+    /// The verdict line (board or hosted runner, time, records, integrity, PASS/FAIL).
+    pub verdict: String,
+    /// How many files the inputs named.
+    pub files: usize,
     pub refused: Vec<Refusal>,
-    /// The board (or hosted runner) finished and exited successfully.
+    /// The board (or hosted runner) finished and exited successfully, and the report verifies.
     pub finished: bool,
 }
 
 pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
+    use crate::view;
     if a.digests {
         let paths = expand_inputs(&a.inputs)?;
         for p in &paths {
@@ -311,88 +354,73 @@ pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
         }
         return Ok(0);
     }
-    let run = run_litmus(&a)?;
-    for l in summary_lines(&run.report.records) {
-        crate::outln!("{l}");
-    }
+    let mode = a.output.mode();
+    view::check_writable(a.out.as_deref())?;
+    let board_name = board_name(a.board);
+    let mut progress = view::Progress::new(mode, &format!("litmus on {board_name}"));
+    let run = run_litmus_with(&a, &mut |line| progress.line(line));
+    progress.finish();
+    let run = run?;
+    let mut verdict = run.verdict.clone();
     if !run.refused.is_empty() {
-        eprintln!("atomprobe litmus: {} file(s) refused:", run.refused.len());
-        for r in &run.refused {
-            eprintln!("  {}: {}", r.path, r.reason);
-        }
+        verdict.push_str(&format!(
+            " {} of {} .litmus files refused (listed above).",
+            run.refused.len(),
+            run.files
+        ));
     }
-    if let Some(p) = &a.out {
-        eprintln!("atomprobe litmus: report written to {}", p.display());
-    }
-    Ok(if run.finished && run.report.integrity.is_verified() {
-        0
-    } else {
-        1
-    })
+    view::conclude(
+        mode,
+        a.out.as_deref(),
+        &board_name,
+        &run.log,
+        &verdict,
+        run.finished,
+    )
+}
+
+fn board_name(b: LitmusBoard) -> String {
+    format!("{b:?}").to_ascii_lowercase()
 }
 
 /// Parse, translate, build and run `a`'s files.
 pub fn run_litmus(a: &LitmusArgs) -> Result<LitmusRun, RunError> {
+    run_litmus_with(a, &mut |_| {})
+}
+
+/// [`run_litmus`], handing each serial line (hosted: each output line) to `on_line` as it
+/// arrives (the progress line). With `--raw` the lines are also streamed to stdout.
+pub fn run_litmus_with(
+    a: &LitmusArgs,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<LitmusRun, RunError> {
+    use crate::view::Mode;
+    let mode = a.output.mode();
     let paths = expand_inputs(&a.inputs)?;
     let arch = board_arch(a.board)?;
-    let user_kinds = match &a.kinds {
-        Some(k) => {
-            let text = std::fs::read_to_string(k)
-                .map_err(|e| RunError::Usage(format!("--kinds {}: {e}", k.display())))?;
-            let shown = k.display().to_string();
-            Some(
-                Kinds::parse(
-                    &text,
-                    None,
-                    &format!("kinds file {shown} (--kinds), matched by name"),
-                )
-                .map_err(RunError::Usage)?,
-            )
-        }
-        None => None,
-    };
+    let user_kinds = load_kinds(a.kinds.as_deref())?;
     let (tests, refused) = prepare(&paths, arch, user_kinds.as_ref());
-    for r in &refused {
-        eprintln!("atomprobe litmus: refused {}: {}", r.path, r.reason);
+    print_refusals("atomprobe litmus", &refused);
+    if mode != Mode::Quiet {
+        eprintln!(
+            "atomprobe litmus: {} file{}, {} to run, {} refused",
+            paths.len(),
+            if paths.len() == 1 { "" } else { "s" },
+            tests.len(),
+            refused.len()
+        );
     }
-    eprintln!(
-        "atomprobe litmus: {} file{}, {} to run, {} refused",
-        paths.len(),
-        if paths.len() == 1 { "" } else { "s" },
-        tests.len(),
-        refused.len()
-    );
     if tests.is_empty() {
-        return Err(RunError::Usage("no test left to run".into()));
+        return Err(no_test_error(paths.len(), refused.len(), ""));
     }
     let root = crate::require_root()?;
-    let board_name = format!("{:?}", a.board).to_ascii_lowercase();
-    let module = root.join(format!("target/litmus/gen/{board_name}.rs"));
-    let origin: Vec<String> = a.inputs.clone();
-    write_atomic(&module, &render(&tests, &origin.join(" ")))?;
-    let append = format!("probes=litmus {}", a.append.as_deref().unwrap_or(""));
-    let (report_text, ok) = match a.board {
+    let board_name = board_name(a.board);
+    let module = write_module(&root, &board_name, &tests, &a.inputs.join(" "))?;
+    let append = litmus_append(a.append.as_deref());
+    let (log, verdict, finished) = match a.board {
         LitmusBoard::Host => {
             let bin = build_litmus_host(&root, &module)?;
-            let out = a.out.clone().unwrap_or_else(|| {
-                root.join(format!(
-                    "target/litmus/host-report-{}.txt",
-                    std::process::id()
-                ))
-            });
-            let file = std::fs::File::create(&out)
-                .map_err(|e| RunError::Io(format!("cannot create {}: {e}", out.display())))?;
-            let st = Command::new(&bin)
-                .arg(&append)
-                .stdout(file)
-                .status()
-                .map_err(|e| RunError::Io(format!("cannot run {}: {e}", bin.display())))?;
-            let text = std::fs::read_to_string(&out)
-                .map_err(|e| RunError::Io(format!("cannot read {}: {e}", out.display())))?;
-            if a.out.is_none() {
-                let _ = std::fs::remove_file(&out);
-            }
-            (text, st.success())
+            run_hosted(&bin, &append, mode == Mode::Raw, on_line)?
         }
         b => {
             let board = match b {
@@ -405,22 +433,84 @@ pub fn run_litmus(a: &LitmusArgs) -> Result<LitmusRun, RunError> {
             opts.kernel = Some(elf);
             opts.cpu = a.cpu.clone();
             opts.append = Some(append);
-            opts.out = a.out.clone();
             opts.timeout = Duration::from_secs(a.timeout);
-            let outcome = crate::run_board(&opts)?;
-            if outcome.timed_out {
+            opts.echo = mode == Mode::Raw;
+            let outcome = crate::run_board_with(&opts, on_line)?;
+            if outcome.timed_out && mode != Mode::Quiet {
                 eprintln!("{}", outcome.timeout_message());
             }
-            eprintln!("{}", outcome.verdict());
             let ok = outcome.success();
-            (outcome.log, ok)
+            (outcome.log.clone(), outcome.verdict(), ok)
         }
     };
     Ok(LitmusRun {
-        report: parse_report(&report_text),
+        report: parse_report(&log),
+        log,
+        verdict,
+        files: paths.len(),
         refused,
-        finished: ok,
+        finished,
     })
+}
+
+/// Run the hosted runner `bin` with the boot-argument line `append`, reading its output line
+/// by line (to `on_line`, and to stdout when `raw`); returns (output, verdict, success).
+fn run_hosted(
+    bin: &Path,
+    append: &str,
+    raw: bool,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(String, String, bool), RunError> {
+    let start = Instant::now();
+    let mut child = Command::new(bin)
+        .arg(append)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| RunError::Io(format!("cannot run {}: {e}", bin.display())))?;
+    let mut text = String::new();
+    if let Some(out) = child.stdout.take() {
+        let mut reader = std::io::BufReader::new(out);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    text.push_str(&line);
+                    let line = line.trim_end_matches(['\r', '\n']);
+                    on_line(line);
+                    if raw {
+                        // A closed stdout must not stop the run: the report is still saved.
+                        let mut o = std::io::stdout().lock();
+                        let _ = writeln!(o, "{line}").and_then(|()| o.flush());
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(RunError::Io(format!(
+                        "reading the output of {}: {e}",
+                        bin.display()
+                    )));
+                }
+            }
+        }
+    }
+    let st = child
+        .wait()
+        .map_err(|e| RunError::Io(format!("waiting for {}: {e}", bin.display())))?;
+    let report = parse_report(&text);
+    let ok = st.success() && report.integrity.is_verified();
+    let verdict = format!(
+        "atomprobe litmus: hosted runner ran {:.1} s: {} records, integrity {}; {st}. \
+         Result: {}.",
+        start.elapsed().as_secs_f64(),
+        report.records.len(),
+        crate::compare::integrity_text(&report.integrity),
+        if ok { "PASS" } else { "FAIL" }
+    );
+    Ok((text, verdict, ok))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use probes::litmus::parse::FileArch;
+
 use crate::image::uefi::{esp_files, write_esp_image};
 use crate::kernel::{self, kernel_target_dir};
 use crate::profile::{Board, Profile};
@@ -180,9 +182,39 @@ pub fn cmd_image_uefi(a: crate::cli::ImageArgs) -> Result<i32, RunError> {
             "--firmware is for --board rpi4; a UEFI stick needs no firmware files".into(),
         ));
     }
+    // With --litmus each architecture's kernel runs the files of that architecture (checked
+    // before any build: no usable test, no image); cmdline.txt starts with `probes=litmus`.
+    let litmus = if a.litmus.is_empty() {
+        None
+    } else {
+        Some(crate::image::litmus::ImageLitmus::prepare(
+            &a.litmus,
+            a.kinds.as_deref(),
+            &[FileArch::X86_64, FileArch::AArch64],
+        )?)
+    };
     let root = crate::require_root()?;
-    let (x64, aa64) = build_apps(&root, a.kernel.as_deref(), !a.debug)?;
-    let files = esp::esp_files(x64, aa64, &a.append);
+    let (x64, aa64, append) = match &litmus {
+        None => {
+            let (x64, aa64) = build_apps(&root, a.kernel.as_deref(), !a.debug)?;
+            (x64, aa64, a.append.clone())
+        }
+        Some(l) => {
+            let xk = l.build_kernel(&root, FileArch::X86_64, X86_64.board, "image-uefi-x86_64")?;
+            let ak = l.build_kernel(
+                &root,
+                FileArch::AArch64,
+                AARCH64.board,
+                "image-uefi-aarch64",
+            )?;
+            (
+                build_app(&root, X86_64, xk.as_deref(), true)?,
+                build_app(&root, AARCH64, ak.as_deref(), true)?,
+                crate::litmus_cmd::litmus_append(Some(&a.append)),
+            )
+        }
+    };
+    let files = esp::esp_files(x64, aa64, &append);
     if as_dir {
         esp::write_esp_dir(&a.out, &files)?;
         crate::outln!(
@@ -204,6 +236,14 @@ pub fn cmd_image_uefi(a: crate::cli::ImageArgs) -> Result<i32, RunError> {
             esp::BOOTAA64_EFI,
             esp::CMDLINE_TXT
         );
+    }
+    if let Some(l) = &litmus {
+        crate::outln!("{}: {}", esp::BOOTX64_EFI, l.describe(FileArch::X86_64));
+        crate::outln!("{}: {}", esp::BOOTAA64_EFI, l.describe(FileArch::AArch64));
+        if let Some(r) = l.refused_line() {
+            crate::outln!("litmus: {r}");
+        }
+        crate::outln!("{}: {append}", esp::CMDLINE_TXT);
     }
     Ok(0)
 }

@@ -23,6 +23,7 @@ fn args(inputs: Vec<PathBuf>, board: LitmusBoard, kinds: Option<PathBuf>) -> Lit
         append: Some("iters=200".into()),
         out: None,
         kinds,
+        output: atomprobe::view::OutputArgs::default(),
         digests: false,
         cpu: None,
         timeout: 300,
@@ -104,23 +105,63 @@ fn hand(name: &str) -> PathBuf {
     fixtures().join("litmus-hand").join(name)
 }
 
+/// Through the CLI, as a user runs it (issue 15's output): a refused file listed on stderr,
+/// the one-screen summary on stdout, the report saved to `--out` and verified, and exit status
+/// 2 because one boot argument (`colour=blue`) was not used as given.
 #[test]
 fn x86_64_catalogue_hosted() {
     if std::env::consts::ARCH != "x86_64" {
         return;
     }
-    let mut inputs = vec![fixtures().join("litmus/x86_64")];
-    inputs.push(hand("X86_64-MP+xchg+mixed.litmus"));
-    inputs.push(hand("X86_64-SB+judged.litmus"));
-    let run = run_litmus(&args(
-        inputs,
-        LitmusBoard::Host,
-        Some(hand("kinds-hand.txt")),
-    ))
-    .unwrap();
-    assert!(run.refused.is_empty(), "{:?}", run.refused);
-    assert!(run.finished && run.report.integrity.is_verified());
-    let recs = litmus_records(&run.report.records);
+    let tmp = tempfile::tempdir().unwrap();
+    let saved = tmp.path().join("host.jsonl");
+    let bad = fixtures().join("litmus-bad/cond-no-eq.litmus");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atomprobe"))
+        .arg("litmus")
+        .arg(fixtures().join("litmus/x86_64"))
+        .arg(hand("X86_64-MP+xchg+mixed.litmus"))
+        .arg(hand("X86_64-SB+judged.litmus"))
+        .arg(&bad)
+        .args([
+            "--board",
+            "host",
+            "--append",
+            "iters=200 colour=blue",
+            "--kinds",
+        ])
+        .arg(hand("kinds-hand.txt"))
+        .arg("--out")
+        .arg(&saved)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let both = format!("--- stdout:\n{stdout}\n--- stderr:\n{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{both}");
+    assert!(
+        stderr.contains(&format!("refused {}: ", bad.display()))
+            && stderr.contains("cond-no-eq.litmus:5:14: expected `=`"),
+        "{both}"
+    );
+    assert!(stderr.contains("1 of 31 .litmus files refused"), "{both}");
+    assert!(
+        stderr.contains("1 boot argument was not used as given") && stderr.contains("Result: PASS"),
+        "{both}"
+    );
+    assert!(stdout.contains("litmus: 30 records"), "{both}");
+    assert!(
+        stdout.contains(&format!("full report: {}", saved.display())),
+        "{both}"
+    );
+    let report = probes::report::parse_report(&std::fs::read_to_string(&saved).unwrap());
+    assert!(report.integrity.is_verified(), "{:?}", report.integrity);
+    assert!(
+        report.records.iter().any(
+            |r| matches!(r, Record::Error(e) if e.what == "bootarg" && e.message.contains("colour"))
+        ),
+        "no bootarg error record for colour=blue"
+    );
+    let recs = litmus_records(&report.records);
     assert_eq!(recs.len(), 30);
     check_verdicts(&recs);
     let ran = recs

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub mod disk;
 pub mod firmware;
+pub mod litmus;
 pub mod rpi4;
 pub mod uefi;
 
@@ -88,24 +89,48 @@ pub fn cmd_image(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
 
 fn cmd_image_rpi4(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
     use crate::profile::{workspace_root, Board, Profile};
+    use probes::litmus::parse::FileArch;
     let as_dir = out_is_dir(&a.out);
     // Bad input first, before the (slow) kernel build.
     if !as_dir {
         check_out_file(&a.out)?;
     }
-    let cmdline = rpi4::cmdline_txt(&a.append)?;
+    // With --litmus the card runs the files' tests: `probes=litmus` first, as `atomprobe litmus`.
+    let append = if a.litmus.is_empty() {
+        a.append.clone()
+    } else {
+        crate::litmus_cmd::litmus_append(Some(&a.append))
+    };
+    let cmdline = rpi4::cmdline_txt(&append)?;
     let root = workspace_root();
     let fw = firmware::locate(a.firmware.as_deref(), root.as_deref())?;
     let (profile, _) = Profile::load(Board::Raspi4b, root.as_deref())?;
-    let elf = match &a.kernel {
-        Some(k) => k.clone(),
-        None => {
+    // Every file parsed and translated before the build: no usable test, no image.
+    let litmus = if a.litmus.is_empty() {
+        None
+    } else {
+        Some(litmus::ImageLitmus::prepare(
+            &a.litmus,
+            a.kinds.as_deref(),
+            &[FileArch::AArch64],
+        )?)
+    };
+    let elf = match (&a.kernel, &litmus) {
+        (Some(k), _) => k.clone(),
+        (None, Some(l)) => {
+            let root = crate::require_root()?;
+            l.build_kernel(&root, FileArch::AArch64, Board::Raspi4b, "image-rpi4")?
+                .ok_or_else(|| {
+                    crate::RunError::Usage("--litmus: no AArch64 test to build in".into())
+                })?
+        }
+        (None, None) => {
             let root = crate::require_root()?;
             crate::kernel::build_kernel(&root, &profile, !a.debug)?
         }
     };
     let img = crate::kernel::flat_arm64_image(&elf)?;
-    let files = rpi4::rpi4_files(&img.bytes, &fw, &a.append)?;
+    let files = rpi4::rpi4_files(&img.bytes, &fw, &append)?;
     if as_dir {
         rpi4::write_rpi4_dir(&a.out, &files)?;
         crate::outln!(
@@ -140,6 +165,12 @@ fn cmd_image_rpi4(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
             c => c,
         }
     );
+    if let Some(l) = &litmus {
+        crate::outln!("litmus: {}", l.describe(FileArch::AArch64));
+        if let Some(r) = l.refused_line() {
+            crate::outln!("litmus: {r}");
+        }
+    }
     if as_dir {
         crate::outln!("copy the folder's contents to the FAT32 partition of an SD card");
     } else {
