@@ -100,10 +100,12 @@ struct Human;
 
 impl Write for Human {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let _ = Raw.write_str(s);
+        // The screen first: once a line is seen on the serial port it is on the screen too
+        // (tests/uefi_screen.rs takes its screendump when the last line appears on serial).
         if SCREEN_ON.load(Ordering::Relaxed) {
             board::screen_write(s);
         }
+        let _ = Raw.write_str(s);
         Ok(())
     }
 }
@@ -125,10 +127,10 @@ pub fn print(args: fmt::Arguments) {
 /// The last line of a run ("run finished"), on every console, after `end`: taken without the
 /// console lock, which a stuck or faulted core may hold after an abort.
 pub fn final_line(text: &str) {
-    let _ = Raw.write_str(text);
     if SCREEN_ON.load(Ordering::Relaxed) {
         board::screen_write_final(text);
     }
+    let _ = Raw.write_str(text);
 }
 
 #[macro_export]

@@ -1,0 +1,254 @@
+//! Issue 12 item 3: the GOP framebuffer as a text console. OVMF on q35 with a VGA device boots
+//! the UEFI disk image; when the serial log shows the "run finished" line (the kernel then
+//! parks: no exit device and no `shutdown=`, as on a PC), QEMU's QMP monitor takes a
+//! `screendump` (PPM) and the test looks for the lines the kernel drew, rendered here with the
+//! same font crate at every text row, pixel for pixel.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use atomprobe::Board;
+use noto_sans_mono_bitmap::{get_raster, get_raster_width, FontWeight, RasterHeight};
+
+/// kernel/src/board/uefi/screen.rs: pixels left free around the text.
+const MARGIN: usize = 8;
+const WEIGHT: FontWeight = FontWeight::Regular;
+const HEIGHT: RasterHeight = RasterHeight::Size16;
+
+/// A PPM (P6, maxval 255) screendump.
+struct Picture {
+    width: usize,
+    height: usize,
+    rgb: Vec<u8>,
+}
+
+fn read_ppm(path: &Path) -> Picture {
+    let data = std::fs::read(path).expect("screendump file");
+    // Header: "P6" width height maxval, whitespace separated, then one whitespace byte.
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while data[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !data[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8_lossy(&data[start..i]).into_owned());
+    }
+    assert_eq!(fields[0], "P6", "screendump is not a binary PPM");
+    assert_eq!(fields[3], "255");
+    let (width, height) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let rgb = data[i + 1..].to_vec();
+    assert_eq!(rgb.len(), width * height * 3, "PPM size");
+    Picture { width, height, rgb }
+}
+
+impl Picture {
+    fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let o = (y * self.width + x) * 3;
+        [self.rgb[o], self.rgb[o + 1], self.rgb[o + 2]]
+    }
+
+    /// Whether `text` is drawn at the start of text row `row`: every pixel of every glyph
+    /// equal to the kernel's grey (i, i, i).
+    fn has_text_at(&self, row: usize, text: &str) -> bool {
+        let gw = get_raster_width(WEIGHT, HEIGHT);
+        let gh = HEIGHT.val();
+        let y0 = MARGIN + row * gh;
+        if y0 + gh > self.height {
+            return false;
+        }
+        for (col, c) in text.chars().enumerate() {
+            let x0 = MARGIN + col * gw;
+            if x0 + gw > self.width {
+                return false;
+            }
+            let g = get_raster(c, WEIGHT, HEIGHT).expect("basic Latin");
+            for (dy, line) in g.rows().enumerate() {
+                for (dx, &i) in line.iter().enumerate() {
+                    if self.pixel(x0 + dx, y0 + dy) != [i, i, i] {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// The text rows where `text` starts.
+    fn rows_with(&self, text: &str) -> Vec<usize> {
+        let rows = self.height.saturating_sub(2 * MARGIN) / HEIGHT.val();
+        (0..rows).filter(|&r| self.has_text_at(r, text)).collect()
+    }
+}
+
+/// Send one QMP command and wait for its answer (events in between are skipped).
+fn qmp(conn: &mut UnixStream, reader: &mut impl BufRead, cmd: &str) -> String {
+    conn.write_all(cmd.as_bytes()).unwrap();
+    conn.write_all(b"\n").unwrap();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "QMP closed");
+        if line.contains("\"return\"") || line.contains("\"error\"") {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn pc_uefi_screen_console_shows_the_human_lines() {
+    if !common::qemu_present(Board::PcUefi) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("u.img");
+    let o = Command::new(env!("CARGO_BIN_EXE_atomprobe"))
+        .args([
+            "image",
+            "--board",
+            "uefi",
+            "--append",
+            "probes=fault iters=1k",
+            "--out",
+        ])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let vars = dir.path().join("vars.fd");
+    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).expect("OVMF (Debian ovmf)");
+    let sock = dir.path().join("qmp.sock");
+    let shot = dir.path().join("screen.ppm");
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-M", "q35", "-smp", "2", "-m", "256M", "-nodefaults"])
+        // OVMF's QemuVideoDxe drives the std VGA (bochs) device and gives it a GOP.
+        .args(["-device", "VGA", "-display", "none"])
+        .args(["-serial", "stdio", "-no-reboot", "-qmp"])
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .arg("-drive")
+        .arg("if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd")
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,format=raw,unit=1,file={}",
+            vars.display()
+        ))
+        .arg("-drive")
+        .arg(format!("format=raw,file={}", img.display()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Wait for the last line of the run; the kernel then parks (QEMU stays up).
+    let deadline = Instant::now() + common::timeout();
+    let mut log = String::new();
+    let mut finished = false;
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => {
+                log.push_str(&line);
+                log.push('\n');
+                if line.contains("run finished") {
+                    finished = true;
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let tail: String = log.lines().rev().take(8).collect::<Vec<_>>().join("\n");
+    let pic = if finished {
+        let mut conn = UnixStream::connect(&sock).expect("QMP socket");
+        conn.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut r = BufReader::new(conn.try_clone().unwrap());
+        let mut greeting = String::new();
+        r.read_line(&mut greeting).unwrap();
+        let a = qmp(&mut conn, &mut r, r#"{"execute":"qmp_capabilities"}"#);
+        assert!(a.contains("return"), "{a}");
+        let a = qmp(
+            &mut conn,
+            &mut r,
+            &format!(
+                r#"{{"execute":"screendump","arguments":{{"filename":"{}"}}}}"#,
+                shot.display()
+            ),
+        );
+        assert!(a.contains("return"), "screendump: {a}");
+        let _ = qmp(&mut conn, &mut r, r#"{"execute":"quit"}"#);
+        Some(read_ppm(&shot))
+    } else {
+        None
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    let pic = pic.unwrap_or_else(|| panic!("no 'run finished' line; log tail:\n{tail}"));
+
+    let report = probes::report::parse_report(&log);
+    assert_eq!(
+        report.integrity,
+        probes::report::Integrity::Verified,
+        "{tail}"
+    );
+    let begin = report
+        .records
+        .iter()
+        .find_map(|r| match r {
+            probes::record::Record::Begin(b) => Some(b),
+            _ => None,
+        })
+        .expect("begin record");
+    let screen = begin.platform.get("screen").cloned().unwrap_or_default();
+    assert!(
+        screen.contains("text on the GOP framebuffer"),
+        "platform.screen = {screen}"
+    );
+    // The human lines are on the screen: the "run finished" line, the summary, the first
+    // probe family's progress line. Few enough lines are drawn that none has scrolled away.
+    for text in [
+        "==== atomprobe: run finished (complete)",
+        "== atomprobe summary:",
+        "-- probes: fault",
+        "probes fault, iters 1000",
+    ] {
+        assert!(
+            !pic.rows_with(text).is_empty(),
+            "'{text}' not found on the {}x{} screen",
+            pic.width,
+            pic.height
+        );
+    }
+    let first = format!("atomprobe {} on uefi-x86_64", begin.version);
+    assert_eq!(
+        pic.rows_with(&first),
+        [0],
+        "first line '{first}' not on row 0"
+    );
+    // The matcher tells lines apart (the run completed, it did not abort).
+    assert!(pic
+        .rows_with("==== atomprobe: run finished (aborted)")
+        .is_empty());
+    // Records stay off the screen.
+    assert!(
+        pic.rows_with("{").is_empty(),
+        "a record line is on the screen"
+    );
+}
