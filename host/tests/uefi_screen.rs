@@ -103,11 +103,14 @@ fn qmp(conn: &mut UnixStream, reader: &mut impl BufRead, cmd: &str) -> String {
     }
 }
 
-#[test]
-fn pc_uefi_screen_console_shows_the_human_lines() {
-    if !common::qemu_present(Board::PcUefi) {
-        return;
-    }
+/// Boot the UEFI disk image (`probes=fault iters=1k`) with `machine` (QEMU program and its
+/// machine, firmware, display and disk arguments; no exit device, so the kernel parks after the
+/// run as on real hardware), take a screendump when "run finished" appears on serial, and check
+/// the screen shows the human lines of the run and no records.
+fn check_screen(machine: &[String], board: &str) {
+    // One QEMU at a time (2-core CI host).
+    static ONE_QEMU: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("u.img");
     let o = Command::new(env!("CARGO_BIN_EXE_atomprobe"))
@@ -123,25 +126,22 @@ fn pc_uefi_screen_console_shows_the_human_lines() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let vars = dir.path().join("vars.fd");
-    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).expect("OVMF (Debian ovmf)");
     let sock = dir.path().join("qmp.sock");
     let shot = dir.path().join("screen.ppm");
-    let mut child = Command::new("qemu-system-x86_64")
-        .args(["-M", "q35", "-smp", "2", "-m", "256M", "-nodefaults"])
-        // OVMF's QemuVideoDxe drives the std VGA (bochs) device and gives it a GOP.
-        .args(["-device", "VGA", "-display", "none"])
+    let d = img.display().to_string();
+    let v = dir.path().join("vars.fd").display().to_string();
+    let argv: Vec<String> = machine
+        .iter()
+        .map(|a| a.replace("{disk}", &d).replace("{vars}", &v))
+        .collect();
+    if argv.iter().any(|a| a.contains(&v)) {
+        std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &v).expect("OVMF (Debian ovmf)");
+    }
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .args(["-smp", "2", "-m", "256M", "-nodefaults", "-display", "none"])
         .args(["-serial", "stdio", "-no-reboot", "-qmp"])
         .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .arg("-drive")
-        .arg("if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd")
-        .arg("-drive")
-        .arg(format!(
-            "if=pflash,format=raw,unit=1,file={}",
-            vars.display()
-        ))
-        .arg("-drive")
-        .arg(format!("format=raw,file={}", img.display()))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -236,7 +236,7 @@ fn pc_uefi_screen_console_shows_the_human_lines() {
             pic.height
         );
     }
-    let first = format!("atomprobe {} on uefi-x86_64", begin.version);
+    let first = format!("atomprobe {} on {board}", begin.version);
     assert_eq!(
         pic.rows_with(&first),
         [0],
@@ -251,4 +251,51 @@ fn pc_uefi_screen_console_shows_the_human_lines() {
         pic.rows_with("{").is_empty(),
         "a record line is on the screen"
     );
+}
+
+#[test]
+fn pc_uefi_screen_console_shows_the_human_lines() {
+    if !common::qemu_present(Board::PcUefi) {
+        return;
+    }
+    let machine = [
+        "qemu-system-x86_64",
+        "-M",
+        "q35",
+        // OVMF's QemuVideoDxe drives the std VGA (bochs) device and gives it a GOP.
+        "-device",
+        "VGA",
+        "-drive",
+        "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "-drive",
+        "if=pflash,format=raw,unit=1,file={vars}",
+        "-drive",
+        "format=raw,file={disk}",
+    ];
+    check_screen(&machine.map(String::from), "uefi-x86_64");
+}
+
+#[test]
+fn virt_uefi_screen_console_shows_the_human_lines() {
+    if !common::qemu_present(Board::VirtUefi) {
+        return;
+    }
+    let machine = [
+        "qemu-system-aarch64",
+        "-M",
+        "virt",
+        "-cpu",
+        "cortex-a72",
+        // The aarch64 UEFI firmware's QemuRamfbDxe gives ramfb a GOP whose buffer is RAM that
+        // QEMU scans out directly (virtio-gpu would need transfers after ExitBootServices).
+        "-device",
+        "ramfb",
+        "-bios",
+        "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+        "-drive",
+        "if=none,id=esp,format=raw,file={disk}",
+        "-device",
+        "virtio-blk-device,drive=esp",
+    ];
+    check_screen(&machine.map(String::from), "uefi-aarch64");
 }
