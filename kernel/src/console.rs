@@ -126,6 +126,8 @@ pub fn print(args: fmt::Arguments) {
 
 /// The last line of a run ("run finished"), on every console, after `end`: taken without the
 /// console lock, which a stuck or faulted core may hold after an abort.
+// Only the UEFI boards print a line after `end` (the others end with the exit device).
+#[cfg_attr(not(feature = "board-uefi"), allow(dead_code))]
 pub fn final_line(text: &str) {
     if SCREEN_ON.load(Ordering::Relaxed) {
         board::screen_write_final(text);

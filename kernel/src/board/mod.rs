@@ -34,6 +34,7 @@ pub use imp::*;
 pub fn screen_write(_text: &str) {}
 
 #[cfg(not(feature = "board-uefi"))]
+#[allow(dead_code)] // only `console::final_line` calls it, which only UEFI boards use
 pub fn screen_write_final(_text: &str) {}
 
 #[cfg(not(feature = "board-uefi"))]
