@@ -103,25 +103,17 @@ fn qmp(conn: &mut UnixStream, reader: &mut impl BufRead, cmd: &str) -> String {
     }
 }
 
-/// Boot the UEFI disk image (`probes=fault iters=1k`) with `machine` (QEMU program and its
-/// machine, firmware, display and disk arguments; no exit device, so the kernel parks after the
-/// run as on real hardware), take a screendump when "run finished" appears on serial, and check
-/// the screen shows the human lines of the run and no records.
-fn check_screen(machine: &[String], board: &str) {
+/// Boot the UEFI disk image with `append` in its cmdline.txt and `machine` (QEMU program and
+/// its machine, firmware, display and disk arguments; no exit device, so the kernel parks after
+/// the run as on real hardware); take a screendump when "run finished" appears on serial.
+fn boot_and_screendump(machine: &[String], append: &str) -> (probes::record::Begin, Picture) {
     // One QEMU at a time (2-core CI host).
     static ONE_QEMU: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("u.img");
     let o = Command::new(env!("CARGO_BIN_EXE_atomprobe"))
-        .args([
-            "image",
-            "--board",
-            "uefi",
-            "--append",
-            "probes=fault iters=1k",
-            "--out",
-        ])
+        .args(["image", "--board", "uefi", "--append", append, "--out"])
         .arg(&img)
         .output()
         .unwrap();
@@ -215,7 +207,17 @@ fn check_screen(machine: &[String], board: &str) {
             probes::record::Record::Begin(b) => Some(b),
             _ => None,
         })
-        .expect("begin record");
+        .expect("begin record")
+        .clone();
+    (begin, pic)
+}
+
+/// Boot the UEFI disk image (`probes=fault iters=1k`) with `machine` (QEMU program and its
+/// machine, firmware, display and disk arguments; no exit device, so the kernel parks after the
+/// run as on real hardware), take a screendump when "run finished" appears on serial, and check
+/// the screen shows the human lines of the run and no records.
+fn check_screen(machine: &[String], board: &str) {
+    let (begin, pic) = boot_and_screendump(machine, "probes=fault iters=1k");
     let screen = begin.platform.get("screen").cloned().unwrap_or_default();
     assert!(
         screen.contains("text on the GOP framebuffer"),
@@ -253,12 +255,8 @@ fn check_screen(machine: &[String], board: &str) {
     );
 }
 
-#[test]
-fn pc_uefi_screen_console_shows_the_human_lines() {
-    if !common::qemu_present(Board::PcUefi) {
-        return;
-    }
-    let machine = [
+fn pc_machine() -> Vec<String> {
+    [
         "qemu-system-x86_64",
         "-M",
         "q35",
@@ -271,8 +269,55 @@ fn pc_uefi_screen_console_shows_the_human_lines() {
         "if=pflash,format=raw,unit=1,file={vars}",
         "-drive",
         "format=raw,file={disk}",
-    ];
-    check_screen(&machine.map(String::from), "uefi-x86_64");
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn pc_uefi_screen_console_shows_the_human_lines() {
+    if !common::qemu_present(Board::PcUefi) {
+        return;
+    }
+    check_screen(&pc_machine(), "uefi-x86_64");
+}
+
+/// More lines than the screen has rows (one error line per bad boot argument, each wrapping):
+/// the picture scrolls, the first line is gone from the top, the last lines sit at the bottom.
+#[test]
+fn pc_uefi_screen_console_scrolls() {
+    if !common::qemu_present(Board::PcUefi) {
+        return;
+    }
+    let bad: Vec<String> = (0..40).map(|i| format!("bad{i}=1")).collect();
+    let (begin, pic) = boot_and_screendump(
+        &pc_machine(),
+        &format!("probes=fault iters=1k {}", bad.join(" ")),
+    );
+    let rows = (pic.height - 2 * MARGIN) / HEIGHT.val();
+    let first = format!("atomprobe {} on uefi-x86_64", begin.version);
+    assert!(
+        pic.rows_with(&first).is_empty(),
+        "the first line did not scroll away"
+    );
+    let finished = pic.rows_with("==== atomprobe: run finished (complete)");
+    let summary = pic.rows_with("== atomprobe summary:");
+    assert_eq!(finished.len(), 1, "run finished rows {finished:?}");
+    assert!(
+        finished[0] + 4 >= rows,
+        "run finished at row {} of {rows}: not at the bottom",
+        finished[0]
+    );
+    assert!(
+        summary.len() == 1 && summary[0] < finished[0],
+        "summary rows {summary:?}"
+    );
+    // Error lines scrolled up intact: the last bad argument's line is above the summary.
+    let last_err = pic.rows_with("error (bootarg): unknown boot argument 'bad39'");
+    assert!(
+        last_err.len() == 1 && last_err[0] < summary[0],
+        "last error line rows {last_err:?}"
+    );
 }
 
 #[test]
