@@ -95,9 +95,20 @@ pub struct Framebuffer {
     pub height: u32,
     /// Pixels per scan line.
     pub stride: u32,
-    /// 0: RGB (byte 0 = red), 1: BGR (byte 0 = blue), 4 bytes per pixel; other: unusable.
+    /// [`FB_RGB`], [`FB_BGR`] (4 bytes per pixel: the two a console can draw on), or
+    /// [`FB_BITMASK`], [`FB_BLT_ONLY`] (reported, not used).
     pub format: u32,
 }
+
+/// GOP `EFI_GRAPHICS_PIXEL_FORMAT` (UEFI 2.10 12.9.2): PixelRedGreenBlueReserved8BitPerColor
+/// (byte 0 = red).
+pub const FB_RGB: u32 = 0;
+/// PixelBlueGreenRedReserved8BitPerColor (byte 0 = blue).
+pub const FB_BGR: u32 = 1;
+/// PixelBitMask: channel positions given by masks.
+pub const FB_BITMASK: u32 = 2;
+/// PixelBltOnly: no linear framebuffer (`base` 0).
+pub const FB_BLT_ONLY: u32 = 3;
 
 /// Most AArch64 cores the loader describes.
 pub const MAX_ARM_CPUS: usize = 64;

@@ -127,10 +127,25 @@ fn virt_uefi_8_cores() {
 fn pc_uefi_bad_cmdline_file_gives_errors_and_defaults() {
     let Some(o) = boot(Board::PcUefi, |opts| {
         opts.smp = Some(2);
-        opts.append = Some("probes=fault iters=banana colour=blue".into());
+        // console=screen without a display (the profile has none): an error record, and the
+        // serial console stays on (this report is read from it). console=ttyS0 is Linux's.
+        opts.append = Some(
+            "probes=fault iters=banana colour=blue console=ttyS0,115200 console=screen".into(),
+        );
     }) else {
         return;
     };
+    let console = o.errors("console");
+    o.check(
+        console
+            .iter()
+            .any(|e| e.message.contains("console=screen is unavailable")),
+        &format!("no console error for console=screen without a screen: {console:?}"),
+    );
+    o.check(
+        o.begin().config.ignored == ["console=ttyS0,115200"],
+        &format!("config.ignored = {:?}", o.begin().config.ignored),
+    );
     let errs = o.errors("bootarg");
     for bad in ["iters", "colour"] {
         o.check(

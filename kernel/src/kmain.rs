@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use probes::attr::Arch;
-use probes::config::{Config, SelfTest};
+use probes::config::{Config, ConsoleChoice, SelfTest};
 use probes::platform::Privilege;
 use probes::record::{Begin, ErrorRec, Record, RunStatus, SCHEMA};
 
@@ -35,6 +35,7 @@ pub fn kmain(info: BootInfo) -> ! {
     // The arch turns the requested configuration into what it can do (e.g. MMU off means every
     // access is Device-nGnRnE) and sets up paging, alignment checking and counters accordingly.
     arch::apply_config(&mut cfg, &mut errors);
+    choose_consoles(&cfg, &mut errors);
 
     println!(
         "atomprobe {} on {} ({}), {}",
@@ -99,6 +100,27 @@ pub fn kmain(info: BootInfo) -> ! {
     println!("heap: {used} bytes used, {free} free");
     console::finish(RunStatus::Complete, arch::now_ns() / 1_000_000);
     board::exit(RunStatus::Complete)
+}
+
+/// `console=serial|screen|both` (default both) against the screen the board has: a screen
+/// asked for by name but unusable gives an error record and the serial console stays on.
+fn choose_consoles(cfg: &Config, errors: &mut Vec<ErrorRec>) {
+    let choice = cfg.console.unwrap_or(ConsoleChoice::Both);
+    let (serial, screen) = choice.targets();
+    match board::screen_state() {
+        Ok(()) => console::set_targets(serial, screen),
+        Err(why) => {
+            if choice == ConsoleChoice::Screen {
+                errors.push(ErrorRec {
+                    what: "console".into(),
+                    message: alloc::format!(
+                        "console=screen is unavailable: {why}; using the serial console"
+                    ),
+                });
+            }
+            console::set_targets(true, false);
+        }
+    }
 }
 
 /// End the run after something unexpected: print `what` (the caller has already dumped

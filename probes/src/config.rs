@@ -93,6 +93,41 @@ pub struct Config {
     /// (`litmus::engine::Skew`) and prints a summary per test (a debug aid; it slows the runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub litmus_debug: Option<LitmusDebug>,
+    /// Where the output goes (`console=serial|screen|both`; absent: both). Only these three
+    /// values are atomprobe's: `console=ttyS0,115200`, `console=tty1` and the like are Linux
+    /// words (the Pi firmware prepends them) and land in [`Config::ignored`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleChoice>,
+}
+
+/// `console=`: the serial port, the screen (UEFI GOP framebuffer: human lines only, no
+/// records), or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleChoice {
+    Serial,
+    Screen,
+    Both,
+}
+
+impl ConsoleChoice {
+    pub fn from_name(v: &str) -> Option<ConsoleChoice> {
+        match v {
+            "serial" => Some(ConsoleChoice::Serial),
+            "screen" => Some(ConsoleChoice::Screen),
+            "both" => Some(ConsoleChoice::Both),
+            _ => None,
+        }
+    }
+
+    /// (serial, screen) wanted.
+    pub fn targets(self) -> (bool, bool) {
+        match self {
+            ConsoleChoice::Serial => (true, false),
+            ConsoleChoice::Screen => (false, true),
+            ConsoleChoice::Both => (true, true),
+        }
+    }
 }
 
 /// Debug measurements of the litmus runner (`litmus-debug=`).
@@ -129,6 +164,7 @@ impl Config {
             shutdown: None,
             ignored: Vec::new(),
             litmus_debug: None,
+            console: None,
         }
     }
 
@@ -376,6 +412,14 @@ impl Config {
                         arg(key, value)
                     )),
                 },
+                "console" => match ConsoleChoice::from_name(value) {
+                    Some(c) => cfg.console = Some(c),
+                    // Not reached: other values are Linux words, set aside above.
+                    None => err(format!(
+                        "{} is not valid: expected serial, screen or both; using both",
+                        arg(key, value)
+                    )),
+                },
                 "litmus-debug" => match value {
                     "skew" => cfg.litmus_debug = Some(LitmusDebug::Skew),
                     _ => err(format!(
@@ -474,6 +518,11 @@ const FOREIGN_KEYS: &[&str] = &[
 /// Whether `item` is a boot-loader / Linux word rather than an atomprobe argument.
 fn is_foreign_bootarg(item: &str) -> bool {
     let key = item.split_once('=').map_or(item, |(k, _)| k);
+    // `console=serial|screen|both` is ours; every other `console=` (ttyS0,115200, tty1, …) is
+    // Linux's.
+    if let Some(("console", v)) = item.split_once('=') {
+        return ConsoleChoice::from_name(v).is_none();
+    }
     FOREIGN_KEYS.contains(&key)
         || (key.contains('.') && !KEYS.iter().any(|k| k.trim_end_matches('=') == key))
 }
@@ -494,6 +543,7 @@ const KEYS: &[&str] = &[
     "shutdown=",
     "selftest=",
     "litmus-debug=",
+    "console=",
 ];
 
 fn default_mapping() -> Vec<String> {
@@ -749,6 +799,35 @@ mod tests {
         assert!(e[2].message.contains("'foo'") && e[2].message.contains("accepted keys"));
         assert!(e.iter().all(|r| r.what == "bootarg"));
         assert_eq!(c, Config::defaults(Arch::Aarch64));
+    }
+
+    #[test]
+    fn console_takes_our_three_values_and_leaves_linux_forms_aside() {
+        for (v, want) in [
+            ("serial", ConsoleChoice::Serial),
+            ("screen", ConsoleChoice::Screen),
+            ("both", ConsoleChoice::Both),
+        ] {
+            let (c, e) = Config::parse(&format!("console={v}"), Arch::X86_64, KNOWN);
+            assert!(e.is_empty(), "{e:?}");
+            assert_eq!(c.console, Some(want));
+            assert!(c.ignored.is_empty());
+        }
+        assert_eq!(ConsoleChoice::Screen.targets(), (false, true));
+        assert_eq!(ConsoleChoice::Both.targets(), (true, true));
+        // The Pi firmware's and Linux's forms: ignored, not errors, and not ours.
+        let (c, e) = Config::parse(
+            "console=ttyS0,115200 console=tty1 console=serial0,115200 console=",
+            Arch::Aarch64,
+            KNOWN,
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(c.console, None);
+        assert_eq!(c.ignored.len(), 4);
+        // Ours after a Linux one still applies.
+        let (c, _) = Config::parse("console=tty1 console=serial", Arch::Aarch64, KNOWN);
+        assert_eq!(c.console, Some(ConsoleChoice::Serial));
+        assert_eq!(c.ignored, ["console=tty1"]);
     }
 
     #[test]

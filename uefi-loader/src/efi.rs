@@ -179,7 +179,7 @@ fn find_rsdp(h: &mut Handover) {
     }
 }
 
-/// The GOP framebuffer, for the kernel's facts (and a screen console later). Opened with
+/// The GOP framebuffer, for the kernel's facts and screen console. Opened with
 /// GET_PROTOCOL, not exclusively: an exclusive open would disconnect the firmware's own text
 /// console from the screen.
 fn find_framebuffer(h: &mut Handover) {
@@ -202,15 +202,22 @@ fn find_framebuffer(h: &mut Handover) {
     };
     let mode = gop.current_mode_info();
     let format = match mode.pixel_format() {
-        PixelFormat::Rgb => 0,
-        PixelFormat::Bgr => 1,
-        _ => return, // bitmask or Blt-only: no linear 32-bit framebuffer to describe
+        PixelFormat::Rgb => handover::FB_RGB,
+        PixelFormat::Bgr => handover::FB_BGR,
+        PixelFormat::Bitmask => handover::FB_BITMASK,
+        PixelFormat::BltOnly => handover::FB_BLT_ONLY,
     };
     let (width, height) = mode.resolution();
-    let mut fb = gop.frame_buffer();
+    // Blt-only modes have no framebuffer to describe: only the format tells the kernel why.
+    let (base, size) = if format == handover::FB_BLT_ONLY {
+        (0, 0)
+    } else {
+        let mut fb = gop.frame_buffer();
+        (fb.as_mut_ptr() as u64, fb.size() as u64)
+    };
     h.framebuffer = handover::Framebuffer {
-        base: fb.as_mut_ptr() as u64,
-        size: fb.size() as u64,
+        base,
+        size,
         width: width as u32,
         height: height as u32,
         stride: mode.stride() as u32,

@@ -36,6 +36,9 @@ pub const FALLBACK_MEMORY: &[(usize, usize)] = &[];
 /// on this board the loader has already relocated the image to where it runs, so that path is
 /// never taken. QEMU virt's PL011 (the SPCR port is only known once ACPI is read).
 pub const EARLY_UART: usize = 0x0900_0000;
+/// The kernel's tables map everything below 4 GiB that is not RAM as Device-nGnRnE
+/// (`arch::aarch64::mmu`), RAM as Normal; a framebuffer above is not drawn on.
+const SCREEN_MAPPED_END: u64 = 1 << 32;
 /// The loader's memory map already keeps firmware memory out of what it hands over.
 pub const FIRMWARE_RESERVED: &[(u64, u64)] = &[];
 /// Cores start through PSCI (ACPI FADT), never a spin table.
@@ -68,13 +71,6 @@ pub fn console_write(bytes: &[u8]) {
 
 /// The end of the run: the "run finished" line, semihosting SYS_EXIT under QEMU (0 complete,
 /// 1 aborted); on real hardware `shutdown=` decides (see `finish`).
-/// Stop after a fatal error before boot finished (`crate::fatal::early`): whether semihosting
-/// answers is not known yet (finding out takes the fault guard), so park.
-pub fn exit_early() -> ! {
-    console_write(b"atomprobe: parked (no exit status can be reported this early)\r\n");
-    arch::halt()
-}
-
 pub fn exit(status: RunStatus) -> ! {
     let code = match status {
         RunStatus::Complete => 0,
@@ -85,6 +81,13 @@ pub fn exit(status: RunStatus) -> ! {
             semihosting::exit(code);
         }
     })
+}
+
+/// Stop after a fatal error before boot finished (`crate::fatal::early`): whether semihosting
+/// answers is not known yet (finding out takes the fault guard), so park (as `virt`).
+pub fn exit_early() -> ! {
+    console_write(b"atomprobe: parked (no exit status can be reported this early)\r\n");
+    arch::halt()
 }
 
 /// When ResetSystem is not available: PSCI SYSTEM_OFF (Arm DEN 0022) through the FADT's conduit.
@@ -249,7 +252,9 @@ pub fn uefi_primary(handover: usize, entry_el: u64) -> ! {
     );
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
     fact("heap", format!("{:#x}+{:#x}", h.heap_base, h.heap_len));
-    fact("framebuffer", super::framebuffer_fact(h));
+    let (framebuffer, screen) = super::framebuffer_facts(h, SCREEN_MAPPED_END);
+    fact("framebuffer", framebuffer);
+    fact("screen", screen);
     fact("semihosting", semihosting.to_string());
     fact("cntfrq_hz", format!("{}", CNTFRQ_EL0.get()));
 

@@ -20,6 +20,8 @@ mod arch_entry;
 
 pub use arch_entry::*;
 
+mod screen;
+
 use alloc::format;
 use alloc::string::String;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -49,9 +51,9 @@ fn finish(status: RunStatus, qemu_exit: impl FnOnce()) -> ! {
             String::from("the machine stays on (boot argument shutdown=N powers it off after N s)")
         }
     };
-    arch_entry::console_write(
-        format!("\r\n==== atomprobe: run finished ({what}); {plan} ====\r\n").as_bytes(),
-    );
+    crate::console::final_line(&format!(
+        "\n==== atomprobe: run finished ({what}); {plan} ====\n"
+    ));
     qemu_exit();
     if let Some(s) = shutdown {
         let end = crate::arch::now_ns() + u64::from(s) * 1_000_000_000;
@@ -91,21 +93,58 @@ fn reset_shutdown() {
     }
 }
 
-/// The GOP framebuffer the loader found (not drawn on yet: no screen console).
-fn framebuffer_fact(h: &Handover) -> String {
+/// Whether the screen console works, and why not (set once on the boot core before `kmain`).
+static SCREEN_STATE: crate::sync::Once<Result<(), String>> = crate::sync::Once::new();
+
+/// Set up the screen console on the GOP framebuffer the loader found; returns the facts
+/// `framebuffer` and `screen` for `begin.platform`. `mapped_end`: the arch's identity map ends
+/// there.
+fn framebuffer_facts(h: &Handover, mapped_end: u64) -> (String, String) {
     let fb = &h.framebuffer;
-    if fb.base == 0 {
-        return "none (no GOP with a linear 32-bit framebuffer)".into();
+    let what = if fb.base == 0 && fb.width == 0 {
+        "none (no GOP)".into()
+    } else {
+        format!(
+            "{}x{} {} stride {} at {:#x}+{:#x} (GOP)",
+            fb.width,
+            fb.height,
+            match fb.format {
+                handover::FB_RGB => "RGB",
+                handover::FB_BGR => "BGR",
+                handover::FB_BITMASK => "bitmask",
+                handover::FB_BLT_ONLY => "blt-only",
+                _ => "unknown-format",
+            },
+            fb.stride,
+            fb.base,
+            fb.size
+        )
+    };
+    let state = screen::init(fb, mapped_end);
+    let screen = match &state {
+        Ok(s) => s.clone(),
+        Err(e) => format!("none: {e}"),
+    };
+    SCREEN_STATE.call_once(|| state.map(|_| ()));
+    (what, screen)
+}
+
+/// Human text to the screen console (no-op without one).
+pub fn screen_write(text: &str) {
+    screen::write(text);
+}
+
+/// [`screen_write`] at the end of the run, even if a stuck core holds the screen's lock.
+pub fn screen_write_final(text: &str) {
+    screen::write_final(text);
+}
+
+/// `Ok` when the screen console works, else why not.
+pub fn screen_state() -> Result<(), String> {
+    match SCREEN_STATE.get() {
+        Some(s) => s.clone(),
+        None => Err("the screen console was not set up".into()),
     }
-    format!(
-        "{}x{} {} stride {} at {:#x}+{:#x} (GOP; not used: serial console only)",
-        fb.width,
-        fb.height,
-        if fb.format == 0 { "RGB" } else { "BGR" },
-        fb.stride,
-        fb.base,
-        fb.size
-    )
 }
 
 /// Copy the loader's notes into error records (queued: they follow `begin`).

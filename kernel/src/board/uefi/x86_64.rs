@@ -34,6 +34,10 @@ const EXIT_ABORTED: u32 = 0x11;
 /// The loader reserves the heap below 3 GiB (inside the kernel's identity map, outside the
 /// MMIO hole); anything else is refused.
 const MAPPED_RAM_END: u64 = 3 << 30;
+/// `uefi_entry.S` identity-maps the first 4 GiB (RAM and the MMIO hole, where PCI display
+/// BARs such as QEMU's VGA at 0x8000_0000 and real GPUs' apertures usually lie); a framebuffer
+/// above is not drawn on.
+const SCREEN_MAPPED_END: u64 = 1 << 32;
 
 fn com1() -> SerialPort {
     // SAFETY: 0x3f8 is COM1 on PCs; the port holds no state beyond the device itself, so a
@@ -134,15 +138,19 @@ pub fn exit(status: RunStatus) -> ! {
     })
 }
 
+/// Stop after a fatal error before boot finished (`crate::fatal::early`): the heap may not exist,
+/// so no "run finished" line (it is formatted); isa-debug-exit needs nothing set up (QEMU), on a
+/// PC the write does nothing and the core parks.
+pub fn exit_early() -> ! {
+    let mut port: Port<u32> = Port::new(DEBUG_EXIT_PORT);
+    // SAFETY: port 0xf4 is the debug-exit device under QEMU and unused on PCs.
+    unsafe { port.write(EXIT_ABORTED) };
+    arch::halt()
+}
+
 /// When ResetSystem is not available: nothing else powers a PC off without ACPI's AML (the
 /// `\_S5` sleep type lives in the DSDT); the core parks.
 pub fn power_off_fallback() {}
-
-/// Stop after a fatal error before boot finished (`crate::fatal::early`): isa-debug-exit needs
-/// nothing set up (and on a real PC the port write does nothing and the core parks).
-pub fn exit_early() -> ! {
-    exit(RunStatus::Aborted)
-}
 
 fn fail(what: &str) -> ! {
     console_write(b"atomprobe: ");
@@ -198,7 +206,9 @@ extern "C" fn uefi_entry64(handover: u64) -> ! {
     fact("ram_bytes", format!("{}", h.usable_bytes()));
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
     fact("heap", format!("{:#x}+{:#x}", h.heap_base, h.heap_len));
-    fact("framebuffer", super::framebuffer_fact(h));
+    let (framebuffer, screen) = super::framebuffer_facts(h, SCREEN_MAPPED_END);
+    fact("framebuffer", framebuffer);
+    fact("screen", screen);
     fact(
         "ap_trampoline",
         if h.trampoline != 0 {
