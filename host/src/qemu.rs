@@ -141,7 +141,8 @@ pub fn qemu_command(
     }
     args.extend(["-kernel".into(), image.display().to_string()]);
     if let Some(append) = &opts.append {
-        if !profile.append {
+        // A device tree given with --qemu-arg=-dtb carries -append as /chosen/bootargs.
+        if !profile.append && !opts.qemu_args.iter().any(|a| a == "-dtb") {
             eprintln!(
                 "atomprobe: warning: on board {} the kernel cannot see -append without a device \
                  tree (pass one with --qemu-arg=-dtb --qemu-arg=FILE); passing it anyway",
