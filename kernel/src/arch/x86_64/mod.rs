@@ -17,6 +17,10 @@ mod smp;
 mod time;
 mod trap;
 
+/// The UEFI board reads the SPCR with the same ACPI handler as the MADT walk.
+#[cfg(feature = "board-uefi")]
+pub use smp::IdentityMap as AcpiIdentityMap;
+
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};

@@ -100,9 +100,10 @@ pub fn apic_id_of(i: usize) -> u32 {
     CORES[i].apic_id.load(Ordering::Relaxed)
 }
 
-/// ACPI tables are identity-mapped below 4 GiB (q35 puts them at the top of low RAM).
+/// ACPI tables are identity-mapped below 4 GiB (q35 puts them at the top of low RAM; the
+/// machines UEFI boards were tried on too): the handler for the `acpi` crate on every x86 board.
 #[derive(Clone, Copy)]
-struct IdentityMap;
+pub struct IdentityMap;
 
 impl AcpiHandler for IdentityMap {
     unsafe fn map_physical_region<T>(&self, pa: usize, size: usize) -> PhysicalMapping<Self, T> {

@@ -15,8 +15,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use handover::{
-    CmdlineSource, Handover, EFI_RUNTIME_SERVICES_CODE, EFI_RUNTIME_SERVICES_DATA, PSCI_HVC,
-    PSCI_SMC, UART_PL011, UART_SBSA,
+    Handover, EFI_RUNTIME_SERVICES_CODE, EFI_RUNTIME_SERVICES_DATA, PSCI_HVC, PSCI_SMC, UART_PL011,
+    UART_SBSA,
 };
 use probes::record::RunStatus;
 
@@ -209,18 +209,8 @@ pub fn uefi_primary(handover: usize, entry_el: u64) -> ! {
     let mut fact = |k: &str, v: String| {
         platform.insert(k.to_string(), v);
     };
-    fact("entry", "uefi".into());
+    super::handover_facts(h, handover as u64, &mut fact);
     fact("entry_el", format!("{entry_el}"));
-    fact(
-        "firmware",
-        String::from_utf8_lossy(h.firmware()).into_owned(),
-    );
-    fact(
-        "cmdline_source",
-        CmdlineSource::from_u32(h.cmdline_source).name().into(),
-    );
-    fact("handover", format!("{handover:#x}"));
-    fact("rsdp", format!("{:#x}", h.rsdp));
     fact("uart", uart_fact);
     fact(
         "gic",

@@ -155,3 +155,20 @@ fn queue_notes(h: &Handover) {
         }
     }
 }
+
+/// The `begin.platform` facts both architectures take from the handover block.
+fn handover_facts(h: &Handover, handover: u64, fact: &mut dyn FnMut(&str, String)) {
+    fact("entry", "uefi".into());
+    fact(
+        "firmware",
+        String::from_utf8_lossy(h.firmware()).into_owned(),
+    );
+    fact(
+        "cmdline_source",
+        handover::CmdlineSource::from_u32(h.cmdline_source)
+            .name()
+            .into(),
+    );
+    fact("handover", format!("{handover:#x}"));
+    fact("rsdp", format!("{:#x}", h.rsdp));
+}

@@ -3,14 +3,13 @@
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
-use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use acpi::address::AddressSpace;
 use acpi::spcr::{Spcr, SpcrInterfaceType};
-use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
+use acpi::AcpiTables;
 
-use handover::{CmdlineSource, Handover};
+use handover::Handover;
 use probes::record::RunStatus;
 use uart_16550::SerialPort;
 use x86_64::instructions::port::Port;
@@ -66,24 +65,6 @@ pub fn console_write(bytes: &[u8]) {
     }
 }
 
-/// ACPI tables lie below 4 GiB on the machines we know, inside our identity map.
-#[derive(Clone, Copy)]
-struct IdentityMap;
-
-impl AcpiHandler for IdentityMap {
-    unsafe fn map_physical_region<T>(&self, pa: usize, size: usize) -> PhysicalMapping<Self, T> {
-        assert!(
-            pa.checked_add(size).is_some_and(|e| e <= 1 << 32),
-            "ACPI table at {pa:#x} is outside the 4 GiB identity map"
-        );
-        let p = NonNull::new(pa as *mut T).expect("ACPI table at physical address 0");
-        // SAFETY: physical memory below 4 GiB is identity-mapped (uefi_entry.S).
-        unsafe { PhysicalMapping::new(pa, p, size, size, *self) }
-    }
-
-    fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
-}
-
 /// The SPCR's console (ACPI SPCR, Microsoft "Serial Port Console Redirection Table"): used as a
 /// second console when it is a 16550/16450 at an I/O port other than COM1. Returns the fact.
 fn spcr_console(rsdp: u64) -> String {
@@ -91,7 +72,7 @@ fn spcr_console(rsdp: u64) -> String {
         return "no SPCR (no RSDP below 4 GiB)".into();
     }
     // SAFETY: the RSDP comes from the firmware's configuration table; tables are identity-mapped.
-    let tables = match unsafe { AcpiTables::from_rsdp(IdentityMap, rsdp as usize) } {
+    let tables = match unsafe { AcpiTables::from_rsdp(arch::AcpiIdentityMap, rsdp as usize) } {
         Ok(t) => t,
         Err(e) => return format!("no SPCR (ACPI tables: {e:?})"),
     };
@@ -191,18 +172,8 @@ extern "C" fn uefi_entry64(handover: u64) -> ! {
     let mut fact = |k: &str, v: String| {
         platform.insert(String::from(k), v);
     };
-    fact("entry", "uefi".into());
+    super::handover_facts(h, handover, &mut fact);
     fact("console", format!("COM1 (I/O {COM1:#x}); {spcr}"));
-    fact(
-        "firmware",
-        String::from_utf8_lossy(h.firmware()).into_owned(),
-    );
-    fact(
-        "cmdline_source",
-        CmdlineSource::from_u32(h.cmdline_source).name().into(),
-    );
-    fact("handover", format!("{handover:#x}"));
-    fact("rsdp", format!("{:#x}", h.rsdp));
     fact("ram_bytes", format!("{}", h.usable_bytes()));
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
     fact("heap", format!("{:#x}+{:#x}", h.heap_base, h.heap_len));
