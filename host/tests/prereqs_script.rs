@@ -5,6 +5,7 @@
 //! call to a file and answer from environment variables, so a case can say "the pinned toolchain
 //! lacks these targets" or "there is no rustup" and then check what the script asked for and
 //! what it printed. Nothing is installed and no system file is written.
+#![cfg(unix)] // bash and Unix permissions (the foreign-target clippy builds every test)
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

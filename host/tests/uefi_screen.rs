@@ -3,6 +3,7 @@
 //! parks: no exit device and no `shutdown=`, as on a PC), QEMU's QMP monitor takes a
 //! `screendump` (PPM) and the test looks for the lines the kernel drew, rendered here with the
 //! same font crate at every text row, pixel for pixel.
+#![cfg(unix)] // QEMU's QMP socket is a Unix socket (the foreign-target clippy builds every test)
 
 mod common;
 
