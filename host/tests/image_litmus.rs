@@ -9,8 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use atomprobe::Board;
@@ -21,45 +20,13 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../probes/tests/fixtures")
 }
 
-/// A firmware folder with stand-ins for start4.elf / fixup4.dat and Debian's real DTB.
-fn fake_firmware(dir: &Path) -> PathBuf {
-    let fw = dir.join("firmware");
-    std::fs::create_dir(&fw).unwrap();
-    let mut elf_header = b"\x7fELF\x02\x01\x01".to_vec();
-    elf_header.resize(64, 0);
-    std::fs::write(fw.join("start4.elf"), elf_header).unwrap();
-    std::fs::write(fw.join("fixup4.dat"), b"fixup4 stand-in\n").unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpi4/bcm2711-rpi-4-b.dtb"),
-        fw.join("bcm2711-rpi-4-b.dtb"),
-    )
-    .unwrap();
-    fw
-}
-
-/// Read one file from the first partition of an MBR disk image.
-fn read_back(disk: &[u8], name: &str) -> Vec<u8> {
-    let mbr = mbrman::MBR::read_from(&mut Cursor::new(disk), 512).expect("MBR");
-    let (_, p) = mbr.iter().find(|(_, p)| p.is_used()).expect("a partition");
-    let start = p.starting_lba as usize * 512;
-    let part = disk[start..start + p.sectors as usize * 512].to_vec();
-    let fs = fatfs::FileSystem::new(Cursor::new(part), fatfs::FsOptions::new()).expect("FAT");
-    let mut v = Vec::new();
-    fs.root_dir()
-        .open_file(name)
-        .unwrap_or_else(|e| panic!("{name} on the image: {e}"))
-        .read_to_end(&mut v)
-        .unwrap();
-    v
-}
-
 #[test]
 fn rpi4_image_runs_the_given_litmus_files() {
     if !common::qemu_present(Board::Raspi4b) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let fw = fake_firmware(tmp.path());
+    let fw = common::fake_rpi4_firmware(tmp.path());
     let img = tmp.path().join("litmus.img");
     let bad = fixtures().join("litmus-bad/cond-no-eq.litmus");
     let out = Command::new(env!("CARGO_BIN_EXE_atomprobe"))
@@ -95,12 +62,12 @@ fn rpi4_image_runs_the_given_litmus_files() {
     let disk = std::fs::read(&img).unwrap();
     let write = |name: &str| -> PathBuf {
         let p = tmp.path().join(format!("read-back-{name}"));
-        std::fs::write(&p, read_back(&disk, name)).unwrap();
+        std::fs::write(&p, common::read_from_sd_image(&disk, name)).unwrap();
         p
     };
     let kernel8 = write("kernel8.img");
     let dtb = write("bcm2711-rpi-4-b.dtb");
-    let cmdline = String::from_utf8(read_back(&disk, "cmdline.txt")).unwrap();
+    let cmdline = String::from_utf8(common::read_from_sd_image(&disk, "cmdline.txt")).unwrap();
     assert_eq!(cmdline, "probes=litmus iters=200\n");
 
     let Some(o) = boot(Board::Raspi4b, |opts| {
@@ -151,7 +118,7 @@ fn rpi4_image_runs_the_given_litmus_files() {
 #[test]
 fn image_with_no_usable_litmus_file_is_refused_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let fw = fake_firmware(tmp.path());
+    let fw = common::fake_rpi4_firmware(tmp.path());
     let img = tmp.path().join("none.img");
     let out = Command::new(env!("CARGO_BIN_EXE_atomprobe"))
         .args(["image", "--board", "rpi4", "--out"])

@@ -440,3 +440,36 @@ pub fn check_nested_fault(board: Board, syndrome: &[&str], adjust: impl FnOnce(&
     );
     eprintln!("{board}: nested-fault message to exit: {after:?}");
 }
+
+/// A Raspberry Pi 4 firmware folder in `dir` for `atomprobe image --firmware`: stand-ins for the
+/// proprietary start4.elf (an ELF header) and fixup4.dat, and Debian's real DTB
+/// (tests/fixtures/rpi4/README.md).
+pub fn fake_rpi4_firmware(dir: &std::path::Path) -> PathBuf {
+    let fw = dir.join("firmware");
+    std::fs::create_dir(&fw).unwrap();
+    let mut elf_header = b"\x7fELF\x02\x01\x01".to_vec();
+    elf_header.resize(64, 0);
+    std::fs::write(fw.join("start4.elf"), elf_header).unwrap();
+    std::fs::write(fw.join("fixup4.dat"), b"fixup4 stand-in\n").unwrap();
+    std::fs::copy(rpi4_dtb(), fw.join("bcm2711-rpi-4-b.dtb")).unwrap();
+    fw
+}
+
+/// Read one file back from the first partition (FAT32, type 0x0c) of an MBR disk image, with
+/// `mbrman` and `fatfs`.
+pub fn read_from_sd_image(disk: &[u8], name: &str) -> Vec<u8> {
+    use std::io::{Cursor, Read};
+    let mbr = mbrman::MBR::read_from(&mut Cursor::new(disk), 512).expect("MBR");
+    let (_, p) = mbr.iter().find(|(_, p)| p.is_used()).expect("a partition");
+    assert_eq!(p.sys, 0x0c, "partition type");
+    let start = p.starting_lba as usize * 512;
+    let part = disk[start..start + p.sectors as usize * 512].to_vec();
+    let fs = fatfs::FileSystem::new(Cursor::new(part), fatfs::FsOptions::new()).expect("FAT");
+    let mut v = Vec::new();
+    fs.root_dir()
+        .open_file(name)
+        .unwrap_or_else(|e| panic!("{name} on the image: {e}"))
+        .read_to_end(&mut v)
+        .unwrap();
+    v
+}
