@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use atomprobe::litmus_cmd::{expand_inputs, prepare, run_litmus, LitmusArgs, LitmusBoard};
 use atomprobe::Board;
+use common::{check_litmus_verdicts as check_verdicts, litmus_records};
 use probes::litmus::parse::FileArch;
-use probes::record::{Litmus, ModelVerdict, Record, Verdict};
-use probes::suite::litmus::KNOWN_EMULATOR_DEVIATIONS;
+use probes::record::{ModelVerdict, Record, Verdict};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../probes/tests/fixtures")
@@ -27,40 +27,6 @@ fn args(inputs: Vec<PathBuf>, board: LitmusBoard, kinds: Option<PathBuf>) -> Lit
         digests: false,
         cpu: None,
         timeout: 300,
-    }
-}
-
-fn litmus_records(r: &[Record]) -> Vec<&Litmus> {
-    r.iter()
-        .filter_map(|r| match r {
-            Record::Litmus(l) => Some(l),
-            _ => None,
-        })
-        .collect()
-}
-
-/// No forbidden outcome observed except the documented QEMU deviation; every skip says why.
-fn check_verdicts(recs: &[&Litmus]) {
-    for l in recs {
-        match l.verdict {
-            Verdict::Violation => assert!(
-                KNOWN_EMULATOR_DEVIATIONS.iter().any(|(n, _)| *n == l.name),
-                "{} {}: forbidden outcome observed {} times: {:?}",
-                l.name,
-                l.attr,
-                l.observed,
-                l.histogram
-            ),
-            Verdict::Skipped | Verdict::Unjudged => {
-                assert!(l.reason.is_some(), "{}: no reason", l.name)
-            }
-            _ => {}
-        }
-        if l.verdict != Verdict::Skipped {
-            assert!(l.iterations > 0, "{}", l.name);
-            let sum: u64 = l.histogram.iter().map(|h| h.count).sum();
-            assert_eq!(sum, l.iterations, "{}: histogram counts", l.name);
-        }
     }
 }
 

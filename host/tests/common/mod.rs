@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use atomprobe::{kernel, profile, run_board, Board, Profile, RunOpts, RunOutcome};
-use probes::record::{Begin, ErrorRec, Probe, ProbeResult, Record};
+use probes::record::{Begin, ErrorRec, Litmus, ModelVerdict, Probe, ProbeResult, Record, Verdict};
 
 /// Per-boot timeout: `ATOMPROBE_TEST_TIMEOUT` seconds, default 240 (a loaded CI host is slower
 /// than the 120 s interactive default assumes).
@@ -303,12 +303,12 @@ pub fn check_suite(o: &Outcome) {
                 l.name, l.attr, l.iterations
             ),
         );
-        let forbidden_seen = l.model == probes::record::ModelVerdict::Forbidden && l.observed > 0;
-        if l.verdict == probes::record::Verdict::Skipped {
+        let forbidden_seen = l.model == ModelVerdict::Forbidden && l.observed > 0;
+        if l.verdict == Verdict::Skipped {
             continue;
         }
         o.check(
-            forbidden_seen == (l.verdict == probes::record::Verdict::Violation),
+            forbidden_seen == (l.verdict == Verdict::Violation),
             &format!(
                 "{} on {}: verdict {:?} does not follow model {:?} and observed {}",
                 l.name, l.attr, l.verdict, l.model, l.observed
@@ -341,7 +341,7 @@ pub fn check_suite(o: &Outcome) {
     for &name in allowed {
         let l = litmus.iter().find(|l| l.name == name);
         o.check(
-            l.is_some_and(|l| l.model == probes::record::ModelVerdict::Allowed),
+            l.is_some_and(|l| l.model == ModelVerdict::Allowed),
             &format!("{name} must be reported with model verdict allowed"),
         );
     }
@@ -472,4 +472,39 @@ pub fn read_from_sd_image(disk: &[u8], name: &str) -> Vec<u8> {
         .read_to_end(&mut v)
         .unwrap();
     v
+}
+
+/// The `litmus` records of a report.
+pub fn litmus_records(r: &[Record]) -> Vec<&Litmus> {
+    r.iter()
+        .filter_map(|r| match r {
+            Record::Litmus(l) => Some(l),
+            _ => None,
+        })
+        .collect()
+}
+
+/// No forbidden outcome observed except the documented QEMU deviation; every skip says why.
+pub fn check_litmus_verdicts(recs: &[&Litmus]) {
+    for l in recs {
+        match l.verdict {
+            Verdict::Violation => assert!(
+                known_tcg_litmus_deviation(&l.name),
+                "{} {}: forbidden outcome observed {} times: {:?}",
+                l.name,
+                l.attr,
+                l.observed,
+                l.histogram
+            ),
+            Verdict::Skipped | Verdict::Unjudged => {
+                assert!(l.reason.is_some(), "{}: no reason", l.name)
+            }
+            _ => {}
+        }
+        if l.verdict != Verdict::Skipped {
+            assert!(l.iterations > 0, "{}", l.name);
+            let sum: u64 = l.histogram.iter().map(|h| h.count).sum();
+            assert_eq!(sum, l.iterations, "{}: histogram counts", l.name);
+        }
+    }
 }

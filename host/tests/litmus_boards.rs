@@ -1,0 +1,110 @@
+//! The herdtools7 catalogue copies run from their `.litmus` files on the boards `litmus_files`
+//! does not cover: the x86-64 catalogue on QEMU pc (4 cores, so the 3- and 4-thread tests run
+//! too) and the aarch64 catalogue on QEMU raspi4b (the Raspberry Pi 4 board, cortex-a72). Every
+//! file must run (none refused), the report must verify, and no outcome the kinds forbid may be
+//! observed except a documented QEMU deviation.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use atomprobe::litmus_cmd::{run_litmus, LitmusArgs, LitmusBoard};
+use atomprobe::Board;
+use common::{check_litmus_verdicts, litmus_records};
+use probes::record::{ModelVerdict, Verdict};
+
+/// One QEMU at a time: each board runs 4 vCPUs and the CI host has 2 cores.
+static ONE_QEMU: Mutex<()> = Mutex::new(());
+
+fn catalogue(dir: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../probes/tests/fixtures/litmus")
+        .join(dir)
+}
+
+fn run(dir: &str, board: LitmusBoard) -> atomprobe::litmus_cmd::LitmusRun {
+    let _one = ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let args = LitmusArgs {
+        inputs: vec![catalogue(dir).display().to_string()],
+        board,
+        append: Some("iters=200".into()),
+        out: None,
+        kinds: None,
+        output: atomprobe::view::OutputArgs::default(),
+        digests: false,
+        cpu: None,
+        timeout: 300,
+    };
+    run_litmus(&args).unwrap_or_else(|e| panic!("litmus {dir} on {board:?}: {e}"))
+}
+
+#[test]
+fn x86_64_catalogue_on_pc() {
+    if !common::qemu_present(Board::Pc) {
+        return;
+    }
+    let run = run("x86_64", LitmusBoard::Pc);
+    assert!(run.refused.is_empty(), "{:?}", run.refused);
+    assert!(
+        run.finished && run.report.integrity.is_verified(),
+        "{:?}",
+        run.report.integrity
+    );
+    let recs = litmus_records(&run.report.records);
+    check_litmus_verdicts(&recs);
+    let tests: std::collections::BTreeSet<&str> = recs.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(tests.len(), 28, "{tests:?}");
+    // 4 cores: every test has a core per thread, so none is skipped.
+    for l in &recs {
+        assert_ne!(
+            l.verdict,
+            Verdict::Skipped,
+            "{} {}: {:?}",
+            l.name,
+            l.attr,
+            l.reason
+        );
+    }
+    // x86-TSO's signature: SB's relaxed outcome is allowed (and judged so), MP's forbidden.
+    let model = |n: &str| recs.iter().find(|l| l.name == n).unwrap().model;
+    assert_eq!(model("SB"), ModelVerdict::Allowed);
+    assert_eq!(model("MP"), ModelVerdict::Forbidden);
+}
+
+#[test]
+fn aarch64_catalogue_on_raspi4b() {
+    if !common::qemu_present(Board::Raspi4b) {
+        return;
+    }
+    let run = run("aarch64", LitmusBoard::Raspi4b);
+    assert!(run.refused.is_empty(), "{:?}", run.refused);
+    assert!(
+        run.finished && run.report.integrity.is_verified(),
+        "{:?}",
+        run.report.integrity
+    );
+    let recs = litmus_records(&run.report.records);
+    check_litmus_verdicts(&recs);
+    let tests: std::collections::BTreeSet<&str> = recs.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(tests.len(), 80);
+    // The Pi 4's cortex-a72 has neither FEAT_LSE nor FEAT_LRCPC: only those tests are skipped,
+    // saying which feature; everything else ran.
+    let mut ran = 0;
+    for l in &recs {
+        if l.verdict == Verdict::Skipped {
+            assert!(
+                l.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("FEAT_LSE") || r.contains("FEAT_LRCPC")),
+                "{} {}: {:?}",
+                l.name,
+                l.attr,
+                l.reason
+            );
+        } else {
+            ran += 1;
+        }
+    }
+    assert!(ran >= 40, "{ran} records ran");
+}
