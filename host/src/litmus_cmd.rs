@@ -31,6 +31,12 @@ pub enum LitmusBoard {
     Virt,
     Raspi4b,
     Pc,
+    /// QEMU q35 + OVMF booting the UEFI disk image (x86-64), as a real PC boots the USB stick.
+    #[value(name = "pc-uefi")]
+    PcUefi,
+    /// QEMU virt + the aarch64 UEFI firmware booting the UEFI disk image.
+    #[value(name = "virt-uefi")]
+    VirtUefi,
     /// OS threads on this machine (`atomprobe host`).
     Host,
 }
@@ -172,8 +178,8 @@ pub fn prepare(
 
 fn board_arch(b: LitmusBoard) -> Result<FileArch, RunError> {
     Ok(match b {
-        LitmusBoard::Virt | LitmusBoard::Raspi4b => FileArch::AArch64,
-        LitmusBoard::Pc => FileArch::X86_64,
+        LitmusBoard::Virt | LitmusBoard::Raspi4b | LitmusBoard::VirtUefi => FileArch::AArch64,
+        LitmusBoard::Pc | LitmusBoard::PcUefi => FileArch::X86_64,
         LitmusBoard::Host => match std::env::consts::ARCH {
             "aarch64" => FileArch::AArch64,
             "x86_64" => FileArch::X86_64,
@@ -379,8 +385,13 @@ pub fn cmd_litmus(a: LitmusArgs) -> Result<i32, RunError> {
     )
 }
 
+/// The board as `--board` spells it (`pc-uefi`), for file names and messages.
 fn board_name(b: LitmusBoard) -> String {
-    format!("{b:?}").to_ascii_lowercase()
+    use clap::ValueEnum;
+    b.to_possible_value().map_or_else(
+        || format!("{b:?}").to_ascii_lowercase(),
+        |v| v.get_name().to_string(),
+    )
 }
 
 /// Parse, translate, build and run `a`'s files.
@@ -426,7 +437,9 @@ pub fn run_litmus_with(
             let board = match b {
                 LitmusBoard::Virt => Board::Virt,
                 LitmusBoard::Raspi4b => Board::Raspi4b,
-                _ => Board::Pc,
+                LitmusBoard::PcUefi => Board::PcUefi,
+                LitmusBoard::VirtUefi => Board::VirtUefi,
+                LitmusBoard::Pc | LitmusBoard::Host => Board::Pc,
             };
             let elf = build_litmus_kernel(&root, board, &module)?;
             let mut opts = RunOpts::new(board);

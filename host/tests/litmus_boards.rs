@@ -2,7 +2,8 @@
 //! does not cover: the x86-64 catalogue on QEMU pc (4 cores, so the 3- and 4-thread tests run
 //! too) and the aarch64 catalogue on QEMU raspi4b (the Raspberry Pi 4 board, cortex-a72). Every
 //! file must run (none refused), the report must verify, and no outcome the kinds forbid may be
-//! observed except a documented QEMU deviation.
+//! observed except a documented QEMU deviation. And the UEFI boot path (pc-uefi, virt-uefi) runs
+//! generated tests too.
 
 mod common;
 
@@ -24,11 +25,19 @@ fn catalogue(dir: &str) -> PathBuf {
 }
 
 fn run(dir: &str, board: LitmusBoard) -> atomprobe::litmus_cmd::LitmusRun {
+    run_inputs(vec![catalogue(dir)], board, "iters=200")
+}
+
+fn run_inputs(
+    inputs: Vec<PathBuf>,
+    board: LitmusBoard,
+    append: &str,
+) -> atomprobe::litmus_cmd::LitmusRun {
     let _one = ONE_QEMU.lock().unwrap_or_else(|e| e.into_inner());
     let args = LitmusArgs {
-        inputs: vec![catalogue(dir).display().to_string()],
+        inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
         board,
-        append: Some("iters=200".into()),
+        append: Some(append.into()),
         out: None,
         kinds: None,
         output: atomprobe::view::OutputArgs::default(),
@@ -36,7 +45,7 @@ fn run(dir: &str, board: LitmusBoard) -> atomprobe::litmus_cmd::LitmusRun {
         cpu: None,
         timeout: 300,
     };
-    run_litmus(&args).unwrap_or_else(|e| panic!("litmus {dir} on {board:?}: {e}"))
+    run_litmus(&args).unwrap_or_else(|e| panic!("litmus {inputs:?} on {board:?}: {e}"))
 }
 
 #[test]
@@ -107,4 +116,34 @@ fn aarch64_catalogue_on_raspi4b() {
         }
     }
     assert!(ran >= 40, "{ran} records ran");
+}
+
+/// The UEFI boot path (firmware → loader → kernel from the disk image) runs generated tests
+/// too, on both architectures: what `image --board uefi --litmus` puts on a USB stick.
+#[test]
+fn files_on_uefi_boards() {
+    for (board, litmus_board, dir) in [
+        (Board::PcUefi, LitmusBoard::PcUefi, "x86_64"),
+        (Board::VirtUefi, LitmusBoard::VirtUefi, "aarch64"),
+    ] {
+        if !common::qemu_present(board) {
+            continue;
+        }
+        let files = ["SB.litmus", "MP.litmus"].map(|f| catalogue(dir).join(f));
+        let run = run_inputs(files.to_vec(), litmus_board, "iters=500");
+        assert!(
+            run.finished && run.report.integrity.is_verified(),
+            "{board}: {}",
+            run.verdict
+        );
+        let recs = litmus_records(&run.report.records);
+        check_litmus_verdicts(&recs);
+        for name in ["SB", "MP"] {
+            let l = recs.iter().find(|l| l.name == name);
+            assert!(
+                l.is_some_and(|l| l.verdict != Verdict::Skipped && l.iterations > 0),
+                "{board}: {name} did not run: {l:?}"
+            );
+        }
+    }
 }
