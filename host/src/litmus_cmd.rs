@@ -219,7 +219,11 @@ fn attach_states(
     let slots: Vec<&[&str]> = slots.iter().map(|v| v.as_slice()).collect();
     let p = probes::litmus::file::prepare_parsed(f.clone(), &slots)?;
     let rows = ts.project(f, &p)?;
-    let source = format!("{} line {}", file.source(), ts.line);
+    let source = format!(
+        "{} line {} (--states, matched by name)",
+        file.source(),
+        ts.line
+    );
     if user_kinds.and_then(|k| k.lookup(f)).is_none() {
         t.model = model;
         t.rule = format!(

@@ -211,13 +211,15 @@ pub fn parse(text: &str, path: &str) -> Result<StatesFile, String> {
             "Ok" => Some(true),
             "No" => Some(false),
             "Undef" => None,
-            _ => return Err(at(
-                path,
-                i + 1,
-                format!(
+            _ => {
+                return Err(at(
+                    path,
+                    i + 1,
+                    format!(
                     "expected `Ok`, `No` or `Undef` after the {n} states of {name}, found `{okl}`"
                 ),
-            )),
+                ))
+            }
         };
         i += 1;
         let mut condition = None;
@@ -261,10 +263,7 @@ impl StatesFile {
 
     /// Text for the records' `rule` and `reason`.
     pub fn source(&self) -> String {
-        format!(
-            "herd7 states file {} (--states), matched by name",
-            self.path
-        )
+        format!("herd7 states file {}", self.path)
     }
 }
 

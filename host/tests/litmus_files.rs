@@ -62,7 +62,12 @@ fn check_verdicts(recs: &[&Litmus]) {
             _ => {}
         }
         if l.verdict != Verdict::Skipped {
-            assert!(l.iterations > 0, "{}", l.name);
+            // A `filter` may leave no run counted (the reason then says how many it dropped).
+            let filtered = l
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("failed the filter"));
+            assert!(l.iterations > 0 || filtered, "{}", l.name);
             let sum: u64 = l.histogram.iter().map(|h| h.count).sum();
             assert_eq!(sum, l.iterations, "{}: histogram counts", l.name);
         }
@@ -299,7 +304,10 @@ fn aarch64_mixed_catalogue_on_virt() {
         .filter(|l| l.rule.contains("catalogue/aarch64-mixed"))
         .map(|l| l.name.as_str())
         .collect::<std::collections::BTreeSet<_>>();
-    assert_eq!(judged.len(), 12, "{judged:?}");
+    // 12 kinds lines; SmallEndian's model comes from the states file instead (--states
+    // outranks the shipped kinds, --kinds outranks both).
+    assert_eq!(judged.len(), 11, "{judged:?}");
+    assert!(!judged.contains("SmallEndian"));
     assert_eq!(get("CO-MIXED-20cc+H").model, ModelVerdict::Forbidden);
     // SmallEndian: two STRH into one int, read back whole as herd7 prints it.
     let se = get("SmallEndian");
@@ -310,7 +318,7 @@ fn aarch64_mixed_catalogue_on_virt() {
     // uint64_t values printed unsigned, and judged by the states file.
     let q = get("CoRW2+posq0q0+q0");
     assert!(
-        q.rule.contains("final states: herd7 states file"),
+        q.rule.contains("herd7 states file") && q.rule.contains("mixed-states.txt line 1"),
         "{}",
         q.rule
     );

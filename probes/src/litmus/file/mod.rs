@@ -617,7 +617,9 @@ pub fn summarise(
         (None, _) => judge(p.file.cond.quant, t.model, observed, counted),
     };
     if let Some(st) = t.states {
-        rule = format!("{rule}; final states: {}", st.source);
+        if !rule.contains(st.source) {
+            rule = format!("{rule}; final states: {}", st.source);
+        }
     }
     if filtered > 0 {
         let note = format!(
