@@ -478,7 +478,7 @@ impl Prepared {
 
     /// Evaluate `prop` on an outcome (cast values, every column including the filter's). A
     /// constant is read as its column's type, so `x=0xffff` and `x=-1` mean the same for an
-    /// `int16_t x`.
+    /// `int16_t x` (as litmus7's `cast_constant`, herdtools7 `litmus/skelUtil.ml`).
     fn eval(&self, prop: &super::parse::Prop, vals: &[i64]) -> bool {
         let col = |a: &Atom| -> Option<usize> {
             self.cols.iter().position(|c| match (c, a) {
