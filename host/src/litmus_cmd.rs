@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use probes::litmus::parse::{parse, FileArch};
 use probes::report::parse_report;
 
-use crate::litmus_gen::{catalogue_kinds, render, translate, GenTest, Kinds};
+use crate::litmus_gen::{render, shipped_kinds, translate, GenTest, Kinds};
+use crate::litmus_states::{StatesFile, TestStates};
 use crate::profile::{Board, Profile};
 use crate::{RunError, RunOpts};
 
@@ -64,6 +65,14 @@ pub struct LitmusArgs {
     /// name; checked before the shipped catalogue kinds.
     #[arg(long, value_name = "FILE")]
     pub kinds: Option<PathBuf>,
+    /// herd7's output for the tests (`herd7 -model … FILES > FILE`: per test `Test NAME KIND`,
+    /// `States N`, the N allowed final states, `Ok`/`No`, …). A test found there (by name) is
+    /// judged by its states: an observed outcome that is none of them is a `violation`, even
+    /// when the condition did not hold; states are matched on the test's outcome columns (see
+    /// docs/probes.md, "Final states from herd7"). Its `Ok`/`No` also gives `model` when no
+    /// `--kinds` line matches. Tests not in it are judged as before.
+    #[arg(long, value_name = "FILE")]
+    pub states: Option<PathBuf>,
     /// Only print `name digest` for each file (the digests the catalogue kinds are tied to).
     #[arg(long)]
     pub digests: bool,
@@ -126,12 +135,23 @@ pub fn prepare(
     arch: FileArch,
     user_kinds: Option<&Kinds>,
 ) -> (Vec<GenTest>, Vec<Refusal>) {
-    let shipped = catalogue_kinds(arch);
+    prepare_with(paths, arch, user_kinds, None)
+}
+
+/// [`prepare`] with herd7's final states (`--states`): a test named there carries its states
+/// projected on its columns, and takes its model from them when no `--kinds` line matches.
+pub fn prepare_with(
+    paths: &[PathBuf],
+    arch: FileArch,
+    user_kinds: Option<&Kinds>,
+    states: Option<&StatesFile>,
+) -> (Vec<GenTest>, Vec<Refusal>) {
+    let shipped = shipped_kinds(arch);
     let mut kinds: Vec<&Kinds> = Vec::new();
     if let Some(k) = user_kinds {
         kinds.push(k);
     }
-    kinds.push(&shipped);
+    kinds.extend(shipped.iter());
     let mut tests: Vec<GenTest> = Vec::new();
     let mut refused = Vec::new();
     for p in paths {
@@ -169,11 +189,61 @@ pub fn prepare(
             continue;
         }
         match translate(&f, &src, &kinds) {
-            Ok(t) => tests.push(t),
+            Ok(mut t) => {
+                if let Some(ts) = states.and_then(|s| s.get(&f.name).map(|t| (s, t))) {
+                    match attach_states(&mut t, &f, ts.0, ts.1, user_kinds) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            refuse(format!("--states: {e}"));
+                            continue;
+                        }
+                    }
+                }
+                tests.push(t)
+            }
             Err(e) => refuse(format!("cannot translate: {e}")),
         }
     }
     (tests, refused)
+}
+
+/// Give `t` herd7's states for it (projected on its columns) and, unless the user's kinds
+/// judged it, the model herd7's `Ok`/`No` gives.
+fn attach_states(
+    t: &mut GenTest,
+    f: &probes::litmus::parse::LitmusFile,
+    file: &StatesFile,
+    ts: &TestStates,
+    user_kinds: Option<&Kinds>,
+) -> Result<(), String> {
+    let model = ts.model(f.cond.quant)?;
+    let slots: Vec<Vec<&str>> = t
+        .threads
+        .iter()
+        .map(|th| th.slots.iter().map(|s| s.as_str()).collect())
+        .collect();
+    let slots: Vec<&[&str]> = slots.iter().map(|v| v.as_slice()).collect();
+    let p = probes::litmus::file::prepare_parsed(f.clone(), &slots)?;
+    let rows = ts.project(f, &p)?;
+    let source = format!(
+        "{} line {} (--states, matched by name)",
+        file.source(),
+        ts.line
+    );
+    if user_kinds.and_then(|k| k.lookup(f)).is_none() {
+        t.model = model;
+        t.rule = format!(
+            "{source}: herd7 says {} for the `{}` condition",
+            match ts.ok {
+                Some(true) => "Ok",
+                Some(false) => "No",
+                None => "Undef",
+            },
+            f.cond.quant.word()
+        );
+    }
+    t.states = Some((source, rows));
+    Ok(())
 }
 
 fn board_arch(b: LitmusBoard) -> Result<FileArch, RunError> {
@@ -410,7 +480,11 @@ pub fn run_litmus_with(
     let paths = expand_inputs(&a.inputs)?;
     let arch = board_arch(a.board)?;
     let user_kinds = load_kinds(a.kinds.as_deref())?;
-    let (tests, refused) = prepare(&paths, arch, user_kinds.as_ref());
+    let states = match &a.states {
+        Some(p) => Some(StatesFile::load(p).map_err(RunError::Usage)?),
+        None => None,
+    };
+    let (tests, refused) = prepare_with(&paths, arch, user_kinds.as_ref(), states.as_ref());
     print_refusals("atomprobe litmus", &refused);
     if mode != Mode::Quiet {
         eprintln!(

@@ -402,6 +402,26 @@ pub fn catalogue_kinds(arch: FileArch) -> Kinds {
     Kinds::parse(k, Some(d), src).expect("the shipped kinds files parse")
 }
 
+/// herdtools7's `aarch64-mixed` catalogue kinds (herd7 `-variant mixed`), shipped with the
+/// digests of its texts: the mixed-size tests (several widths over one location).
+pub fn mixed_kinds() -> Kinds {
+    Kinds::parse(
+        include_str!("../../probes/tests/fixtures/litmus/aarch64-mixed/kinds.txt"),
+        Some(include_str!("litmus_kinds/aarch64-mixed.digests")),
+        "herd7 aarch64.cat -variant mixed via herdtools7 catalogue kinds.txt \
+         (catalogue/aarch64-mixed/tests), matched by name and digest",
+    )
+    .expect("the shipped kinds files parse")
+}
+
+/// Every shipped kinds file for `arch`, in the order they are consulted.
+pub fn shipped_kinds(arch: FileArch) -> Vec<Kinds> {
+    match arch {
+        FileArch::AArch64 => vec![catalogue_kinds(arch), mixed_kinds()],
+        FileArch::X86_64 => vec![catalogue_kinds(arch)],
+    }
+}
+
 /// One test ready for the module.
 pub struct GenTest {
     pub name: String,
@@ -410,6 +430,9 @@ pub struct GenTest {
     pub threads: Vec<GenThread>,
     pub model: ModelVerdict,
     pub rule: String,
+    /// herd7's allowed final states, projected on the test's columns (`--states`): where they
+    /// come from, and one row per state (`None`: a column the state does not show).
+    pub states: Option<(String, Vec<Vec<Option<i64>>>)>,
 }
 
 /// Translate a whole file; the error names the construct.
@@ -451,6 +474,7 @@ pub fn translate(f: &LitmusFile, source: &str, kinds: &[&Kinds]) -> Result<GenTe
         threads,
         model,
         rule,
+        states: None,
     })
 }
 
@@ -488,6 +512,27 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
             ));
         }
     }
+    for (n, t) in tests.iter().enumerate() {
+        if let Some((source, rows)) = &t.states {
+            let rows: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    let v: Vec<String> = r
+                        .iter()
+                        .map(|x| match x {
+                            Some(v) => format!("Some({v}i64)"),
+                            None => "None".into(),
+                        })
+                        .collect();
+                    format!("&[{}]", v.join(", "))
+                })
+                .collect();
+            s.push_str(&format!(
+                "static T{n}_STATES: FileStates = FileStates {{\n    source: {source:?},\n    states: &[\n        {}\n    ],\n}};\n\n",
+                rows.join(",\n        ")
+            ));
+        }
+    }
     s.push_str("pub static FILE_TESTS: &[FileTest] = &[\n");
     for (n, t) in tests.iter().enumerate() {
         let arch = match t.arch {
@@ -515,14 +560,19 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
             .map(|f| format!("crate::rules::atomicity::Feature::{f}"))
             .collect();
         s.push_str(&format!(
-            "    FileTest {{\n        name: {:?},\n        source: {:?},\n        arch: crate::attr::Arch::{arch},\n        bodies: &[{}],\n        slots: &[{}],\n        needs: &[{}],\n        model: crate::record::ModelVerdict::{:?},\n        rule: {:?},\n    }},\n",
+            "    FileTest {{\n        name: {:?},\n        source: {:?},\n        arch: crate::attr::Arch::{arch},\n        bodies: &[{}],\n        slots: &[{}],\n        needs: &[{}],\n        model: crate::record::ModelVerdict::{:?},\n        rule: {:?},\n        states: {},\n    }},\n",
             t.name,
             t.source,
             bodies.join(", "),
             slots.join(", "),
             needs.join(", "),
             t.model,
-            t.rule
+            t.rule,
+            if t.states.is_some() {
+                format!("Some(&T{n}_STATES)")
+            } else {
+                "None".into()
+            }
         ));
     }
     s.push_str("];\n");
@@ -631,6 +681,38 @@ mod tests {
             }
             assert!(judged >= 28, "{dir}: {judged}");
         }
+    }
+
+    /// The `aarch64-mixed` catalogue: every test translates (offsets inside a location, typed
+    /// registers, every width), and its 12 kinds lines are matched by name and digest.
+    #[test]
+    fn mixed_catalogue_translates_and_is_judged() {
+        let kinds = mixed_kinds();
+        let (mut n, mut judged) = (0, 0);
+        for e in std::fs::read_dir(fixtures().join("aarch64-mixed")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "litmus") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&p).unwrap();
+            let f = parse(&src).unwrap();
+            let t =
+                translate(&f, &src, &[&kinds]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            n += 1;
+            if t.model != ModelVerdict::Unknown {
+                judged += 1;
+                assert!(t.rule.contains("aarch64-mixed"), "{}", t.rule);
+            }
+        }
+        assert_eq!((n, judged), (20, 12));
+        // Offsets inside a location pass to the assembler unchanged.
+        let f = parse(
+            &std::fs::read_to_string(fixtures().join("aarch64-mixed/MP-Koeln.litmus")).unwrap(),
+        )
+        .unwrap();
+        let t = translate_thread(&f, 1).unwrap();
+        assert_eq!(t.lines[0], "ADD {r0:x},{r1:x},#1");
+        assert_eq!(t.lines[1], "LDARB {r2:w},[{r0:x}]");
     }
 
     #[test]

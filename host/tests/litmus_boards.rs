@@ -42,6 +42,7 @@ fn run_inputs(
         kinds: None,
         output: atomprobe::view::OutputArgs::default(),
         digests: false,
+        states: None,
         cpu: None,
         timeout: 300,
     };

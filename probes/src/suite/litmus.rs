@@ -156,10 +156,14 @@ pub(super) fn note_violation(platform: &dyn Platform, rec: &mut crate::record::L
     if rec.verdict != Verdict::Violation {
         return;
     }
-    rec.reason = KNOWN_EMULATOR_DEVIATIONS
+    // A reason the judge gave (e.g. the outcome outside herd7's `--states`) stays unless the
+    // deviation is a known one.
+    if let Some((_, why)) = KNOWN_EMULATOR_DEVIATIONS
         .iter()
         .find(|(name, _)| *name == rec.name)
-        .map(|(_, why)| (*why).into());
+    {
+        rec.reason = Some((*why).into());
+    }
     platform.progress(&format!(
         "litmus {} on {}: forbidden outcome observed {} times",
         rec.name, rec.attr, rec.observed

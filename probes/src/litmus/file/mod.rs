@@ -52,14 +52,33 @@ pub struct FileTest {
     pub model: ModelVerdict,
     /// Where `model` comes from (or why it is unknown).
     pub rule: &'static str,
+    /// herd7's allowed final states for this test (`atomprobe litmus --states FILE`), if given.
+    pub states: Option<&'static FileStates>,
+}
+
+/// herd7's list of the final states a test may reach, projected by the host onto the test's
+/// outcome columns ([`Prepared::cols`], values normalised by [`ValType::cast`]; location
+/// addresses as [`ADDR`] + index). An observed outcome that matches no state is a violation,
+/// whatever the condition says ([`summarise`]).
+#[derive(Debug)]
+pub struct FileStates {
+    /// Where they come from (`herd7 states file PATH (--states)`), for `rule` and `reason`.
+    pub source: &'static str,
+    /// One row per allowed state, one entry per outcome column: `None` where herd7's state does
+    /// not show that column (any value matches).
+    pub states: &'static [&'static [Option<i64>]],
 }
 
 /// A location of a prepared test.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loc {
     pub name: String,
-    /// Bytes (1, 2, 4, 8), from its type (`int`: 4, the default).
+    /// Bytes (1, 2, 4, 8), from its type (`int`: 4, the default). The runner gives every
+    /// location an 8-byte slot, so an access at an offset inside it (`LDRB W0,[X1,#1]` on a
+    /// `uint16_t`) stays inside it.
     pub size: usize,
+    /// How its value reads (signedness and width).
+    pub ty: ValType,
     pub init: InitVal,
 }
 
@@ -83,6 +102,77 @@ pub enum Col {
     },
 }
 
+/// How a column's value reads: its C type's width and signedness. herd7 prints a value of a
+/// narrower type masked (unsigned) or sign-extended (signed), a 64-bit unsigned one unsigned, and
+/// an untyped location or register as `int` (herdtools7 `herd/archExtra_herd.ml`
+/// `cast_for_pp_with_base`, `lib/testType.ml` `default = "int"`, `is_signed`); atomprobe reads
+/// and prints values the same way, so outcomes line up with herd7's and litmus7's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValType {
+    /// Bytes: 1, 2, 4 or 8.
+    pub size: usize,
+    pub signed: bool,
+}
+
+impl ValType {
+    /// `int`: what an untyped location or register is.
+    pub const INT: ValType = ValType {
+        size: 4,
+        signed: true,
+    };
+    /// A pointer: 64 bits, printed as the location it points to.
+    pub const PTR: ValType = ValType {
+        size: 8,
+        signed: false,
+    };
+
+    /// The type of C type `ty` (`None`: `int`), or `None` if it is not known.
+    pub fn of(ty: Option<&str>) -> Option<ValType> {
+        let size = type_size(ty)?;
+        let t = ty.unwrap_or("int").trim();
+        if t.ends_with('*') {
+            return Some(ValType::PTR);
+        }
+        // herdtools7 lib/testType.ml `is_signed`; `char` is signed there too.
+        let signed = matches!(
+            t,
+            "int"
+                | "long"
+                | "int32_t"
+                | "char"
+                | "int8_t"
+                | "short"
+                | "int16_t"
+                | "int64_t"
+                | "intptr_t"
+        );
+        Some(ValType { size, signed })
+    }
+
+    /// `v` read as this type: the low `size` bytes, sign-extended if signed.
+    pub fn cast(self, v: i64) -> i64 {
+        if self.size >= 8 {
+            return v;
+        }
+        let bits = self.size as u32 * 8;
+        let low = (v as u64) & ((1u64 << bits) - 1);
+        if self.signed && (low >> (bits - 1)) & 1 == 1 {
+            (low | !((1u64 << bits) - 1)) as i64
+        } else {
+            low as i64
+        }
+    }
+
+    /// `v` (already cast) in decimal, as herd7 prints it (a 64-bit unsigned value unsigned).
+    pub fn show(self, v: i64) -> String {
+        if self.size >= 8 && !self.signed {
+            format!("{}", v as u64)
+        } else {
+            format!("{v}")
+        }
+    }
+}
+
 /// What the runner needs, derived from the source text.
 #[derive(Clone, Debug)]
 pub struct Prepared {
@@ -90,12 +180,23 @@ pub struct Prepared {
     pub locs: Vec<Loc>,
     /// Per thread, per slot, the initial value.
     pub io_init: Vec<Vec<InitVal>>,
+    /// The outcome's columns: the `shown` ones (`locations`, then the condition's atoms), then
+    /// those only the `filter` reads (observed, never printed; as litmus7's "observed" and
+    /// "displayed" locations, herdtools7 `litmus/skelUtil.ml` `get_observed_locs`).
     pub cols: Vec<Col>,
+    /// How each column's value reads.
+    pub col_types: Vec<ValType>,
+    /// How many of `cols` an outcome shows.
+    pub shown: usize,
 }
 
 /// Column values that are a location's address are stored as `ADDR + loc` (no real value of a
 /// register is that close to `i64::MIN` in these tests).
 pub const ADDR: i64 = i64::MIN / 2;
+
+/// The C types [`type_size`] knows, for error messages.
+pub const TYPES: &str = "int8_t, uint8_t, char, int16_t, uint16_t, short, int, int32_t, \
+    uint32_t, unsigned, int64_t, uint64_t, long, intptr_t, uintptr_t, pointers `T*`";
 
 /// Bytes of a location of C type `ty` (`None`: `int`), or `None` if the type is not known.
 pub fn type_size(ty: Option<&str>) -> Option<usize> {
@@ -168,6 +269,7 @@ fn loc_index(locs: &mut Vec<Loc>, name: &str) -> usize {
     locs.push(Loc {
         name: name.to_string(),
         size: 4,
+        ty: ValType::INT,
         init: InitVal::Int(0),
     });
     locs.len() - 1
@@ -189,19 +291,21 @@ pub fn prepare_parsed(file: LitmusFile, slots: &[&[&str]]) -> Result<Prepared, S
     } in &file.init
     {
         if let Atom::Loc(name) = target {
-            let size = type_size(ty.as_deref()).ok_or_else(|| {
+            let vt = ValType::of(ty.as_deref()).ok_or_else(|| {
                 format!(
-                    "location {name}: C type `{}` not supported",
+                    "location {name}: C type `{}` not supported (accepted: {TYPES})",
                     ty.as_deref().unwrap_or("")
                 )
             })?;
             let k = loc_index(&mut locs, name);
-            locs[k].size = size;
+            locs[k].size = vt.size;
+            locs[k].ty = vt;
             locs[k].init = match value {
                 Value::Int(v) => InitVal::Int(*v),
                 Value::Addr(a) => {
                     // Pointers are 8 bytes whatever was written.
                     locs[k].size = 8;
+                    locs[k].ty = ValType::PTR;
                     InitVal::Addr(loc_index(&mut locs, a))
                 }
             };
@@ -219,6 +323,10 @@ pub fn prepare_parsed(file: LitmusFile, slots: &[&[&str]]) -> Result<Prepared, S
         }
     }
     file.cond.prop.atoms(&mut atoms);
+    let shown = atoms.len();
+    if let Some(f) = &file.filter {
+        f.atoms(&mut atoms);
+    }
     for t in slots.iter() {
         for s in t.iter() {
             if let Some(l) = s.strip_prefix('&') {
@@ -256,13 +364,34 @@ pub fn prepare_parsed(file: LitmusFile, slots: &[&[&str]]) -> Result<Prepared, S
         io_init.push(v);
     }
     let mut cols = Vec::new();
+    let mut col_types = Vec::new();
     for a in &atoms {
         match a {
             Atom::Loc(l) => {
                 let loc = loc_index(&mut locs, l);
                 cols.push(Col::Loc { loc });
+                col_types.push(locs[loc].ty);
             }
             Atom::Reg { thread, reg } => {
+                // A typed register (`uint16_t 1:X3;`) reads as its type, an untyped one as
+                // `int` (herd7 and litmus7 alike), one the init block points at a location as a
+                // pointer.
+                let want = canonical_reg(arch, reg);
+                let decl = file.init.iter().find(|i| {
+                    matches!(&i.target, Atom::Reg { thread: t, reg: r }
+                        if t == thread && canonical_reg(arch, r) == want)
+                });
+                let vt = match decl {
+                    Some(Init {
+                        value: Value::Addr(_),
+                        ..
+                    }) => ValType::PTR,
+                    Some(Init { ty: Some(ty), .. }) => ValType::of(Some(ty)).ok_or_else(|| {
+                        format!("register {thread}:{reg}: C type `{ty}` not supported (accepted: {TYPES})")
+                    })?,
+                    _ => ValType::INT,
+                };
+                col_types.push(vt);
                 let Some(ss) = slots.get(*thread) else {
                     return Err(format!(
                         "the condition names thread {thread}, which the test does not have"
@@ -295,29 +424,49 @@ pub fn prepare_parsed(file: LitmusFile, slots: &[&[&str]]) -> Result<Prepared, S
             cols.len()
         ));
     }
-    if file.filter.is_some() {
-        return Err("`filter` clauses are not supported".into());
-    }
     Ok(Prepared {
         file,
         locs,
         io_init,
         cols,
+        col_types,
+        shown,
     })
 }
 
 impl Prepared {
-    /// An outcome as litmus7 spells it, e.g. `0:X0=1; [x]=2;`.
+    /// Raw column values as the runner read them (locations zero-extended from their width,
+    /// registers whole, addresses already [`ADDR`] + index) cast to each column's type.
+    pub fn cast(&self, raw: &[i64]) -> [i64; MAX_COLS] {
+        let mut out = [0i64; MAX_COLS];
+        for (k, (v, t)) in raw.iter().zip(&self.col_types).enumerate() {
+            out[k] = if self.is_addr(*v) { *v } else { t.cast(*v) };
+        }
+        out
+    }
+
+    fn is_addr(&self, v: i64) -> bool {
+        v >= ADDR && v < ADDR + self.locs.len() as i64
+    }
+
+    /// An outcome (cast values) as herd7 and litmus7 spell it, e.g. `0:X0=1; [x]=2;`: the shown
+    /// columns only, decimal.
     pub fn outcome(&self, vals: &[i64]) -> String {
         let mut s = String::new();
-        for (c, v) in self.cols.iter().zip(vals) {
+        for ((c, v), t) in self
+            .cols
+            .iter()
+            .zip(vals)
+            .zip(&self.col_types)
+            .take(self.shown)
+        {
             if !s.is_empty() {
                 s.push(' ');
             }
-            let val = if *v >= ADDR && *v < ADDR + self.locs.len() as i64 {
+            let val = if self.is_addr(*v) {
                 self.locs[(*v - ADDR) as usize].name.clone()
             } else {
-                format!("{v}")
+                t.show(*v)
             };
             match c {
                 Col::Reg { thread, name, .. } => s.push_str(&format!("{thread}:{name}={val};")),
@@ -327,22 +476,18 @@ impl Prepared {
         s
     }
 
-    /// Whether an outcome satisfies the condition's proposition.
-    pub fn satisfies(&self, vals: &[i64]) -> bool {
-        let value = |a: &Atom| -> i64 {
-            for (c, v) in self.cols.iter().zip(vals) {
-                match (c, a) {
-                    (Col::Loc { loc }, Atom::Loc(l)) if self.locs[*loc].name == *l => return *v,
-                    (Col::Reg { thread, name, .. }, Atom::Reg { thread: t, reg })
-                        if thread == t && name == reg =>
-                    {
-                        return *v
-                    }
-                    _ => {}
+    /// Evaluate `prop` on an outcome (cast values, every column including the filter's). A
+    /// constant is read as its column's type, so `x=0xffff` and `x=-1` mean the same for an
+    /// `int16_t x` (as litmus7's `cast_constant`, herdtools7 `litmus/skelUtil.ml`).
+    fn eval(&self, prop: &super::parse::Prop, vals: &[i64]) -> bool {
+        let col = |a: &Atom| -> Option<usize> {
+            self.cols.iter().position(|c| match (c, a) {
+                (Col::Loc { loc }, Atom::Loc(l)) => self.locs[*loc].name == *l,
+                (Col::Reg { thread, name, .. }, Atom::Reg { thread: t, reg }) => {
+                    thread == t && name == reg
                 }
-            }
-            // Every atom of the condition is a column (see `prepare_parsed`).
-            i64::MAX
+                _ => false,
+            })
         };
         let addr = |l: &str| -> i64 {
             self.locs
@@ -350,12 +495,154 @@ impl Prepared {
                 .position(|x| x.name == l)
                 .map_or(i64::MAX - 1, |k| ADDR + k as i64)
         };
-        self.file.cond.prop.eval(&value, &addr)
+        // Every atom of the condition and the filter is a column (see `prepare_parsed`).
+        let value = |a: &Atom| -> i64 { col(a).map_or(i64::MAX, |k| vals[k]) };
+        let cast = |a: &Atom, v: i64| -> i64 {
+            match col(a) {
+                Some(k) if !self.is_addr(v) => self.col_types[k].cast(v),
+                _ => v,
+            }
+        };
+        prop.eval_cast(&value, &addr, &cast)
+    }
+
+    /// Whether an outcome (cast values) satisfies the condition's proposition.
+    pub fn satisfies(&self, vals: &[i64]) -> bool {
+        self.eval(&self.file.cond.prop, vals)
+    }
+
+    /// Whether an outcome passes the `filter` (always, without one).
+    pub fn passes_filter(&self, vals: &[i64]) -> bool {
+        self.file.filter.as_ref().is_none_or(|f| self.eval(f, vals))
     }
 
     /// The condition as litmus7 prints it.
     pub fn condition(&self) -> String {
         self.file.cond.to_string()
+    }
+}
+
+/// What a run's histogram says, judged: the record's fields.
+#[derive(Debug, PartialEq)]
+pub struct Summary {
+    /// (outcome text, count), sorted by outcome, filtered runs left out.
+    pub histogram: Vec<(String, u64)>,
+    /// Runs counted: those that passed the `filter`.
+    pub counted: u64,
+    /// Counted runs that satisfied the condition.
+    pub observed: u64,
+    pub verdict: crate::record::Verdict,
+    pub reason: Option<String>,
+    /// Where the verdict comes from (`rule` of the record).
+    pub rule: String,
+}
+
+/// Judge the raw histogram of `iterations` runs of `t`:
+/// - every outcome is cast to its columns' types ([`Prepared::cast`]);
+/// - an outcome that fails the `filter` is not counted anywhere (histogram, condition,
+///   iterations), as litmus7 (herdtools7 `litmus/skel.ml`, `if (filter_cond(..)) { .. }` around
+///   `add_outcome` and the `n_pos`/`n_neg` counts) and herd7 (which drops such executions) do;
+/// - with herd7's allowed states ([`FileTest::states`]), an outcome matching none of them is a
+///   `violation` whatever the condition; otherwise the kinds verdict ([`judge`]).
+pub fn summarise(
+    t: &FileTest,
+    p: &Prepared,
+    raw: &alloc::collections::BTreeMap<[i64; MAX_COLS], u64>,
+    iterations: u64,
+) -> Summary {
+    use alloc::collections::BTreeMap;
+    let n = p.cols.len();
+    let mut shown: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut counted, mut observed, mut filtered) = (0u64, 0u64, 0u64);
+    let mut outside: Option<(String, u64)> = None;
+    let mut outside_n = 0usize;
+    for (k, c) in raw {
+        let v = p.cast(&k[..n]);
+        if !p.passes_filter(&v[..n]) {
+            filtered += c;
+            continue;
+        }
+        counted += c;
+        if p.satisfies(&v[..n]) {
+            observed += c;
+        }
+        let text = p.outcome(&v[..n]);
+        if let Some(st) = t.states {
+            let allowed = st.states.iter().any(|row| {
+                row.iter()
+                    .zip(&v[..p.shown])
+                    .all(|(want, got)| want.is_none_or(|w| w == *got))
+            });
+            if !allowed && !shown.contains_key(&text) {
+                outside_n += 1;
+                if outside.is_none() {
+                    outside = Some((text.clone(), *c));
+                }
+            }
+        }
+        *shown.entry(text).or_insert(0) += c;
+    }
+    let _ = iterations;
+    let mut rule = String::from(t.rule);
+    let (verdict, mut reason) = match (t.states, outside) {
+        (Some(st), Some((o, c))) => (
+            crate::record::Verdict::Violation,
+            Some(format!(
+                "outcome `{o}` (seen {c} times{}) is none of the {} final states herd7 allows in {}",
+                if outside_n > 1 {
+                    format!("; {} outcomes outside in all", outside_n)
+                } else {
+                    String::new()
+                },
+                st.states.len(),
+                st.source
+            )),
+        ),
+        (Some(st), None) => {
+            // Every outcome is one herd7 allows: the condition cannot have been violated
+            // either (its verdict follows from the same states).
+            let (v, why) = judge(p.file.cond.quant, t.model, observed, counted);
+            match v {
+                crate::record::Verdict::Unjudged => (
+                    crate::record::Verdict::Ok,
+                    Some(format!(
+                        "every outcome is one of the {} final states herd7 allows in {}",
+                        st.states.len(),
+                        st.source
+                    )),
+                ),
+                v => (v, why),
+            }
+        }
+        (None, _) => judge(p.file.cond.quant, t.model, observed, counted),
+    };
+    if let Some(st) = t.states {
+        if !rule.contains(st.source) {
+            rule = format!("{rule}; final states: {}", st.source);
+        }
+    }
+    if filtered > 0 {
+        let note = format!(
+            "{filtered} of {} runs failed the filter ({}) and are not counted, as litmus7",
+            counted + filtered,
+            p.file
+                .filter
+                .as_ref()
+                .map(|f| f.to_string())
+                .unwrap_or_default()
+        );
+        reason = Some(match reason {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+    Summary {
+        histogram: shown.into_iter().collect(),
+        counted,
+        observed,
+        verdict,
+        reason,
+        rule,
     }
 }
 
@@ -574,6 +861,141 @@ mod tests {
         assert_ne!(digest(&a), digest(&c));
         assert_eq!(digest(&a), digest(&b));
         assert_eq!(normalised_instruction("ldr  w0, [ x1 ]"), "LDR W0,[X1]");
+    }
+
+    #[test]
+    fn value_types_cast_and_print_as_herd7() {
+        let u16t = ValType::of(Some("uint16_t")).unwrap();
+        let i8t = ValType::of(Some("int8_t")).unwrap();
+        let u64t = ValType::of(Some("uint64_t")).unwrap();
+        assert_eq!(ValType::of(None), Some(ValType::INT));
+        assert_eq!(ValType::of(Some("int *")), Some(ValType::PTR));
+        assert_eq!(ValType::of(Some("float")), None);
+        assert_eq!(u16t.cast(0x1_0402), 0x402);
+        assert_eq!(i8t.cast(0xff), -1);
+        assert_eq!(ValType::INT.cast(0xffff_ffff), -1);
+        assert_eq!(ValType::INT.cast(0x1_0000_0001), 1);
+        assert_eq!(u64t.cast(-1), -1);
+        assert_eq!(u64t.show(-1), "18446744073709551615");
+        assert_eq!(ValType::INT.show(-1), "-1");
+    }
+
+    const MIXED: &str = "AArch64 M\n{ uint16_t x=0; uint16_t 0:X2; int8_t y=-1; 0:X5=x; \
+        0:X1=0x1; }\n P0 ;\n STRB W1,[X5,#1] ;\n LDRH W2,[X5] ;\n\
+        exists (x=0x0100 /\\ 0:X2=256 /\\ y=0xff)\n";
+
+    #[test]
+    fn mixed_sizes_read_at_the_type_width() {
+        let f = parse::parse(MIXED).unwrap();
+        let p = prepare_parsed(f, &[&["X1", "X5", "X2"]]).unwrap();
+        assert_eq!(p.locs[0].size, 2);
+        assert_eq!(p.locs[1].ty, ValType::of(Some("int8_t")).unwrap());
+        assert_eq!(p.col_types, [p.locs[0].ty, p.locs[0].ty, p.locs[1].ty]);
+        // Raw values: x's two bytes, X2 with stale upper bits, y's byte zero-extended.
+        let v = p.cast(&[0x0100, 0xdead_0000_0100, 0xff]);
+        assert_eq!(&v[..3], &[256, 256, -1]);
+        assert_eq!(p.outcome(&v[..3]), "[x]=256; 0:X2=256; [y]=-1;");
+        // `y=0xff` names the same int8_t value as -1.
+        assert!(p.satisfies(&v[..3]));
+        assert!(!p.satisfies(&p.cast(&[0x0100, 0x0100, 0x7f])[..3]));
+    }
+
+    fn file_test(
+        src: &'static str,
+        model: ModelVerdict,
+        states: Option<&'static FileStates>,
+    ) -> FileTest {
+        FileTest {
+            name: "T",
+            source: src,
+            arch: crate::attr::Arch::Aarch64,
+            bodies: &[],
+            slots: &[],
+            needs: &[],
+            model,
+            rule: "test kinds",
+            states,
+        }
+    }
+
+    const FILTERED: &str = "AArch64 F\n{ 0:X1=x; 1:X1=x; }\n P0 | P1 ;\n \
+        MOV W0,#1 | LDR W0,[X1] ;\n STR W0,[X1] | LDR W2,[X1] ;\n\
+        filter (1:X0=1)\nexists (1:X2=0)\n";
+
+    #[test]
+    fn filter_drops_runs_and_hides_its_columns() {
+        let f = parse::parse(FILTERED).unwrap();
+        let p = prepare_parsed(f, &[&["X0", "X1"], &["X0", "X1", "X2"]]).unwrap();
+        // Shown: the condition's 1:X2; observed only: the filter's 1:X0.
+        assert_eq!(p.shown, 1);
+        assert_eq!(p.cols.len(), 2);
+        let mut raw = alloc::collections::BTreeMap::new();
+        let key = |x2: i64, x0: i64| {
+            let mut k = [0i64; MAX_COLS];
+            k[0] = x2;
+            k[1] = x0;
+            k
+        };
+        raw.insert(key(1, 1), 5u64);
+        raw.insert(key(0, 0), 7);
+        raw.insert(key(1, 0), 3);
+        let t = file_test(FILTERED, ModelVerdict::Forbidden, None);
+        let s = summarise(&t, &p, &raw, 15);
+        // Only the 5 runs with 1:X0=1 count; the filter's column is not printed.
+        assert_eq!(s.histogram, [("1:X2=1;".to_string(), 5)]);
+        assert_eq!((s.counted, s.observed), (5, 0));
+        assert_eq!(s.verdict, Verdict::Ok);
+        assert!(s
+            .reason
+            .unwrap()
+            .contains("10 of 15 runs failed the filter (1:X0=1)"));
+        raw.insert(key(0, 1), 2);
+        let s = summarise(&t, &p, &raw, 17);
+        assert_eq!(
+            (s.counted, s.observed, s.verdict),
+            (7, 2, Verdict::Violation)
+        );
+    }
+
+    static STATES: FileStates = FileStates {
+        source: "herd7 states file s.txt (--states)",
+        // Columns of SRC: [z], 1:X0, 1:X2, [x]; the states leave [z] out.
+        states: &[
+            &[None, Some(0), Some(ADDR + 1), Some(1)],
+            &[None, Some(1), Some(ADDR + 1), Some(1)],
+        ],
+    };
+
+    #[test]
+    fn states_judge_every_outcome() {
+        let p = prepared();
+        let t = file_test(SRC, ModelVerdict::Allowed, Some(&STATES));
+        let mut raw = alloc::collections::BTreeMap::new();
+        let key = |v: [i64; 4]| {
+            let mut k = [0i64; MAX_COLS];
+            k[..4].copy_from_slice(&v);
+            k
+        };
+        raw.insert(key([3, 1, ADDR + 1, 1]), 4u64);
+        raw.insert(key([3, 0, ADDR + 1, 1]), 6);
+        let s = summarise(&t, &p, &raw, 10);
+        assert_eq!(s.verdict, Verdict::Ok);
+        assert!(
+            s.rule.contains("final states: herd7 states file s.txt"),
+            "{}",
+            s.rule
+        );
+        // An outcome that is no state (x still 0): a violation, though the condition (which
+        // needs x != 0) did not hold for it.
+        raw.insert(key([3, 0, ADDR + 1, 0]), 1);
+        let s = summarise(&t, &p, &raw, 11);
+        assert_eq!(s.verdict, Verdict::Violation);
+        let why = s.reason.unwrap();
+        assert!(
+            why.contains("outcome `[z]=3; 1:X0=0; 1:X2=x; [x]=0;` (seen 1 times) is none of the 2 final states herd7 allows in herd7 states file s.txt"),
+            "{why}"
+        );
+        assert_eq!(s.observed, 4);
     }
 
     #[test]

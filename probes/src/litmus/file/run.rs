@@ -363,46 +363,37 @@ fn symbolic(raw: u64, lay: &Layout, i: usize, p: &Prepared) -> i64 {
     raw as i64
 }
 
-/// The `litmus` record of a run.
+/// The `litmus` record of a run: the histogram cast, filtered and judged by
+/// [`super::summarise`].
 pub fn record(t: &FileTest, p: &Prepared, attr: &str, cpus: &[usize], out: &FileOutcome) -> Litmus {
-    let n = p.cols.len();
-    let mut histogram: Vec<HistogramEntry> = out
-        .hist
-        .iter()
-        .map(|(k, c)| HistogramEntry {
-            outcome: p.outcome(&k[..n]),
-            count: *c,
-        })
+    let sum = super::summarise(t, p, &out.hist, out.iterations);
+    let histogram: Vec<HistogramEntry> = sum
+        .histogram
+        .into_iter()
+        .map(|(outcome, count)| HistogramEntry { outcome, count })
         .collect();
-    histogram.sort_by(|a, b| a.outcome.cmp(&b.outcome));
-    let observed: u64 = out
-        .hist
-        .iter()
-        .filter(|(k, _)| p.satisfies(&k[..n]))
-        .map(|(_, c)| *c)
-        .sum();
-    let (verdict, reason) = super::judge(p.file.cond.quant, t.model, observed, out.iterations);
     let ns = out.elapsed_ns.max(1);
     let relaxed = if p.file.cond.quant == super::Quant::Exists {
-        observed
+        sum.observed
     } else {
-        out.iterations - observed
+        sum.counted - sum.observed
     };
     Litmus {
         name: t.name.into(),
         attr: attr.into(),
         cpus: cpus.iter().map(|&c| c as u32).collect(),
-        iterations: out.iterations,
+        // Runs counted (a `filter` leaves some out); `iter_per_s` counts every run.
+        iterations: sum.counted,
         histogram,
         condition: p.condition(),
-        observed,
+        observed: sum.observed,
         model: t.model,
-        verdict,
+        verdict: sum.verdict,
         elapsed_ms: out.elapsed_ns / 1_000_000,
         iter_per_s: (out.iterations as u128 * 1_000_000_000 / ns as u128) as u64,
         relaxed_per_s: (relaxed as u128 * 1_000_000_000 / ns as u128) as u64,
-        rule: t.rule.into(),
-        reason,
+        rule: sum.rule,
+        reason: sum.reason,
         // Filled in by the suite's per-mapping wrapper when the record is emitted.
         map: Default::default(),
     }

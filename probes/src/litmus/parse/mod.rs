@@ -191,19 +191,30 @@ impl Prop {
     /// Evaluate with `value(atom)` giving each atom's final value (addresses already resolved
     /// to integers by `addr`).
     pub fn eval(&self, value: &dyn Fn(&Atom) -> i64, addr: &dyn Fn(&str) -> i64) -> bool {
+        self.eval_cast(value, addr, &|_, v| v)
+    }
+
+    /// [`Prop::eval`] with each constant first read as its atom's type by `cast(atom, value)`
+    /// (so `x=0xffff` and `x=-1` agree for an `int16_t x`).
+    pub fn eval_cast(
+        &self,
+        value: &dyn Fn(&Atom) -> i64,
+        addr: &dyn Fn(&str) -> i64,
+        cast: &dyn Fn(&Atom, i64) -> i64,
+    ) -> bool {
         match self {
             Prop::True => true,
             Prop::False => false,
             Prop::Eq(a, v) => {
                 let want = match v {
-                    Value::Int(i) => *i,
+                    Value::Int(i) => cast(a, *i),
                     Value::Addr(l) => addr(l),
                 };
                 value(a) == want
             }
-            Prop::Not(p) => !p.eval(value, addr),
-            Prop::And(ps) => ps.iter().all(|p| p.eval(value, addr)),
-            Prop::Or(ps) => ps.iter().any(|p| p.eval(value, addr)),
+            Prop::Not(p) => !p.eval_cast(value, addr, cast),
+            Prop::And(ps) => ps.iter().all(|p| p.eval_cast(value, addr, cast)),
+            Prop::Or(ps) => ps.iter().any(|p| p.eval_cast(value, addr, cast)),
         }
     }
 }
@@ -621,19 +632,30 @@ fn atom_of(text: &str, pos: Pos) -> Result<Atom, ParseError> {
     }
 }
 
-fn parse_int(s: &str) -> Option<i64> {
+/// An integer: decimal or `0x` hex, optionally negative. Values up to `u64::MAX` (a `uint64_t`
+/// location's, e.g. `0xffffffffffffffff`) are accepted and kept as their 64-bit pattern; the
+/// column's type says how it reads (`file::ValType`).
+pub fn parse_int(s: &str) -> Option<i64> {
     let (neg, d) = match s.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, s),
     };
     let v = if let Some(h) = d.strip_prefix("0x").or_else(|| d.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()?
+        u64::from_str_radix(h, 16).ok()?
     } else if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) {
-        d.parse::<i64>().ok()?
+        d.parse::<u64>().ok()?
     } else {
         return None;
     };
-    Some(if neg { -v } else { v })
+    if neg {
+        // -2^63 is the most negative value; `-0x8000000000000000` included.
+        if v > 1u64 << 63 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        Some(v as i64)
+    }
 }
 
 fn value_of(text: &str, pos: Pos) -> Result<Value, ParseError> {

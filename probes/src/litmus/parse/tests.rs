@@ -162,3 +162,34 @@ fn every_catalogue_file_parses() {
         assert_eq!(parsed, n, "{arch}");
     }
 }
+
+#[test]
+fn integers_up_to_u64_max() {
+    assert_eq!(parse_int("0xffffffffffffffff"), Some(-1));
+    assert_eq!(parse_int("18446744073709551615"), Some(-1));
+    assert_eq!(parse_int("0x2222222222222222"), Some(0x2222222222222222));
+    assert_eq!(parse_int("-0x8000000000000000"), Some(i64::MIN));
+    assert_eq!(parse_int("-0x8000000000000001"), None);
+    assert_eq!(parse_int("0x1ffffffffffffffff"), None);
+    assert_eq!(parse_int("-3"), Some(-3));
+}
+
+/// Every file of herdtools7's `aarch64-mixed` catalogue parses: typed registers
+/// (`uint16_t 1:X3;`), `x=0x0402` atoms without brackets, `forall` without parentheses.
+#[test]
+fn mixed_catalogue_parses() {
+    let dir = fixtures().join("litmus/aarch64-mixed");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "litmus") {
+            let src = std::fs::read_to_string(&p).unwrap();
+            parse(&src).unwrap_or_else(|e| panic!("{}", e.display(&p.display().to_string())));
+            n += 1;
+        }
+    }
+    assert_eq!(n, 20);
+    let f = parse(&std::fs::read_to_string(dir.join("SmallEndian.litmus")).unwrap()).unwrap();
+    assert_eq!(f.cond.quant, Quant::Forall);
+    assert_eq!(f.cond.to_string(), "forall ([x]=131073)");
+}
