@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use probes::litmus::parse::{parse, FileArch};
 use probes::report::parse_report;
 
-use crate::litmus_gen::{catalogue_kinds, render, translate, GenTest, Kinds};
+use crate::litmus_gen::{render, shipped_kinds, translate, GenTest, Kinds};
 use crate::profile::{Board, Profile};
 use crate::{RunError, RunOpts};
 
@@ -120,12 +120,12 @@ pub fn prepare(
     arch: FileArch,
     user_kinds: Option<&Kinds>,
 ) -> (Vec<GenTest>, Vec<Refusal>) {
-    let shipped = catalogue_kinds(arch);
+    let shipped = shipped_kinds(arch);
     let mut kinds: Vec<&Kinds> = Vec::new();
     if let Some(k) = user_kinds {
         kinds.push(k);
     }
-    kinds.push(&shipped);
+    kinds.extend(shipped.iter());
     let mut tests: Vec<GenTest> = Vec::new();
     let mut refused = Vec::new();
     for p in paths {

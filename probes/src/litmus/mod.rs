@@ -37,7 +37,7 @@
 pub mod aarch64;
 pub mod engine;
 pub mod file;
-pub mod parse;
+pub use atomprobe_litmus::parse;
 pub mod x86_64;
 
 use alloc::format;
