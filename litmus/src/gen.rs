@@ -1,6 +1,7 @@
 //! Translation of parsed `.litmus` files into the Rust module the probes crate compiles in
-//! (`probes::litmus::file`, via `ATOMPROBE_LITMUS_GEN`): one `asm!` block per thread holding
-//! the test's own instruction text.
+//! (`probes::litmus::file`): the user's files via `atomprobe litmus` and `ATOMPROBE_LITMUS_GEN`,
+//! the built-in suite (`probes/litmus`) via `probes/build.rs`. One `asm!` block per thread
+//! holding the test's own instruction text.
 //!
 //! What is rewritten, and only that (ARCHITECTURE.md, "Litmus files"):
 //! - registers become operands the compiler allocates: AArch64 `X3`/`W3` → `{r3:x}`/`{r3:w}`,

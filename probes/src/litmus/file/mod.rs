@@ -4,8 +4,9 @@
 //! `asm!` block holding the test's own instruction text (registers renamed to operands the
 //! compiler allocates, labels to local numeric labels, x86 locations to address operands) and
 //! writes a Rust module of [`FileTest`]s. The probes crate's build script includes that module
-//! when `ATOMPROBE_LITMUS_GEN` names it (`probes/build.rs`); without it the module is empty and
-//! the built-in tables run. See ARCHITECTURE.md ("Litmus files") for why code generation.
+//! when `ATOMPROBE_LITMUS_GEN` names it (`probes/build.rs`); without it the build script
+//! generates the module itself, with the same generator, from the built-in tests'
+//! files (`probes/litmus/<arch>`). See ARCHITECTURE.md ("Litmus files") for why code generation.
 //!
 //! At run time a [`FileTest`] is prepared ([`prepare`]) from its own source text, parsed again
 //! by the same no_std parser: locations, their types and initial values, which operand slot of
