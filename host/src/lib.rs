@@ -18,7 +18,9 @@ pub mod hosted_cmd;
 pub mod image;
 pub mod kernel;
 pub mod litmus_cmd;
-pub mod litmus_gen;
+/// The generator lives in the `atomprobe-litmus` crate (litmus/src/gen.rs), shared with
+/// probes/build.rs; this name keeps `crate::litmus_gen::…` paths working.
+pub use atomprobe_litmus::gen as litmus_gen;
 pub mod litmus_states;
 pub mod profile;
 pub mod qemu;

@@ -31,7 +31,7 @@
 
 use probes::litmus::file::{canonical_reg, Col, Prepared, ADDR};
 use probes::litmus::parse::{parse_int, FileArch, LitmusFile, Quant};
-use probes::record::ModelVerdict;
+use atomprobe_litmus::Kind;
 
 /// A value in a state line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,7 +270,7 @@ impl StatesFile {
 impl TestStates {
     /// The model verdict herd7's `Ok`/`No` gives for the file's condition `quant`, or an error
     /// when the block's kind does not fit that quantifier (not the same test).
-    pub fn model(&self, quant: Quant) -> Result<ModelVerdict, String> {
+    pub fn model(&self, quant: Quant) -> Result<Kind, String> {
         let want = match quant {
             Quant::Exists => "Allowed",
             Quant::NotExists => "Forbidden",
@@ -285,13 +285,13 @@ impl TestStates {
             ));
         }
         Ok(match (quant, self.ok) {
-            (_, None) => ModelVerdict::Unknown,
-            (Quant::Exists, Some(true)) => ModelVerdict::Allowed,
-            (Quant::Exists, Some(false)) => ModelVerdict::Forbidden,
-            (Quant::NotExists, Some(true)) => ModelVerdict::Forbidden,
-            (Quant::NotExists, Some(false)) => ModelVerdict::Allowed,
-            (Quant::Forall, Some(true)) => ModelVerdict::Required,
-            (Quant::Forall, Some(false)) => ModelVerdict::Allowed,
+            (_, None) => Kind::Unknown,
+            (Quant::Exists, Some(true)) => Kind::Allowed,
+            (Quant::Exists, Some(false)) => Kind::Forbidden,
+            (Quant::NotExists, Some(true)) => Kind::Forbidden,
+            (Quant::NotExists, Some(false)) => Kind::Allowed,
+            (Quant::Forall, Some(true)) => Kind::Required,
+            (Quant::Forall, Some(false)) => Kind::Allowed,
         })
     }
 
@@ -396,7 +396,7 @@ Observation CO-MIXED-20cc+H Never 0 2
             ]
         );
         assert_eq!(mp.line, 1);
-        assert_eq!(mp.model(Quant::Exists).unwrap(), ModelVerdict::Forbidden);
+        assert_eq!(mp.model(Quant::Exists).unwrap(), Kind::Forbidden);
         assert!(mp
             .model(Quant::Forall)
             .unwrap_err()

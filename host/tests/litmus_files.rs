@@ -52,10 +52,25 @@ fn catalogue_files_all_translate() {
         // Those the catalogue's kinds.txt names are judged, by name and digest.
         let judged = tests
             .iter()
-            .filter(|t| t.model != ModelVerdict::Unknown)
+            .filter(|t| t.model != atomprobe_litmus::Kind::Unknown)
             .count();
         let least = if dir == "aarch64-mixed" { 12 } else { 28 };
         assert!(judged >= least && judged <= n, "{dir}: {judged} judged");
+    }
+    // The built-in suite's files (probes/litmus) given to `atomprobe litmus`: every one judged,
+    // by the catalogue or by the shipped derived kinds, as in the default image.
+    for (dir, arch, n) in [
+        ("aarch64", FileArch::AArch64, 50),
+        ("x86_64", FileArch::X86_64, 13),
+    ] {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../probes/litmus");
+        let paths = expand_inputs(&[root.join(dir).display().to_string()]).unwrap();
+        let (tests, refused) = prepare(&paths, arch, None);
+        assert!(refused.is_empty(), "{dir}: {refused:#?}");
+        assert_eq!(tests.len(), n);
+        for t in &tests {
+            assert_ne!(t.model, atomprobe_litmus::Kind::Unknown, "{dir}/{}", t.name);
+        }
     }
     // A file of the other architecture, a malformed file: refused alone, with the reason.
     let paths = vec![

@@ -1,13 +1,17 @@
 //! Litmus runner throughput, hosted: iterations/s and relaxed outcomes/s for SB, MP and LB
-//! (issue 4 item 4, issue 5's comparison with litmus7).
+//! (issue 4 item 4, issue 5's comparison with litmus7), on the built-in tests
+//! (`probes/litmus`, generated into `file::FILE_TESTS`) through the suite's runner
+//! (`litmus::file::run`).
 //!
 //! `cargo bench -p atomprobe-probes --features std --bench litmus`
 //! Environment:
 //! - `LITMUS_BENCH_ITERS`: instances per run (default 20,000,000);
 //! - `LITMUS_BENCH_SYNC`: comma list of `barrier`, `start`, `clock`, `handshake`, `lockstep` (see
-//!   `engine::SyncMode`; default the runner's);
+//!   `engine::SyncMode`; default the runner's), passed in `RunOpts.sync`;
 //! - `LITMUS_BENCH_LAYOUT`: comma list of `packed`, `same-line`, `line-per-var`, `rotate` (the
-//!   runner's rotation through all three; default);
+//!   runner's rotation through all three; default), passed in `RunOpts.layout`; the file
+//!   runner reads neither option yet (the engine's modes are being moved into it), so until it
+//!   does these only label the lines;
 //! - `LITMUS_BENCH_BATCH`: comma list of most instances per batch (default the runner's);
 //! - `LITMUS_BENCH_PLACEMENTS`: `run_on` calls per run (default the runner's);
 //! - `LITMUS_BENCH_TESTS`: comma list of names (default `SB,MP,LB`);
@@ -21,7 +25,7 @@ use probes::attr::Arch;
 use probes::config::Config;
 use probes::hosted::{normal_attr, HostedPlatform};
 use probes::litmus::engine::{LayoutKind, RunOpts, SyncMode};
-use probes::litmus::{self, engine};
+use probes::litmus::file::{self, run as frun, FileTest, Prepared};
 use probes::platform::Platform;
 
 fn env_num(name: &str) -> Option<u64> {
@@ -99,14 +103,25 @@ fn main() {
     );
     let mut combos = Vec::new();
     for name in names.split(',') {
-        let Some(test) = litmus::tests(arch).iter().find(|t| t.name == name) else {
+        let Some(t) = file::FILE_TESTS
+            .iter()
+            .find(|t| t.arch == arch && t.name == name)
+        else {
             println!("{name}: no such test");
             continue;
         };
-        if test.thread_count() > cpus.len() {
-            println!("{name}: needs {} cpus", test.thread_count());
+        if t.bodies.len() > cpus.len() {
+            println!("{name}: needs {} cpus", t.bodies.len());
             continue;
         }
+        let prep = match file::prepare(t) {
+            Ok(p) => p,
+            Err(e) => {
+                println!("{name}: {e}");
+                continue;
+            }
+        };
+        let test: &(&FileTest, Prepared) = Box::leak(Box::new((t, prep)));
         for &sync in &syncs {
             for &layout in &layouts {
                 for &batch in &batches {
@@ -115,10 +130,10 @@ fn main() {
             }
         }
     }
-    let label = |c: &(&litmus::Test, SyncMode, Option<LayoutKind>, usize)| {
+    let label = |c: &(&(&FileTest, Prepared), SyncMode, Option<LayoutKind>, usize)| {
         format!(
             "{:<10} {:<12} {:<12} b{:<6}",
-            c.0.name,
+            c.0 .0.name,
             format!("{:?}", c.1),
             c.2.map_or("rotate", LayoutKind::name),
             c.3
@@ -135,21 +150,24 @@ fn main() {
             opts.rotate = round as usize;
             // A benchmark runs every instance it was asked for.
             opts.budget_ms = 0;
-            match engine::run(&p, c.0, &arena, &cpus, &opts) {
+            let (t, prep) = c.0;
+            match frun::run(&p, t, prep, &arena, &cpus, &opts) {
                 Ok(out) => {
+                    // The suite's record: the same figures a report gives.
+                    let rec = frun::record(t, prep, "bench", &cpus, &out);
                     println!(
                         "{} {:>10} it/s {:>9} relaxed/s ({:.3} %, {} ms, model {:?})",
                         label(c),
-                        out.iter_per_s(),
-                        out.relaxed_per_s(),
-                        out.observed as f64 * 100.0 / out.iterations.max(1) as f64,
-                        out.elapsed_ns / 1_000_000,
-                        c.0.model
+                        rec.iter_per_s,
+                        rec.relaxed_per_s,
+                        rec.observed as f64 * 100.0 / rec.iterations.max(1) as f64,
+                        rec.elapsed_ms,
+                        t.model
                     );
-                    res.0.push(out.iter_per_s());
-                    res.1.push(out.relaxed_per_s());
+                    res.0.push(rec.iter_per_s);
+                    res.1.push(rec.relaxed_per_s);
                 }
-                Err(e) => println!("{}: {e:?}", label(c)),
+                Err(e) => println!("{}: {e}", label(c)),
             }
         }
     }

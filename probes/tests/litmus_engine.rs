@@ -203,46 +203,6 @@ fn placements_keep_the_caller_and_distinct_cores() {
     assert_eq!(seen, vec![1, 2, 3]);
 }
 
-/// Forbidden tests of this architecture with final-value columns, at batch sizes that put batch
-/// boundaries everywhere: never observed.
-#[test]
-fn forbidden_with_finals_across_batch_boundaries() {
-    let p = platform();
-    let arena = p.arena(normal_attr(arch())).unwrap();
-    let cpus: Vec<usize> = (0..p.cpu_count()).collect();
-    let mut ran = 0;
-    for t in litmus::tests(arch()) {
-        let finals = t.obs.iter().any(|o| matches!(o, Obs::Loc { .. }));
-        if t.model != ModelVerdict::Forbidden
-            || !finals
-            || t.thread_count() > cpus.len()
-            || litmus::runnable(t).is_err()
-        {
-            continue;
-        }
-        for (batch, sync) in [
-            (1, SyncMode::Barrier),
-            (5, SyncMode::Lockstep),
-            (333, SyncMode::Barrier),
-            (64, SyncMode::Lockstep),
-        ] {
-            let out = engine::run(&p, t, &arena, &cpus, &opts(3_000, batch, 2, sync))
-                .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
-            assert_eq!(
-                out.observed, 0,
-                "{} batch {batch}: {:?}",
-                t.name, out.histogram
-            );
-            assert_eq!(
-                out.histogram.iter().map(|(_, c)| c).sum::<u64>(),
-                out.iterations
-            );
-        }
-        ran += 1;
-    }
-    assert!(ran > 0);
-}
-
 /// A run restricted to one layout (the benchmark's per-layout figures) counts every instance once
 /// with its own values, as the rotating default does.
 #[test]

@@ -1,6 +1,7 @@
-//! The litmus runner hosted on OS threads (2 on the development machine): forbidden outcomes are
-//! never observed (a harness bug must not produce one), SB's allowed relaxed outcome is, and the
-//! `litmus` family's records form a verified report.
+//! The litmus runner hosted on OS threads (2 on the development machine), on the built-in tests
+//! (`probes/litmus`, generated into `file::FILE_TESTS`): forbidden outcomes are never observed (a
+//! harness bug must not produce one), also with batch boundaries everywhere, SB's allowed
+//! relaxed outcome is, and the `litmus` family's records form a verified report.
 #![cfg(feature = "std")]
 
 use std::io::Write;
@@ -9,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use probes::attr::Arch;
 use probes::config::Config;
 use probes::hosted::{normal_attr, HostedPlatform};
-use probes::litmus::{self, engine};
+use probes::litmus::engine;
+use probes::litmus::file::run::{self as frun, FileOutcome};
+use probes::litmus::file::{self, Col, FileTest, Prepared};
 use probes::platform::Platform;
 use probes::record::{ModelVerdict, Record, Verdict};
 
@@ -41,46 +44,107 @@ fn known_emulator_deviations() -> &'static [&'static str] {
     }
 }
 
+/// The built-in tests of this architecture, prepared.
+fn builtin() -> Vec<(&'static FileTest, Prepared)> {
+    file::FILE_TESTS
+        .iter()
+        .filter(|t| t.arch == arch())
+        .map(|t| {
+            (
+                t,
+                file::prepare(t).unwrap_or_else(|e| panic!("{}: {e}", t.name)),
+            )
+        })
+        .collect()
+}
+
+/// Whether `t` can run here: enough cores, and the features its instructions need.
+fn runnable(p: &HostedPlatform, t: &FileTest, cpus: usize) -> bool {
+    let feat = probes::suite::tear::features(&p.env());
+    t.bodies.len() <= cpus && t.needs.iter().all(|f| feat.missing(*f).is_none())
+}
+
+fn observed(p: &Prepared, out: &FileOutcome) -> u64 {
+    out.hist
+        .iter()
+        .filter(|(k, _)| p.satisfies(&k[..p.cols.len()]))
+        .map(|(_, c)| *c)
+        .sum()
+}
+
 #[test]
 fn forbidden_outcomes_are_never_observed() {
     let p = platform(Config::defaults(arch()), Box::new(std::io::sink()));
     let arena = p.arena(normal_attr(arch())).unwrap();
     let cpus: Vec<usize> = (0..p.cpu_count()).collect();
-    let opts = engine::RunOpts::new(iterations(1_000_000));
+    let mut opts = engine::RunOpts::new(iterations(1_000_000));
+    // Every instance asked for, whatever the machine's load (the suite's time budget stops a
+    // run early on a loaded machine).
+    opts.budget_ms = 0;
     let mut ran = 0;
-    for t in litmus::tests(arch()) {
-        if t.model != ModelVerdict::Forbidden
-            || t.thread_count() > cpus.len()
-            || litmus::runnable(t).is_err()
-        {
+    for (t, prep) in builtin() {
+        if t.model != ModelVerdict::Forbidden || !runnable(&p, t, cpus.len()) {
             continue;
         }
-        let out = engine::run(&p, t, &arena, &cpus, &opts)
-            .unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
+        let out = frun::run(&p, t, &prep, &arena, &cpus, &opts)
+            .unwrap_or_else(|e| panic!("{}: {e}", t.name));
         assert_eq!(out.iterations, opts.iterations);
-        let total: u64 = out.histogram.iter().map(|(_, c)| c).sum();
+        let total: u64 = out.hist.values().sum();
         assert_eq!(total, out.iterations, "{}", t.name);
+        let seen = observed(&prep, &out);
         if known_emulator_deviations().contains(&t.name) {
-            println!(
-                "{}: known emulator deviation, observed {}",
-                t.name, out.observed
-            );
+            println!("{}: known emulator deviation, observed {seen}", t.name);
         } else {
             assert_eq!(
-                out.observed, 0,
+                seen, 0,
                 "{}: forbidden outcome observed: {:?}",
-                t.name, out.histogram
+                t.name, out.hist
             );
         }
+        let ns = out.elapsed_ns.max(1);
         println!(
-            "{:<22} {:>9} it/s, outcomes {:?}",
+            "{:<22} {:>9} it/s",
             t.name,
-            out.iter_per_s(),
-            out.histogram
+            u128::from(out.iterations) * 1_000_000_000 / u128::from(ns)
         );
         ran += 1;
     }
     assert!(ran >= 5, "only {ran} forbidden tests could run");
+}
+
+/// Forbidden tests with final-value columns, at batch sizes that put batch boundaries
+/// everywhere: never observed (the runner re-writes every location's initial value between an
+/// instance's outcome and its reuse; file/run.rs).
+#[test]
+fn forbidden_with_finals_across_batch_boundaries() {
+    let p = platform(Config::defaults(arch()), Box::new(std::io::sink()));
+    let arena = p.arena(normal_attr(arch())).unwrap();
+    let cpus: Vec<usize> = (0..p.cpu_count()).collect();
+    let mut ran = 0;
+    for (t, prep) in builtin() {
+        let finals = prep.cols.iter().any(|c| matches!(c, Col::Loc { .. }));
+        if t.model != ModelVerdict::Forbidden || !finals || !runnable(&p, t, cpus.len()) {
+            continue;
+        }
+        for batch in [1, 5, 333, 64] {
+            let mut o = engine::RunOpts::new(3_000);
+            o.batch = batch;
+            o.placements = 2;
+            o.budget_ms = 0;
+            let out = frun::run(&p, t, &prep, &arena, &cpus, &o)
+                .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            assert_eq!(
+                observed(&prep, &out),
+                0,
+                "{} batch {batch}: {:?}",
+                t.name,
+                out.hist
+            );
+            assert_eq!(out.hist.values().sum::<u64>(), out.iterations);
+        }
+        ran += 1;
+    }
+    assert!(ran > 0);
 }
 
 #[test]
@@ -90,27 +154,24 @@ fn sb_relaxed_outcome_is_observed() {
         return;
     }
     let arena = p.arena(normal_attr(arch())).unwrap();
-    let t = litmus::tests(arch())
-        .iter()
-        .find(|t| t.name == "SB")
-        .unwrap();
-    let out = engine::run(
+    let (t, prep) = builtin().into_iter().find(|(t, _)| t.name == "SB").unwrap();
+    let out = frun::run(
         &p,
         t,
+        &prep,
         &arena,
         &[0, 1],
         &engine::RunOpts::new(iterations(1_000_000)),
     )
     .unwrap();
+    let seen = observed(&prep, &out);
     println!(
-        "SB: {} it/s, {} relaxed/s, {:?}",
-        out.iter_per_s(),
-        out.relaxed_per_s(),
-        out.histogram
+        "SB: {} iterations, {seen} relaxed, {:?}",
+        out.iterations, out.hist
     );
     // x86-64 hardware shows store buffering readily; under qemu-aarch64 it is up to the host.
     if arch() == Arch::X86_64 {
-        assert!(out.observed > 0, "SB relaxed outcome never seen");
+        assert!(seen > 0, "SB relaxed outcome never seen");
     }
 }
 
@@ -158,7 +219,7 @@ fn litmus_family_records_form_a_verified_report() {
             _ => None,
         })
         .collect();
-    let n = litmus::tests(arch()).len();
+    let n = builtin().len();
     assert_eq!(lit.len(), 2 * n, "one record per test and attribute");
     for l in &lit {
         if !known_emulator_deviations().contains(&l.name.as_str()) {
@@ -187,9 +248,6 @@ fn litmus_family_records_form_a_verified_report() {
         .find(|l| l.name == "SB" && l.attr == normal_attr(arch()).name())
         .unwrap();
     assert_eq!(sb.model, ModelVerdict::Allowed);
-    let sb_test = litmus::tests(arch())
-        .iter()
-        .find(|t| t.name == "SB")
-        .unwrap();
-    assert_eq!(sb.condition, sb_test.condition());
+    let (_, sb_prep) = builtin().into_iter().find(|(t, _)| t.name == "SB").unwrap();
+    assert_eq!(sb.condition, sb_prep.condition());
 }

@@ -1,11 +1,12 @@
-//! Litmus tests: definitions, outcome classification and a runner designed for rate.
+//! Litmus tests: the `.litmus` path every test takes ([`file`]: tests generated from herdtools7
+//! files at build time, the built-in suite of `probes/litmus/` by default, and their runner) and
+//! the older generation-tagged engine ([`engine`], with [`Test`]), kept for its synchronisation
+//! modes until the file runner has them; no test table uses it any more.
 //!
-//! # Tests
-//! [`aarch64::TESTS`] and [`x86_64::TESTS`] hold every test: its herdtools7 name, the shape of
-//! its outcome (registers and final locations, spelled as in the reference `.litmus` file), its
-//! `exists` clause, the model verdict and the verdict's source, and one small `asm!` body per
-//! thread. The tables are plain data on every architecture (so their verdicts are unit-tested
-//! anywhere); a body only runs on its own architecture.
+//! # The engine's tests
+//! A [`Test`] names its outcome's shape (registers and final locations), its `exists` clause,
+//! the model verdict and its source, and one small body per thread (Rust or `asm!`); the
+//! engine's own tests build synthetic ones.
 //!
 //! # Instances, values and why a relaxed outcome is never a harness artefact
 //! The runner ([`engine`]) executes *instances*: one run of every thread's body on one set of
@@ -34,11 +35,9 @@
 //! the execution), so an outcome the model forbids for the test alone stays forbidden in the
 //! embedding: observing it is a real violation, not an artefact of the harness.
 
-pub mod aarch64;
 pub mod engine;
 pub mod file;
-pub mod parse;
-pub mod x86_64;
+pub use atomprobe_litmus::parse;
 
 use alloc::format;
 use alloc::string::String;
@@ -176,14 +175,6 @@ impl Test {
 
     pub fn thread_count(&self) -> usize {
         self.threads.len()
-    }
-}
-
-/// Every test for `arch`, in run order.
-pub fn tests(arch: Arch) -> &'static [Test] {
-    match arch {
-        Arch::Aarch64 => aarch64::TESTS,
-        Arch::X86_64 => x86_64::TESTS,
     }
 }
 

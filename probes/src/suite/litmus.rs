@@ -1,21 +1,26 @@
-//! Family `litmus`: every litmus test of the architecture ([`crate::litmus`]) on every selected
-//! attribute, judged against the architecture's model.
+//! Family `litmus`: every litmus test compiled into this build ([`crate::litmus::file`]) on
+//! every selected attribute, judged by the kinds line the generator matched.
+//!
+//! The tests are `.litmus` files, translated at build time by one generator
+//! (`atomprobe-litmus`, ARCHITECTURE.md "Litmus files"): by default the built-in suite of
+//! `probes/litmus/<arch>/` (catalogue verdicts, or the derived ones of `kinds-derived.txt`); in
+//! an image built by `atomprobe litmus FILES` (or `image --litmus`) those files instead, judged
+//! by the catalogue or `--kinds`, else `unknown`.
 //!
 //! Iterations per test: `iters × ITERS_SCALE`. Threads are placed over all usable cores; the
-//! runner rotates the role-to-core mapping and the variable layout across chunks
-//! ([`crate::litmus::engine`]). A test is skipped (a `litmus` record with `verdict` `skipped` and
-//! `reason`) when the attribute has no arena here, when it needs more cores than there are, or
-//! when the core lacks a feature it needs (LDAPR).
+//! runner rotates the role-to-core mapping across tests and chunks
+//! ([`crate::litmus::file::run`]). A test is skipped (a `litmus` record with `verdict` `skipped`
+//! and `reason`) when the attribute has no arena here, when it needs more cores than there are,
+//! or when the core lacks a feature its instructions need (LSE, LDAPR).
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::config::LitmusDebug;
-use crate::litmus::engine::{self, RunFailure, RunOpts};
-use crate::litmus::{self, Test};
+use crate::litmus::engine::RunOpts;
+use crate::litmus::file::{self, run as frun, FileTest};
 use crate::platform::Platform;
-use crate::record::{Litmus, Record, Verdict};
+use crate::record::{Record, Verdict};
 
 /// Instances per test for each unit of `iters=` (default 10,000 → 200,000 instances).
 pub const ITERS_SCALE: u64 = 20;
@@ -39,115 +44,105 @@ pub const KNOWN_EMULATOR_DEVIATIONS: &[(&str, &str)] = &[(
      seen with -accel tcg,thread=single; on hardware this would be a real violation",
 )];
 
-/// The test names of this architecture, in run order.
+/// The test names of this architecture compiled into this build, in run order.
 pub fn names() -> Vec<String> {
     match crate::attr::Arch::current() {
-        Some(arch) => litmus::tests(arch)
+        Some(arch) => file::FILE_TESTS
             .iter()
+            .filter(|t| t.arch == arch)
             .map(|t| t.name.to_string())
             .collect(),
         None => Vec::new(),
     }
 }
 
-fn skipped(test: &Test, attr: &str, reason: String) -> Record {
-    Record::Litmus(Litmus {
-        name: test.name.into(),
-        attr: attr.into(),
-        cpus: Vec::new(),
-        iterations: 0,
-        histogram: Vec::new(),
-        condition: test.condition(),
-        observed: 0,
-        model: test.model,
-        verdict: Verdict::Skipped,
-        elapsed_ms: 0,
-        iter_per_s: 0,
-        relaxed_per_s: 0,
-        rule: test.source.cite(),
-        reason: Some(reason),
-        map: Default::default(),
-    })
-}
-
 pub fn run(platform: &dyn Platform) {
-    if super::litmus_files::present() {
-        // An image built for `atomprobe litmus FILES` runs those tests instead.
-        return super::litmus_files::run(platform);
-    }
     let Some(arch) = crate::attr::Arch::current() else {
         return;
     };
     let cfg = platform.config();
-    let tests: Vec<&Test> = litmus::tests(arch)
+    let tests: Vec<&FileTest> = file::FILE_TESTS
         .iter()
-        .filter(|t| cfg.selects("litmus", t.name))
+        .filter(|t| t.arch == arch && cfg.selects("litmus", t.name))
         .collect();
     let ncpus = platform.cpu_count();
     let cpus: Vec<usize> = (0..ncpus).collect();
     let mut opts = RunOpts::for_platform(platform, cfg.iters.saturating_mul(ITERS_SCALE));
-    opts.skew = cfg.litmus_debug == Some(LitmusDebug::Skew);
+    let feat = super::tear::features(&platform.env());
     for attr in cfg.mem_attrs() {
-        let arena = match platform.arena(attr) {
-            Ok(a) => a,
-            Err(reason) => {
-                for t in &tests {
-                    platform.emit(&skipped(t, attr.name(), reason.clone()));
-                }
-                continue;
-            }
-        };
+        let arena = platform.arena(attr);
         for (n, t) in tests.iter().enumerate() {
-            // Vary the cores from test to test (and within a test, across placements).
             opts.rotate = n;
-            if let Err(why) = litmus::runnable(t) {
-                platform.emit(&skipped(t, attr.name(), why.into()));
-                continue;
-            }
-            if t.thread_count() > ncpus {
-                platform.emit(&skipped(
+            let prepared = match file::prepare(t) {
+                Ok(p) => p,
+                Err(why) => {
+                    platform.emit(&Record::Litmus(frun::skipped(
+                        t,
+                        "".into(),
+                        attr.name(),
+                        format!("cannot prepare the test: {why}"),
+                    )));
+                    continue;
+                }
+            };
+            if let Some(why) = t.needs.iter().find_map(|f| feat.missing(*f)) {
+                platform.emit(&Record::Litmus(frun::skipped(
                     t,
+                    prepared.condition(),
                     attr.name(),
-                    format!(
-                        "needs {} cores (one per thread), {ncpus} usable",
-                        t.thread_count()
-                    ),
-                ));
+                    why,
+                )));
                 continue;
             }
-            match engine::run(platform, t, &arena, &cpus, &opts) {
+            let arena = match &arena {
+                Ok(a) => a,
+                Err(reason) => {
+                    platform.emit(&Record::Litmus(frun::skipped(
+                        t,
+                        prepared.condition(),
+                        attr.name(),
+                        reason.clone(),
+                    )));
+                    continue;
+                }
+            };
+            match frun::run(platform, t, &prepared, arena, &cpus, &opts) {
                 Ok(out) => {
-                    if let (Some(_), Some((best, scores))) = (&out.skew, &out.stagger) {
-                        platform.progress(&format!(
-                            "litmus-debug=skew {} {}: stagger {best}; relaxed per million by \
-                             stagger {:?}: {scores:?}",
-                            t.name,
-                            attr.name(),
-                            engine::STAGGERS
-                        ));
-                    }
-                    if let Some(skew) = &out.skew {
-                        for line in skew.lines() {
-                            platform.progress(&format!(
-                                "litmus-debug=skew {} {}: {line}",
-                                t.name,
-                                attr.name()
-                            ));
-                        }
-                    }
-                    let mut rec = engine::record(t, attr.name(), &cpus, &out);
-                    super::litmus::note_violation(platform, &mut rec);
+                    let mut rec = frun::record(t, &prepared, attr.name(), &cpus, &out);
+                    weakly_ordered_memory(&mut rec, &prepared);
+                    note_violation(platform, &mut rec);
                     platform.emit(&Record::Litmus(rec));
                 }
-                Err(RunFailure::Harness(e)) => {
-                    super::error(platform, "probe", format!("litmus harness error: {}", e.0));
-                }
-                Err(RunFailure::Platform(e)) | Err(RunFailure::Setup(e)) => {
-                    platform.emit(&skipped(t, attr.name(), e));
+                Err(why) => {
+                    platform.emit(&Record::Litmus(frun::skipped(
+                        t,
+                        prepared.condition(),
+                        attr.name(),
+                        why,
+                    )));
                 }
             }
         }
     }
+}
+
+/// The model verdicts (herd7's `x86tso.cat`, x86-TSO) describe write-back memory; x86
+/// write-combining memory is weakly ordered (Intel SDM Vol. 3A 12.3 "Methods of Caching
+/// Available": WC writes may be combined and delayed, reads are speculative), so on `wc` no
+/// outcome is forbidden and none is judged a violation: the record says `allowed` and why.
+fn weakly_ordered_memory(rec: &mut crate::record::Litmus, p: &file::Prepared) {
+    use crate::record::ModelVerdict;
+    if rec.attr != "wc" || rec.model != ModelVerdict::Forbidden {
+        return;
+    }
+    rec.model = ModelVerdict::Allowed;
+    rec.rule = format!(
+        "Intel SDM Vol. 3A 12.3: WC memory is weakly ordered, so x86-TSO's guarantees do not \
+         apply (forbidden on WB memory: {})",
+        rec.rule
+    );
+    (rec.verdict, rec.reason) =
+        file::judge(p.file.cond.quant, rec.model, rec.observed, rec.iterations);
 }
 
 /// A `violation` record: give it the known-emulator-deviation reason when its test is in

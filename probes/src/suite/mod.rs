@@ -4,7 +4,6 @@ pub mod cost;
 pub mod excl;
 pub mod fault;
 pub mod litmus;
-pub mod litmus_files;
 pub mod tear;
 
 use alloc::string::String;

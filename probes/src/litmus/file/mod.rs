@@ -4,8 +4,9 @@
 //! `asm!` block holding the test's own instruction text (registers renamed to operands the
 //! compiler allocates, labels to local numeric labels, x86 locations to address operands) and
 //! writes a Rust module of [`FileTest`]s. The probes crate's build script includes that module
-//! when `ATOMPROBE_LITMUS_GEN` names it (`probes/build.rs`); without it the module is empty and
-//! the built-in tables run. See ARCHITECTURE.md ("Litmus files") for why code generation.
+//! when `ATOMPROBE_LITMUS_GEN` names it (`probes/build.rs`); without it the build script
+//! generates the module itself, with the same generator, from the built-in tests'
+//! files (`probes/litmus/<arch>`). See ARCHITECTURE.md ("Litmus files") for why code generation.
 //!
 //! At run time a [`FileTest`] is prepared ([`prepare`]) from its own source text, parsed again
 //! by the same no_std parser: locations, their types and initial values, which operand slot of
@@ -19,11 +20,11 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::parse::{self, Atom, FileArch, Init, LitmusFile, Quant, Value};
+use super::parse::{self, Atom, Init, LitmusFile, Quant, Value};
 use crate::record::ModelVerdict;
+pub use atomprobe_litmus::norm::{canonical_reg, digest, normalised, x86_family};
+pub use atomprobe_litmus::MAX_IO;
 
-/// Most operand slots (registers and location addresses) of one thread.
-pub const MAX_IO: usize = 24;
 /// Most columns (registers and locations) of an outcome.
 pub const MAX_COLS: usize = 12;
 
@@ -212,54 +213,6 @@ pub fn type_size(ty: Option<&str>) -> Option<usize> {
         "int64_t" | "uint64_t" | "long" | "unsigned long" | "intptr_t" | "uintptr_t" => 8,
         _ => return None,
     })
-}
-
-/// The canonical name of register `r` as the condition spells it: AArch64 `W3`/`x3` → `X3`;
-/// x86-64 `eax`/`EAX`/`al` → `rax`, `r8d` → `r8`. Other names are returned unchanged.
-pub fn canonical_reg(arch: FileArch, r: &str) -> String {
-    let l = r.to_ascii_lowercase();
-    match arch {
-        FileArch::AArch64 => {
-            let b = l.as_bytes();
-            if (b.first() == Some(&b'x') || b.first() == Some(&b'w'))
-                && b.len() > 1
-                && b[1..].iter().all(|c| c.is_ascii_digit())
-            {
-                format!("X{}", &l[1..])
-            } else {
-                r.to_string()
-            }
-        }
-        FileArch::X86_64 => x86_family(&l).map(String::from).unwrap_or(l),
-    }
-}
-
-/// The 64-bit name of an x86-64 general register of any width, e.g. `ax` → `rax`.
-pub fn x86_family(r: &str) -> Option<&'static str> {
-    const LEGACY: [(&str, [&str; 4]); 8] = [
-        ("rax", ["rax", "eax", "ax", "al"]),
-        ("rbx", ["rbx", "ebx", "bx", "bl"]),
-        ("rcx", ["rcx", "ecx", "cx", "cl"]),
-        ("rdx", ["rdx", "edx", "dx", "dl"]),
-        ("rsi", ["rsi", "esi", "si", "sil"]),
-        ("rdi", ["rdi", "edi", "di", "dil"]),
-        ("rbp", ["rbp", "ebp", "bp", "bpl"]),
-        ("rsp", ["rsp", "esp", "sp", "spl"]),
-    ];
-    const HIGH: [&str; 8] = ["r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
-    for (fam, names) in LEGACY {
-        if names.contains(&r) {
-            return Some(fam);
-        }
-    }
-    for fam in HIGH {
-        if let Some(rest) = r.strip_prefix(fam) {
-            if matches!(rest, "" | "d" | "w" | "b") {
-                return Some(fam);
-            }
-        }
-    }
-    None
 }
 
 fn loc_index(locs: &mut Vec<Loc>, name: &str) -> usize {
@@ -646,85 +599,6 @@ pub fn summarise(
     }
 }
 
-/// The test's text normalised for matching against a kinds file's digest: architecture, init
-/// items, thread code (each instruction's white space collapsed, upper case) and condition,
-/// printed canonically. Name, doc string, `Key=value` lines, comments and layout do not count.
-pub fn normalised(f: &LitmusFile) -> String {
-    let mut s = String::new();
-    s.push_str(f.arch.word());
-    s.push('\n');
-    let mut init: Vec<String> = f
-        .init
-        .iter()
-        .map(|i| {
-            format!(
-                "{}{}={}",
-                i.ty.as_deref().map(|t| format!("{t} ")).unwrap_or_default(),
-                match &i.target {
-                    Atom::Loc(l) => l.clone(),
-                    Atom::Reg { thread, reg } => format!("{thread}:{}", canonical_reg(f.arch, reg)),
-                },
-                i.value
-            )
-        })
-        .collect();
-    init.sort();
-    s.push_str(&init.join(";"));
-    s.push('\n');
-    for t in &f.threads {
-        s.push_str(&format!("P{}:", t.id));
-        for (ins, _) in &t.code {
-            s.push_str(&normalised_instruction(ins));
-            s.push(';');
-        }
-        s.push('\n');
-    }
-    let mut locs: Vec<String> = f.locations.iter().map(|a| a.to_string()).collect();
-    locs.sort();
-    s.push_str(&locs.join(";"));
-    s.push('\n');
-    s.push_str(&f.cond.to_string());
-    s
-}
-
-/// One instruction with white space collapsed to single spaces and dropped next to `,`, `[`,
-/// `]`, `(`, `)`, upper case: `ldr w0, [ x1 ]` and `LDR W0,[X1]` are the same.
-fn normalised_instruction(ins: &str) -> String {
-    let words: Vec<&str> = ins.split_whitespace().collect();
-    let joined = words.join(" ").to_ascii_uppercase();
-    let b: Vec<char> = joined.chars().collect();
-    let tight = |c: char| matches!(c, ',' | '[' | ']' | '(' | ')');
-    let mut out = String::new();
-    for (i, &c) in b.iter().enumerate() {
-        if c == ' ' {
-            let prev = i.checked_sub(1).map(|j| b[j]);
-            let next = b.get(i + 1).copied();
-            if prev.is_some_and(tight) || next.is_some_and(tight) {
-                continue;
-            }
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Digest of [`normalised`]: CRC-32 (crc32fast, already a dependency), eight hex digits. It only
-/// tells a catalogue test from a same-named test with other code.
-pub fn digest(f: &LitmusFile) -> String {
-    format!("{:08x}", crc32fast::hash(normalised(f).as_bytes()))
-}
-
-/// A kinds file line's verdict word, herd7 spelling (`Allow`/`Allowed`, `Forbid`/`Forbidden`,
-/// `Require`/`Required`).
-pub fn kind_verdict(word: &str) -> Option<ModelVerdict> {
-    match word {
-        "Allow" | "Allowed" => Some(ModelVerdict::Allowed),
-        "Forbid" | "Forbidden" => Some(ModelVerdict::Forbidden),
-        "Require" | "Required" => Some(ModelVerdict::Required),
-        _ => None,
-    }
-}
-
 /// The record verdict for `observed` of `iterations` under `model` and the condition's
 /// quantifier, with the reason when it cannot be judged. herd7's kinds: for `exists P`,
 /// `Forbidden` means no execution satisfies P, `Allowed` that some may; for `forall P`,
@@ -850,17 +724,6 @@ mod tests {
             judge(Quant::NotExists, Forbidden, 0, 10).0,
             Verdict::Unjudged
         );
-    }
-
-    #[test]
-    fn digest_ignores_layout_and_comments_not_code() {
-        let a = parse::parse(SRC).unwrap();
-        let b = parse::parse(&SRC.replace("MOV W0,#1 |", "MOV   W0, #1 (* one *) |")).unwrap();
-        let c = parse::parse(&SRC.replace("MOV W0,#1 |", "MOV W0,#2 |")).unwrap();
-        assert_eq!(digest(&a).len(), 8);
-        assert_ne!(digest(&a), digest(&c));
-        assert_eq!(digest(&a), digest(&b));
-        assert_eq!(normalised_instruction("ldr  w0, [ x1 ]"), "LDR W0,[X1]");
     }
 
     #[test]
@@ -998,13 +861,4 @@ mod tests {
         assert_eq!(s.observed, 4);
     }
 
-    #[test]
-    fn register_names() {
-        assert_eq!(canonical_reg(FileArch::AArch64, "w3"), "X3");
-        assert_eq!(canonical_reg(FileArch::AArch64, "XZR"), "XZR");
-        assert_eq!(canonical_reg(FileArch::X86_64, "EAX"), "rax");
-        assert_eq!(canonical_reg(FileArch::X86_64, "r9d"), "r9");
-        assert_eq!(x86_family("sil"), Some("rsi"));
-        assert_eq!(x86_family("ah"), None);
-    }
 }

@@ -1,6 +1,7 @@
 //! Translation of parsed `.litmus` files into the Rust module the probes crate compiles in
-//! (`probes::litmus::file`, via `ATOMPROBE_LITMUS_GEN`): one `asm!` block per thread holding
-//! the test's own instruction text.
+//! (`probes::litmus::file`): the user's files via `atomprobe litmus` and `ATOMPROBE_LITMUS_GEN`,
+//! the built-in suite (`probes/litmus`) via `probes/build.rs`. One `asm!` block per thread
+//! holding the test's own instruction text.
 //!
 //! What is rewritten, and only that (ARCHITECTURE.md, "Litmus files"):
 //! - registers become operands the compiler allocates: AArch64 `X3`/`W3` → `{r3:x}`/`{r3:w}`,
@@ -19,9 +20,14 @@
 //! calls and returns, SIMD registers, `$x` address immediates, x86 high-byte registers) is
 //! refused with its name.
 
-use probes::litmus::file::{canonical_reg, digest, kind_verdict, x86_family, MAX_IO};
-use probes::litmus::parse::{Atom, FileArch, LitmusFile, Value};
-use probes::record::ModelVerdict;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::norm::{canonical_reg, digest, kind_verdict, x86_family};
+use crate::parse::{Atom, FileArch, LitmusFile, Value};
+use crate::{Kind, MAX_IO};
 
 /// One translated thread.
 #[derive(Clone, Debug, PartialEq)]
@@ -314,11 +320,14 @@ pub fn translate_thread(f: &LitmusFile, t: usize) -> Result<GenThread, String> {
 }
 
 /// A kinds file: `Name Kind` lines (herd7's `kinds.txt`), optionally with the digest each line
-/// is valid for.
+/// is valid for. A line may go on after the kind with its own citation, `Name Kind why…` (the
+/// derived verdicts of `probes/litmus/*/kinds-derived.txt`); that text is then the record's
+/// `rule` for the test instead of the file's `source`.
 #[derive(Clone, Debug, Default)]
 pub struct Kinds {
-    /// (name, verdict, digest the line is for: `None` = any text of that name).
-    pub lines: Vec<(String, ModelVerdict, Option<String>)>,
+    /// (name, verdict, digest the line is for: `None` = any text of that name, the line's own
+    /// citation).
+    pub lines: Vec<(String, Kind, Option<String>, Option<String>)>,
     /// Text for the record's `rule`.
     pub source: String,
 }
@@ -346,7 +355,10 @@ impl Kinds {
                     n + 1
                 )
             })?;
-            lines.push((name.to_string(), v, None));
+            // The rest of the line after the kind, if any: this line's own citation.
+            let rest = l[name.len()..].trim_start()[kind.len()..].trim();
+            let why = (!rest.is_empty()).then(|| rest.to_string());
+            lines.push((name.to_string(), v, None, why));
         }
         if let Some(d) = digests {
             let map: Vec<(&str, &str)> = d
@@ -357,7 +369,7 @@ impl Kinds {
                     Some((w.next()?, w.next()?))
                 })
                 .collect();
-            for (name, _, dg) in &mut lines {
+            for (name, _, dg, _) in &mut lines {
                 // A kinds line with no digest on record never matches: the text is unknown.
                 *dg = Some(
                     map.iter()
@@ -374,12 +386,18 @@ impl Kinds {
     }
 
     /// The verdict for `f`, by name and (where the kinds file is tied to texts) digest.
-    pub fn lookup(&self, f: &LitmusFile) -> Option<ModelVerdict> {
+    pub fn lookup(&self, f: &LitmusFile) -> Option<Kind> {
+        self.lookup_rule(f).map(|(v, _)| v)
+    }
+
+    /// The verdict for `f` and the text for the record's `rule`: the matching line's own
+    /// citation, else the file's `source`.
+    pub fn lookup_rule(&self, f: &LitmusFile) -> Option<(Kind, String)> {
         let d = digest(f);
         self.lines
             .iter()
-            .find(|(n, _, dg)| *n == f.name && dg.as_ref().is_none_or(|x| *x == d))
-            .map(|(_, v, _)| *v)
+            .find(|(n, _, dg, _)| *n == f.name && dg.as_ref().is_none_or(|x| *x == d))
+            .map(|(_, v, _, why)| (*v, why.clone().unwrap_or_else(|| self.source.clone())))
     }
 }
 
@@ -414,11 +432,31 @@ pub fn mixed_kinds() -> Kinds {
     .expect("the shipped kinds files parse")
 }
 
-/// Every shipped kinds file for `arch`, in the order they are consulted.
+/// The verdicts atomprobe derived for its built-in tests that the catalogue does not judge
+/// (`probes/litmus/<arch>/kinds-derived.txt`, each line citing the rules it follows from), tied
+/// to the texts of `probes/litmus/<arch>` by digest.
+pub fn derived_kinds(arch: FileArch) -> Kinds {
+    let (k, d, src) = match arch {
+        FileArch::AArch64 => (
+            include_str!("../../probes/litmus/aarch64/kinds-derived.txt"),
+            include_str!("../../probes/litmus/aarch64/kinds-derived.digests"),
+            "probes/litmus/aarch64/kinds-derived.txt",
+        ),
+        FileArch::X86_64 => (
+            include_str!("../../probes/litmus/x86_64/kinds-derived.txt"),
+            include_str!("../../probes/litmus/x86_64/kinds-derived.digests"),
+            "probes/litmus/x86_64/kinds-derived.txt",
+        ),
+    };
+    Kinds::parse(k, Some(d), src).expect("the shipped derived kinds files parse")
+}
+
+/// Every kinds file shipped for `arch`, in the order they are consulted: herdtools7's
+/// catalogue (aarch64: also its mixed-size catalogue), then atomprobe's derived verdicts for its built-in tests.
 pub fn shipped_kinds(arch: FileArch) -> Vec<Kinds> {
     match arch {
-        FileArch::AArch64 => vec![catalogue_kinds(arch), mixed_kinds()],
-        FileArch::X86_64 => vec![catalogue_kinds(arch)],
+        FileArch::AArch64 => vec![catalogue_kinds(arch), mixed_kinds(), derived_kinds(arch)],
+        FileArch::X86_64 => vec![catalogue_kinds(arch), derived_kinds(arch)],
     }
 }
 
@@ -428,7 +466,7 @@ pub struct GenTest {
     pub source: String,
     pub arch: FileArch,
     pub threads: Vec<GenThread>,
-    pub model: ModelVerdict,
+    pub model: Kind,
     pub rule: String,
     /// herd7's allowed final states, projected on the test's columns (`--states`): where they
     /// come from, and one row per state (`None`: a column the state does not show).
@@ -460,13 +498,10 @@ pub fn translate(f: &LitmusFile, source: &str, kinds: &[&Kinds]) -> Result<GenTe
             }
         }
     }
-    let (model, rule) = kinds
-        .iter()
-        .find_map(|k| k.lookup(f).map(|v| (v, k.source.clone())))
-        .unwrap_or((
-            ModelVerdict::Unknown,
-            "no kinds line matches this test's name and digest".into(),
-        ));
+    let (model, rule) = kinds.iter().find_map(|k| k.lookup_rule(f)).unwrap_or((
+        Kind::Unknown,
+        "no kinds line matches this test's name and digest".into(),
+    ));
     Ok(GenTest {
         name: f.name.clone(),
         source: source.to_string(),
@@ -582,7 +617,7 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use probes::litmus::parse::parse;
+    use crate::parse::parse;
 
     fn fixtures() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../probes/tests/fixtures/litmus")
@@ -674,7 +709,7 @@ mod tests {
                     continue;
                 }
                 let f = parse(&std::fs::read_to_string(&p).unwrap()).unwrap();
-                if kinds.lines.iter().any(|(n, _, _)| *n == f.name) {
+                if kinds.lines.iter().any(|(n, _, _, _)| *n == f.name) {
                     assert!(kinds.lookup(&f).is_some(), "{}", p.display());
                     judged += 1;
                 }
@@ -699,7 +734,7 @@ mod tests {
             let t =
                 translate(&f, &src, &[&kinds]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             n += 1;
-            if t.model != ModelVerdict::Unknown {
+            if t.model != Kind::Unknown {
                 judged += 1;
                 assert!(t.rule.contains("aarch64-mixed"), "{}", t.rule);
             }
@@ -720,7 +755,7 @@ mod tests {
         let kinds = catalogue_kinds(FileArch::X86_64);
         let src = std::fs::read_to_string(fixtures().join("x86_64/SB.litmus")).unwrap();
         let f = parse(&src).unwrap();
-        assert_eq!(kinds.lookup(&f), Some(ModelVerdict::Allowed));
+        assert_eq!(kinds.lookup(&f), Some(Kind::Allowed));
         let other = parse(&src.replace("movl $1,(y)", "movl $2,(y)")).unwrap();
         assert_ne!(digest(&other), digest(&f));
         assert_eq!(kinds.lookup(&other), None);

@@ -1,8 +1,10 @@
 use super::*;
+use alloc::vec;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    // The fixtures stay with the probes crate (its tests and the host tool use them too).
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../probes/tests/fixtures")
 }
 
 #[test]
