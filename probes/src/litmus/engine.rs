@@ -16,7 +16,9 @@
 //!    start time ([`SyncMode::BarrierStart`]), in per-instance time slots
 //!    ([`SyncMode::BarrierClock`]), each after a one-way per-instance handshake
 //!    ([`SyncMode::Handshake`], litmus7's userfence) or meeting every few instances
-//!    ([`SyncMode::Lockstep`], the bare-metal default);
+//!    ([`SyncMode::Lockstep`], the bare-metal default). One implementation of these modes
+//!    ([`in_step`], with [`Barrier`], [`Agreement`], [`Meetings`] and [`Bounds`]) serves both the
+//!    built-in tests and the tests from `.litmus` files ([`super::file::run`]);
 //! 4. after running batch `g`, every slot classifies its share of batch `g − 1` (registers from
 //!    the per-role result arrays, final values from the other arena half) into its own
 //!    histogram. Batch `g + 1` reuses that half only after the next barrier, which every slot
