@@ -12,7 +12,7 @@
 use probes::attr::Arch;
 use probes::config::Config;
 use probes::hosted::{normal_attr, HostedPlatform};
-use probes::litmus::engine::{RunOpts, SyncMode};
+use probes::litmus::engine::{LayoutKind, RunOpts, SyncMode};
 use probes::litmus::file::run::{run, FileOutcome};
 use probes::litmus::file::{prepare, FileBody, FileTest, Prepared, MAX_COLS, MAX_IO};
 use probes::platform::Platform;
@@ -260,10 +260,15 @@ fn reset_probe() -> (FileTest, Prepared) {
 }
 
 fn run_mode(t: &FileTest, p: &Prepared, mode: SyncMode, n: u64) -> FileOutcome {
+    run_with(t, p, opts(mode, n))
+}
+
+fn run_with(t: &FileTest, p: &Prepared, o: RunOpts) -> FileOutcome {
+    let (mode, n) = (o.sync, o.iterations);
     let plat = HostedPlatform::new(Config::defaults(arch()), "", Box::new(std::io::sink()));
     let arena = plat.arena(normal_attr(arch())).expect("hosted arena");
     let cpus: Vec<usize> = (0..plat.cpu_count()).collect();
-    let out = run(&plat, t, p, &arena, &cpus, &opts(mode, n))
+    let out = run(&plat, t, p, &arena, &cpus, &o)
         .unwrap_or_else(|e| panic!("{} in {mode:?}: {e}", t.name));
     let total: u64 = out.hist.values().sum();
     assert_eq!(out.iterations, n, "{} in {mode:?}: instances run", t.name);
@@ -338,14 +343,16 @@ fn forbidden_mp_outcome_is_never_observed() {
 #[test]
 fn every_instance_starts_from_the_initial_values() {
     let (t, p) = reset_probe();
-    for mode in MODES {
-        let n = iterations(50_000);
-        let out = run_mode(&t, &p, mode, n);
+    let layouts = [None, Some(LayoutKind::LinePerVar), Some(LayoutKind::Packed)];
+    for (mode, layout) in MODES.into_iter().flat_map(|m| layouts.map(move |l| (m, l))) {
+        let mut o = opts(mode, iterations(30_000));
+        o.layout = layout;
+        let out = run_with(&t, &p, o);
         let got = outcomes(&p, &out);
         assert_eq!(
             got.len(),
             1,
-            "reset in {mode:?}: {:?}",
+            "reset in {mode:?}, layout {layout:?}: {:?}",
             got.iter()
                 .map(|(v, c)| format!("{} ×{c}", p.outcome(v)))
                 .collect::<Vec<_>>()

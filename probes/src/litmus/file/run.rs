@@ -35,8 +35,8 @@
 //!
 //! Layouts: one half holds one cache line per location, the other packs locations 8 bytes apart
 //! (neighbouring instances then share lines, as litmus7's default); the halves swap layouts from
-//! placement to placement. ([`RunOpts::layout`] names the built-in tests' layouts and is not
-//! used here.)
+//! placement to placement. [`RunOpts::layout`] fixes one for both halves (benchmarks):
+//! `LinePerVar` a line per location, `Packed` or `SameLine` the packed layout.
 //!
 //! Rate: per instance the roles' loop fills the operand slots from a per-batch template (an
 //! add per address slot) and copies the saved registers out; the classification compares the
@@ -54,8 +54,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::{Col, FileTest, InitVal, Prepared, ADDR, MAX_COLS, MAX_IO};
 use crate::litmus::engine::{
-    self, clock, in_step, placement, Agreement, Barrier, Bounds, Handshake, Lockstep, Pace,
-    Progress, RunOpts, Skew, Stagger, Step, SyncMode, ARMS, GIVE_UP_MS, MAX_SCALE,
+    self, clock, in_step, placement, Agreement, Barrier, Bounds, Handshake, LayoutKind, Lockstep,
+    Pace, Progress, RunOpts, Skew, Stagger, Step, SyncMode, ARMS, GIVE_UP_MS, MAX_SCALE,
 };
 use crate::litmus::parse::Quant;
 use crate::platform::{Arena, Platform};
@@ -305,8 +305,14 @@ pub fn run(
         let slots = cores.len();
         // The layout of each half, fixed for this call (a slot classifies one half while the
         // others reset it: all must see the same positions), swapped between placements.
+        // `RunOpts::layout` (benchmarks) fixes it: `LinePerVar` a line per location in both
+        // halves, `Packed` and `SameLine` the packed layout in both.
+        let packed = |h: usize| match opts.layout {
+            None => (h + pl) % 2 == 1,
+            Some(kind) => kind != LayoutKind::LinePerVar,
+        };
         let lays: [Layout; 2] =
-            core::array::from_fn(|h| Layout::new(arena, h, (h + pl) % 2 == 1, nlocs, most));
+            core::array::from_fn(|h| Layout::new(arena, h, packed(h), nlocs, most));
         let barrier = Barrier::new(slots);
         let batches_out = AtomicU64::new(0);
         let done_out = AtomicU64::new(0);
