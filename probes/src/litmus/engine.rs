@@ -16,7 +16,9 @@
 //!    start time ([`SyncMode::BarrierStart`]), in per-instance time slots
 //!    ([`SyncMode::BarrierClock`]), each after a one-way per-instance handshake
 //!    ([`SyncMode::Handshake`], litmus7's userfence) or meeting every few instances
-//!    ([`SyncMode::Lockstep`], the bare-metal default);
+//!    ([`SyncMode::Lockstep`], the bare-metal default). One implementation of these modes
+//!    ([`in_step`], with [`Barrier`], [`Agreement`], [`Meetings`] and [`Bounds`]) serves both the
+//!    built-in tests and the tests from `.litmus` files ([`super::file::run`]);
 //! 4. after running batch `g`, every slot classifies its share of batch `g − 1` (registers from
 //!    the per-role result arrays, final values from the other arena half) into its own
 //!    histogram. Batch `g + 1` reuses that half only after the next barrier, which every slot
@@ -316,16 +318,16 @@ struct Flag {
 /// instances, 3 rounds against the previous runner): with a fourth word and the skew hook
 /// inside the `Barrier` instance loop the relaxed share fell from 30–34 % to 21–25 %; with both
 /// undone it is 28.6–31 %.
-const MSG: usize = 3;
-const STOP: u64 = 1 << 63;
+pub(crate) const MSG: usize = 3;
+pub(crate) const STOP: u64 = 1 << 63;
 
 /// The batch barrier of one `run_on` call (see the module documentation).
-struct Barrier {
+pub(crate) struct Barrier {
     flags: Vec<Flag>,
 }
 
 impl Barrier {
-    fn new(slots: usize) -> Barrier {
+    pub(crate) fn new(slots: usize) -> Barrier {
         Barrier {
             flags: (0..slots)
                 .map(|_| Flag {
@@ -340,7 +342,13 @@ impl Barrier {
     /// return the element-wise maximum of all messages, or `None` once the counter passes
     /// `give_up` (0: never) with a slot still missing.
     #[inline(always)]
-    fn arrive(&self, slot: usize, epoch: u64, msg: [u64; MSG], give_up: u64) -> Option<[u64; MSG]> {
+    pub(crate) fn arrive(
+        &self,
+        slot: usize,
+        epoch: u64,
+        msg: [u64; MSG],
+        give_up: u64,
+    ) -> Option<[u64; MSG]> {
         let par = (epoch & 1) as usize;
         let me = &self.flags[slot];
         for (w, v) in me.msg[par].iter().zip(msg) {
@@ -449,7 +457,7 @@ impl Handshake {
 /// did best at about 20, pc at about 40, and 160 is already far worse than 0
 /// (`docs/probes.md`, litmus speed): the right value depends on the host, so it is tuned.
 pub const STAGGERS: [u64; 12] = [0, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192];
-const ARMS: usize = STAGGERS.len();
+pub(crate) const ARMS: usize = STAGGERS.len();
 
 /// The arm a run starts from and falls back to while it has counted no relaxed outcome: the
 /// best of the last run that counted some (index + 1; 0: none yet, use [`DEFAULT_ARM`]). Written
@@ -552,7 +560,7 @@ const SKEW_ROLES: usize = 4;
 /// are ahead (positive) or behind. Plain stores and loads (no read-modify-write, see the module
 /// documentation); one writer per word per batch, ordered by the batch barrier. A sample lags
 /// the truth by one cache-line transfer, so "same instance" is a lower bound.
-struct Progress {
+pub(crate) struct Progress {
     words: Vec<ProgressWord>,
 }
 
@@ -560,7 +568,7 @@ struct Progress {
 struct ProgressWord(AtomicU64);
 
 impl Progress {
-    fn new(roles: usize) -> Progress {
+    pub(crate) fn new(roles: usize) -> Progress {
         Progress {
             words: (0..roles)
                 .map(|_| ProgressWord(AtomicU64::new(0)))
@@ -603,7 +611,7 @@ impl Progress {
 
     /// Role `role` is through batch `g`'s `k` instances.
     #[inline(always)]
-    fn done(&self, role: usize, g: u64, k: usize) {
+    pub(crate) fn done(&self, role: usize, g: u64, k: usize) {
         self.words[role]
             .0
             .store(((g + 1) << 32) | k as u64, Ordering::Relaxed);
@@ -701,7 +709,7 @@ pub struct Skew {
 }
 
 impl Skew {
-    fn merge(&mut self, other: &Skew) {
+    pub(crate) fn merge(&mut self, other: &Skew) {
         for (a, b) in self.by_role.iter_mut().zip(&other.by_role) {
             for (x, y) in a.iter_mut().zip(b) {
                 x.samples += y.samples;
@@ -755,7 +763,7 @@ impl Skew {
 /// Ticks the roles spend per instance and from barrier to start, adapted by each slot from what
 /// it saw (the proposals are maximised at the barrier).
 #[derive(Clone, Copy)]
-struct Pace {
+pub(crate) struct Pace {
     /// Ticks between two instance slots (`BarrierClock`), or the last batch's ticks per instance.
     delta: u64,
     /// Ticks from the barrier to the batch's start.
@@ -766,7 +774,7 @@ struct Pace {
 }
 
 impl Pace {
-    fn new(per_us: u64) -> Pace {
+    pub(crate) fn new(per_us: u64) -> Pace {
         Pace {
             delta: (per_us / 20).max(1),
             lead: (per_us * 2).max(2),
@@ -1051,7 +1059,162 @@ struct Cells<T>(Vec<UnsafeCell<T>>);
 unsafe impl<T: Send> Sync for Cells<T> {}
 
 /// Waiting past the time budget by more than this makes a slot give up on a missing core.
-const GIVE_UP_MS: u64 = 10_000;
+pub(crate) const GIVE_UP_MS: u64 = 10_000;
+
+/// The time bounds of a run in counter ticks ([`clock`]; 0: none): past `soft` every slot votes
+/// to stop at the next batch barrier ([`RunOpts::budget_ms`]); past `hard` a slot still waiting
+/// at a barrier gives up. `timeout_ms` bounds the `run_on` call.
+pub(crate) struct Bounds {
+    pub(crate) per_us: u64,
+    pub(crate) soft: u64,
+    pub(crate) hard: u64,
+    pub(crate) timeout_ms: u64,
+}
+
+impl Bounds {
+    pub(crate) fn new(platform: &dyn Platform, opts: &RunOpts) -> Bounds {
+        let per_us = if clock::available() {
+            clock::ticks_per_us(platform)
+        } else {
+            0
+        };
+        let (soft, hard) = if opts.budget_ms > 0 && per_us > 0 {
+            let now = clock::ticks();
+            let soft = now + opts.budget_ms * 1000 * per_us;
+            (soft, soft + GIVE_UP_MS * 1000 * per_us)
+        } else {
+            (0, 0)
+        };
+        let timeout_ms = if opts.budget_ms > 0 {
+            opts.budget_ms + GIVE_UP_MS + 10_000
+        } else {
+            u64::MAX / 2_000_000
+        };
+        Bounds {
+            per_us,
+            soft,
+            hard,
+            timeout_ms,
+        }
+    }
+}
+
+/// One slot's proposals at the batch barrier and what it keeps of the agreements: the stagger
+/// (slot 0 alone proposes one: tuned by its [`Stagger`], or the fixed [`RunOpts::stagger`]; the
+/// others propose 0 and the barrier agrees on the maximum), the batch scale of
+/// [`SyncMode::Lockstep`] (batches grow `2^scale` times while a role gives up meeting) and the
+/// stop vote. Shared by the built-in runner and the file runner so both agree the same way.
+pub(crate) struct Agreement<'a> {
+    sync: SyncMode,
+    tuner: Option<&'a mut Stagger>,
+    fixed: u64,
+    arm: Option<usize>,
+    prev_arm: Option<usize>,
+    scale: u64,
+    max_scale: u64,
+}
+
+impl<'a> Agreement<'a> {
+    /// Slot `slot`'s side; `tuner` is used by slot 0 of a [`SyncMode::Lockstep`] run without a
+    /// fixed stagger.
+    pub(crate) fn new(
+        slot: usize,
+        opts: &RunOpts,
+        tuner: &'a mut Stagger,
+        max_scale: u32,
+    ) -> Agreement<'a> {
+        let sync = opts.sync;
+        Agreement {
+            sync,
+            tuner: (slot == 0 && sync == SyncMode::Lockstep && opts.stagger.is_none())
+                .then_some(tuner),
+            fixed: if slot == 0 {
+                opts.stagger.unwrap_or(0)
+            } else {
+                0
+            },
+            arm: None,
+            prev_arm: None,
+            scale: 0,
+            max_scale: u64::from(max_scale),
+        }
+    }
+
+    /// The message for the next barrier: the start-time proposal (`lead` ticks from `now`), the
+    /// slot width `delta` (or the scale, in `Lockstep`), and the stop vote or stagger.
+    #[inline(always)]
+    pub(crate) fn propose(&mut self, now: u64, pace: &Pace, stop: bool) -> [u64; MSG] {
+        let stagger = match self.tuner.as_mut() {
+            Some(t) => {
+                let a = t.pick();
+                self.arm = Some(a);
+                STAGGERS[a]
+            }
+            None => self.fixed,
+        };
+        [
+            now.wrapping_add(pace.lead),
+            if self.sync == SyncMode::Lockstep {
+                self.scale
+            } else {
+                pace.delta
+            },
+            if stop { STOP } else { stagger.min(STOP - 1) },
+        ]
+    }
+
+    /// Whether the barrier agreed to stop.
+    #[inline(always)]
+    pub(crate) fn stop(agreed: &[u64; MSG]) -> bool {
+        agreed[2] & STOP != 0
+    }
+
+    /// The agreed batch scale (0 outside `Lockstep`).
+    #[inline(always)]
+    pub(crate) fn scale(&self, agreed: &[u64; MSG]) -> u64 {
+        if self.sync == SyncMode::Lockstep {
+            agreed[1].min(self.max_scale)
+        } else {
+            0
+        }
+    }
+
+    /// After running a batch: grow the batches while a role gives up meeting (the emulated cores
+    /// do not run at the same time: each batch barrier then costs a host time slice, and
+    /// unaligned instances test little), shrink them back once it does not.
+    #[inline(always)]
+    pub(crate) fn ran(&mut self, agreed: &[u64; MSG], gave_up: bool) {
+        self.scale = if gave_up {
+            (agreed[1] + 1).min(self.max_scale)
+        } else {
+            agreed[1].saturating_sub(1)
+        };
+    }
+
+    /// `relaxed` of the `n` instances this slot classified from the previous batch were relaxed:
+    /// score the stagger that batch ran with.
+    #[inline(always)]
+    pub(crate) fn scored(&mut self, relaxed: u64, n: u64) {
+        if let Some((t, arm)) = self.tuner.as_mut().zip(self.prev_arm) {
+            t.update(arm, relaxed, n);
+        }
+    }
+
+    /// A batch ran: its stagger is scored when it is classified, after the next barrier.
+    #[inline(always)]
+    pub(crate) fn next(&mut self) {
+        self.prev_arm = self.arm;
+    }
+}
+
+/// After a run: remember slot 0's best stagger for the next run (if it counted anything
+/// relaxed), and return it with every arm's score ([`Outcome::stagger`]).
+pub(crate) fn learn(tuner: &Stagger) -> (u64, [u64; ARMS]) {
+    if tuner.saw_relaxed() {
+        LEARNED_ARM.store(tuner.best() as u64 + 1, Ordering::Relaxed);
+    }
+    (STAGGERS[tuner.best()], tuner.scores())
+}
 
 /// The cores of placement `p`: the first of `cpus` (the calling core, which would otherwise spin
 /// in `run_on` waiting, taking a host core from the workers under emulation) and `threads − 1`
@@ -1132,23 +1295,12 @@ pub fn run(
             .collect(),
     );
     let base = arena.base as usize;
-    let per_us = if clock::available() {
-        clock::ticks_per_us(platform)
-    } else {
-        0
-    };
-    let (soft, hard) = if opts.budget_ms > 0 && per_us > 0 {
-        let now = clock::ticks();
-        let soft = now + opts.budget_ms * 1000 * per_us;
-        (soft, soft + GIVE_UP_MS * 1000 * per_us)
-    } else {
-        (0, 0)
-    };
-    let timeout_ms = if opts.budget_ms > 0 {
-        opts.budget_ms + GIVE_UP_MS + 10_000
-    } else {
-        u64::MAX / 2_000_000
-    };
+    let Bounds {
+        per_us,
+        soft,
+        hard,
+        timeout_ms,
+    } = Bounds::new(platform, opts);
     let sync = opts.sync;
     let hs = Handshake::new(if sync == SyncMode::Handshake {
         max_k
@@ -1210,21 +1362,9 @@ pub fn run(
             // Slot 0 tunes the stagger: it proposes one per batch (the others propose 0, and the
             // barrier agrees on the maximum) and scores it by the relaxed outcomes it counts in
             // its share of that batch, one batch later.
-            let mut tuning = (slot == 0 && sync == SyncMode::Lockstep && opts.stagger.is_none())
-                .then_some(&mut st.tuner);
-            let (mut prev_arm, mut arm) = (None::<usize>, None::<usize>);
-            let mut scale = 0u64;
+            let mut agree = Agreement::new(slot, opts, &mut st.tuner, max_scale);
             loop {
                 epoch += 1;
-                let stagger = match tuning.as_mut() {
-                    Some(t) => {
-                        let a = t.pick();
-                        arm = Some(a);
-                        STAGGERS[a]
-                    }
-                    None if slot == 0 => opts.stagger.unwrap_or(0),
-                    None => 0,
-                };
                 // The untimed modes read the counter only for the time budget.
                 let untimed = matches!(
                     sync,
@@ -1236,28 +1376,15 @@ pub fn run(
                     clock::ticks()
                 };
                 let vote = stop || (soft != 0 && now > soft);
-                let msg = [
-                    now.wrapping_add(pace.lead),
-                    if sync == SyncMode::Lockstep {
-                        scale
-                    } else {
-                        pace.delta
-                    },
-                    if vote { STOP } else { stagger.min(STOP - 1) },
-                ];
+                let msg = agree.propose(now, &pace, vote);
                 let Some(agreed) = barrier.arrive(slot, epoch, msg, hard) else {
                     abandoned.store(true, Ordering::Relaxed);
                     return;
                 };
-                let plan = if agreed[2] & STOP != 0 {
+                let plan = if Agreement::stop(&agreed) {
                     None
                 } else {
-                    let s = if sync == SyncMode::Lockstep {
-                        agreed[1]
-                    } else {
-                        0
-                    };
-                    plan_for(g0 + b, share - local, s)
+                    plan_for(g0 + b, share - local, agree.scale(&agreed))
                 };
                 if let Some(pl) = plan {
                     let role = (slot + pl.g as usize) % threads;
@@ -1273,14 +1400,7 @@ pub fn run(
                         progress: progress.map(|p| (p, &mut st.skew)),
                     };
                     let gave_up = run_batch(test, role, &pl, out, step, &mut pace);
-                    // Grow the batches while a role gives up meeting (the emulated cores do not
-                    // run at the same time: each batch barrier then costs a host time slice, and
-                    // unaligned instances test little), shrink them back once it does not.
-                    scale = if gave_up {
-                        (agreed[1] + 1).min(u64::from(max_scale))
-                    } else {
-                        agreed[1].saturating_sub(1)
-                    };
+                    agree.ran(&agreed, gave_up);
                     if let Some(p) = progress {
                         p.done(role, pl.g, pl.k);
                     }
@@ -1307,11 +1427,7 @@ pub fn run(
                         };
                         let n = range.len() as u64;
                         match tally_range(test, pp.gen, range, &regs, &finals, &mut st.hist) {
-                            Ok(relaxed) => {
-                                if let Some((tuner, arm)) = tuning.as_mut().zip(prev_arm) {
-                                    tuner.update(arm, relaxed, n);
-                                }
-                            }
+                            Ok(relaxed) => agree.scored(relaxed, n),
                             Err(e) => {
                                 st.bad = Some((pp.g, e));
                                 stop = true;
@@ -1322,7 +1438,7 @@ pub fn run(
                 match plan {
                     Some(pl) => {
                         prev = Some(pl);
-                        prev_arm = arm;
+                        agree.next();
                         b += 1;
                     }
                     None => break,
@@ -1366,10 +1482,7 @@ pub fn run(
     for (slot, cell) in states.0.into_iter().enumerate() {
         let st = cell.into_inner();
         if slot == 0 && opts.sync == SyncMode::Lockstep && opts.stagger.is_none() {
-            if st.tuner.saw_relaxed() {
-                LEARNED_ARM.store(st.tuner.best() as u64 + 1, Ordering::Relaxed);
-            }
-            stagger = Some((STAGGERS[st.tuner.best()], st.tuner.scores()));
+            stagger = Some(learn(&st.tuner));
         }
         hist.merge(&st.hist);
         skew.merge(&st.skew);
@@ -1387,19 +1500,19 @@ pub fn run(
 }
 
 /// How a batch keeps its roles in step: the mode, what the barrier agreed, the handshake flags.
-struct Step<'a> {
-    mode: SyncMode,
-    agreed: &'a [u64; MSG],
-    hs: &'a Handshake,
-    lockstep: &'a Lockstep,
-    every: usize,
+pub(crate) struct Step<'a> {
+    pub(crate) mode: SyncMode,
+    pub(crate) agreed: &'a [u64; MSG],
+    pub(crate) hs: &'a Handshake,
+    pub(crate) lockstep: &'a Lockstep,
+    pub(crate) every: usize,
     /// `litmus-debug=skew`: the progress words and this slot's measurement.
-    progress: Option<(&'a Progress, &'a mut Skew)>,
+    pub(crate) progress: Option<(&'a Progress, &'a mut Skew)>,
 }
 
 /// Run batch `pl` as `role`, its registers into `out`, in step as `sync` says.
-#[inline(always)]
 /// Returns whether a role gave up meeting ([`SyncMode::Lockstep`]).
+#[inline(always)]
 fn run_batch(
     test: &Test,
     role: usize,
@@ -1420,17 +1533,7 @@ fn run_batch(
         w,
     };
     let mut o = [0u32; MAX_REGS];
-    let threads = test.thread_count();
-    let mut progress = sync.progress;
-    let skew = progress.is_some();
-    // `litmus-debug=skew`: publish and sample progress (kept out of `run_one`, so the default
-    // `Barrier` loop stays as it was: its rate and alignment are sensitive to every instruction).
-    let mut note = |i: usize| {
-        if let Some((p, stats)) = progress.as_mut() {
-            p.step(role, threads, pl.g, i, stats);
-        }
-    };
-    let mut run_one = |i: usize| {
+    let run_one = |i: usize| {
         for v in 0..nvars {
             l.p[v] = (pl.base + pl.layout.at(v, i)) as *mut u32;
         }
@@ -1440,51 +1543,77 @@ fn run_batch(
         unsafe { f(&l, &mut o) };
         out[i * nregs..i * nregs + nregs].copy_from_slice(&o[..nregs]);
     };
+    in_step(
+        role,
+        test.thread_count(),
+        pl.g,
+        pl.k,
+        pl.gen,
+        sync,
+        pace,
+        run_one,
+    )
+}
+
+/// Run instances `0..k` of batch `g` as `role` (of `threads`), `run_one(i)` running instance
+/// `i`, in step with the other roles as `sync` says; `tag` is the batch's handshake tag (it
+/// must grow from batch to batch). The one implementation of the sync modes inside a batch,
+/// shared by the built-in tests ([`run`]) and the tests from `.litmus` files
+/// ([`super::file::run`]). Returns whether a role gave up meeting ([`SyncMode::Lockstep`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn in_step(
+    role: usize,
+    threads: usize,
+    g: u64,
+    k: usize,
+    tag: u32,
+    sync: Step,
+    pace: &mut Pace,
+    mut run_one: impl FnMut(usize),
+) -> bool {
+    let mut progress = sync.progress;
+    let skew = progress.is_some();
+    // `litmus-debug=skew`: publish and sample progress (kept out of `run_one`, so the default
+    // `Barrier` loop stays as it was: its rate and alignment are sensitive to every instruction).
+    let mut note = |i: usize| {
+        if let Some((p, stats)) = progress.as_mut() {
+            p.step(role, threads, g, i, stats);
+        }
+    };
     match sync.mode {
         SyncMode::Barrier => {
             if skew {
-                for i in 0..pl.k {
+                for i in 0..k {
                     note(i);
                     run_one(i);
                 }
             } else {
-                for i in 0..pl.k {
+                for i in 0..k {
                     run_one(i);
                 }
             }
             return false;
         }
         SyncMode::Lockstep => {
-            let tag = (pl.g + 1) << 32;
-            let stagger = sync.agreed[2] & !STOP;
-            let mut meeting = true;
-            for i in 0..pl.k {
-                if meeting && i.is_multiple_of(sync.every) {
-                    match sync.lockstep.meet(role, tag | i as u64, MEET_SPINS) {
-                        Some(true) => {}
-                        Some(false) => delay(stagger),
-                        None => {
-                            // Let the others through every later point of this batch too.
-                            sync.lockstep.leave(role, tag);
-                            meeting = false;
-                        }
-                    }
-                }
+            let mut m = Meetings::new(sync.lockstep, role, g, sync.agreed, sync.every);
+            for i in 0..k {
+                m.before(i);
                 note(i);
                 run_one(i);
             }
-            return !meeting;
+            return m.gave_up();
         }
         SyncMode::Handshake => {
             let mut mine = role;
             let mut waiting = true;
-            for i in 0..pl.k {
+            for i in 0..k {
                 // `mine` is the next instance this role releases (`i ≡ role mod threads`),
                 // kept without a division per instance.
                 if i == mine {
-                    sync.hs.release(i, pl.gen);
+                    sync.hs.release(i, tag);
                     mine += threads;
-                } else if waiting && !sync.hs.wait(i, pl.gen, HS_SPINS) {
+                } else if waiting && !sync.hs.wait(i, tag, HS_SPINS) {
                     // The releaser is late by far more than an instance (descheduled, or its
                     // core is emulated and preempted): run the rest of the batch without
                     // waiting, as `Barrier` does, rather than lose a time slice per instance.
@@ -1506,7 +1635,7 @@ fn run_batch(
     let off = if role == 0 {
         0
     } else {
-        ((pl.g as usize + role) % 5) as i64 * step - 2 * step
+        ((g as usize + role) % 5) as i64 * step - 2 * step
     };
     let start = agreed[0].wrapping_add_signed(off);
     let mut now = clock::ticks();
@@ -1517,17 +1646,17 @@ fn run_batch(
     }
     match sync.mode {
         SyncMode::BarrierStart => {
-            for i in 0..pl.k {
+            for i in 0..k {
                 note(i);
                 run_one(i);
             }
-            let per = clock::ticks().saturating_sub(now) / pl.k as u64;
+            let per = clock::ticks().saturating_sub(now) / k.max(1) as u64;
             pace.delta = per.clamp(1, pace.max_delta);
         }
         _ => {
             let mut busy = 0u64;
             let cap = 2 * delta + 2;
-            for i in 0..pl.k {
+            for i in 0..k {
                 let due = start.wrapping_add(i as u64 * delta);
                 while now < due {
                     core::hint::spin_loop();
@@ -1539,10 +1668,69 @@ fn run_batch(
                 busy += after.saturating_sub(now).min(cap);
                 now = after;
             }
-            pace.slots(busy, pl.k);
+            pace.slots(busy, k);
         }
     }
     false
+}
+
+/// One role's meeting points through one batch ([`SyncMode::Lockstep`]): before every
+/// [`RunOpts::every`]-th instance meet the other roles ([`Lockstep::meet`]); a role that did not
+/// have to wait spins the agreed stagger; once a role does not come, stop meeting for the rest of
+/// the batch and let the others through.
+pub(crate) struct Meetings<'a> {
+    lockstep: &'a Lockstep,
+    role: usize,
+    tag: u64,
+    stagger: u64,
+    every: usize,
+    meeting: bool,
+}
+
+impl<'a> Meetings<'a> {
+    /// Role `role`'s meetings in batch `g`, with the stagger the barrier agreed (`agreed[2]`).
+    #[inline(always)]
+    pub(crate) fn new(
+        lockstep: &'a Lockstep,
+        role: usize,
+        g: u64,
+        agreed: &[u64; MSG],
+        every: usize,
+    ) -> Meetings<'a> {
+        Meetings {
+            lockstep,
+            role,
+            tag: (g + 1) << 32,
+            stagger: agreed[2] & !STOP,
+            every: every.max(1),
+            meeting: true,
+        }
+    }
+
+    /// Before instance `i`.
+    #[inline(always)]
+    pub(crate) fn before(&mut self, i: usize) {
+        if self.meeting && i.is_multiple_of(self.every) {
+            match self
+                .lockstep
+                .meet(self.role, self.tag | i as u64, MEET_SPINS)
+            {
+                Some(true) => {}
+                Some(false) => delay(self.stagger),
+                None => {
+                    // Let the others through every later point of this batch too.
+                    self.lockstep.leave(self.role, self.tag);
+                    self.meeting = false;
+                }
+            }
+        }
+    }
+
+    /// Whether this role stopped meeting in this batch.
+    #[inline(always)]
+    pub(crate) fn gave_up(&self) -> bool {
+        !self.meeting
+    }
 }
 
 /// The `litmus` record for an outcome.

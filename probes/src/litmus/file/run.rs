@@ -1,29 +1,48 @@
 //! The runner of generated litmus tests.
 //!
-//! Like [`crate::litmus::engine`] it runs *instances* in *batches* separated by a batch barrier
-//! (one `Platform::run_on` call runs many batches; slot `s` plays role `(s + g) mod threads` in
-//! batch `g`, so the thread-to-core mapping rotates), but the values are the test's own: a
-//! generated body stores what its instructions compute, so memory cannot carry generation tags.
-//! Instead every instance's locations are written with their initial values before the batch
-//! that uses them:
+//! It runs *instances* in *batches* exactly as [`crate::litmus::engine`] does, with the same
+//! machinery: one `Platform::run_on` call per placement runs many batches; before every batch
+//! the slots meet at the engine's batch barrier ([`engine::Barrier`]: plain stores, one
+//! store-release and one load-acquire per slot pair, no read-modify-write), which also agrees on
+//! the stop vote, the stagger and the batch scale ([`engine::Agreement`]); slot `s` plays role
+//! `(s + g) mod threads` in batch `g`, so the thread-to-core mapping rotates; inside a batch the
+//! roles keep in step as [`RunOpts::sync`] says, through the engine's one implementation of the
+//! sync modes ([`engine::in_step`]: `Barrier`, `BarrierStart`, `BarrierClock`, `Handshake`, and
+//! on bare metal `Lockstep`, meeting points every few instances with the self-tuning stagger).
 //!
-//! 1. batch `g` uses arena half `g mod 2`; every instance has its own locations there;
-//! 2. after running batch `g`, slot `s` reads the final values of its share of batch `g − 1`
-//!    (instances `i ≡ s mod slots`, in the other half) and the registers the roles saved, adds
-//!    the outcome to its histogram, and writes that instance's locations back to their initial
-//!    values;
-//! 3. the next batch barrier (store-release of the slot's epoch, load-acquire of every other's)
-//!    orders those writes before every access of batch `g + 1`, which reuses that half.
+//! What differs is the values: a generated body stores what its instructions compute, so memory
+//! cannot carry generation tags as the built-in tests' values do. Instead every instance's
+//! locations hold their initial values when the batch that uses them starts:
+//!
+//! 1. batch `g` uses arena half `g mod 2`; every instance has its own locations there, and the
+//!    layout of a half is fixed for the whole `run_on` call;
+//! 2. at the start of a `run_on` call slot `s` writes the initial values of its share
+//!    (instances `i ≡ s mod slots`) of every instance either half can hold;
+//! 3. after running batch `g`, slot `s` reads the final values of its share of batch `g − 1`
+//!    (in the other half) and the registers the roles saved, adds the outcome to its
+//!    histogram, and writes that instance's locations back to their initial values;
+//! 4. the next batch barrier (store-release of the slot's epoch, load-acquire of every other's)
+//!    orders those writes before every access of batch `g + 1`, which reuses that half. No
+//!    other access touches an instance's locations between its classification and its reuse
+//!    (one slot reads and resets it; the meeting points and handshakes use words of their own,
+//!    outside the arena).
 //!
 //! So an instance's locations hold exactly their initial values when its threads start, and
 //! every write of an earlier batch is coherence-before them: each counted outcome is an
-//! outcome of the test embedded in a larger execution (the barrier, the other instances), which
-//! in an axiomatic model (aarch64.cat, x86-TSO) only adds ordering constraints. An outcome the
-//! model forbids for the test alone stays forbidden there.
+//! outcome of the test embedded in a larger execution (the barrier, the meeting points, the
+//! other instances), which in an axiomatic model (aarch64.cat, x86-TSO) only adds ordering
+//! constraints. An outcome the model forbids for the test alone stays forbidden there.
 //!
 //! Layouts: one half holds one cache line per location, the other packs locations 8 bytes apart
 //! (neighbouring instances then share lines, as litmus7's default); the halves swap layouts from
-//! placement to placement.
+//! placement to placement. [`RunOpts::layout`] fixes one for both halves (benchmarks):
+//! `LinePerVar` a line per location, `Packed` or `SameLine` the packed layout.
+//!
+//! Rate: per instance the roles' loop fills the operand slots from a per-batch template (an
+//! add per address slot) and copies the saved registers out; the classification compares the
+//! outcome against the last one seen before searching the slot's short list of outcomes (the
+//! condition is evaluated once per distinct outcome, not per instance), and a value is looked
+//! up among the instance's location addresses only when it lies between the first and the last.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -31,10 +50,14 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::{Col, FileTest, InitVal, Prepared, ADDR, MAX_COLS, MAX_IO};
-use crate::litmus::engine::{placement, RunOpts};
+use crate::litmus::engine::{
+    self, clock, in_step, placement, Agreement, Barrier, Bounds, Handshake, LayoutKind, Lockstep,
+    Pace, Progress, RunOpts, Skew, Stagger, Step, SyncMode, ARMS, GIVE_UP_MS, MAX_SCALE,
+};
+use crate::litmus::parse::Quant;
 use crate::platform::{Arena, Platform};
 use crate::record::{HistogramEntry, Litmus, Verdict};
 
@@ -42,19 +65,12 @@ const LINE: usize = 64;
 /// Bytes per location slot: the widest access (64 bits), naturally aligned.
 const SLOT: usize = 8;
 
-/// Per-slot flag line of the batch barrier: arrival epoch and the stop vote, by epoch parity.
-#[repr(C, align(128))]
-struct Flag {
-    epoch: AtomicU64,
-    stop: [AtomicU64; 2],
-}
-
-/// Shared state a slot writes alone at a time (results of its role, its histogram); see the
+/// Shared state one slot writes at a time (results of its role, its own histogram); see the
 /// SAFETY comments where it is touched.
-struct Cell<T>(UnsafeCell<T>);
+struct Cells<T>(Vec<UnsafeCell<T>>);
 // SAFETY: every access is partitioned by slot/role and batch parity, and the batch barrier's
 // release/acquire pairs order a writer's accesses before a reader's (module documentation).
-unsafe impl<T> Sync for Cell<T> {}
+unsafe impl<T: Send> Sync for Cells<T> {}
 
 /// What a run produced.
 pub struct FileOutcome {
@@ -62,34 +78,37 @@ pub struct FileOutcome {
     pub elapsed_ns: u64,
     /// Outcome (one value per column) and count.
     pub hist: BTreeMap<[i64; MAX_COLS], u64>,
+    /// `RunOpts::skew`: how far apart the roles ran.
+    pub skew: Option<Skew>,
+    /// [`SyncMode::Lockstep`] with a tuned stagger: the best stagger at the end and every
+    /// arm's relaxed fraction per million (as [`engine::Outcome::stagger`]).
+    pub stagger: Option<(u64, [u64; ARMS])>,
 }
 
-/// Where instance `i`'s location `v` lives, in half `half`.
+/// Where instance `i`'s location `v` lives, in one half.
 #[derive(Clone, Copy)]
 struct Layout {
     base: usize,
     per_instance: usize,
     per_loc: usize,
+    /// Instances the half holds in this layout.
+    cap: usize,
 }
 
 impl Layout {
-    fn new(arena: &Arena, half: usize, packed: bool, nlocs: usize) -> Layout {
-        let half_len = arena.len / 2;
+    fn new(arena: &Arena, half: usize, packed: bool, nlocs: usize, most: usize) -> Layout {
+        let half_len = arena.len / 2 / LINE * LINE;
         let base = arena.base as usize + half * half_len;
-        if packed {
-            Layout {
-                base,
-                per_instance: SLOT * nlocs,
-                per_loc: SLOT,
-            }
-        } else {
-            Layout {
-                base,
-                per_instance: LINE * nlocs,
-                per_loc: LINE,
-            }
+        let per_loc = if packed { SLOT } else { LINE };
+        let per_instance = per_loc * nlocs;
+        Layout {
+            base,
+            per_instance,
+            per_loc,
+            cap: (half_len.saturating_sub(LINE) / per_instance).clamp(1, most),
         }
     }
+
     #[inline(always)]
     fn at(&self, i: usize, v: usize) -> usize {
         self.base + i * self.per_instance + v * self.per_loc
@@ -113,6 +132,70 @@ unsafe fn read_loc(addr: usize, size: usize) -> i64 {
     }
 }
 
+/// Where an outcome column comes from, resolved once per run.
+#[derive(Clone, Copy)]
+enum Src {
+    /// Saved value `j` of `n` per instance of role `thread`.
+    Reg { thread: usize, j: usize, n: usize },
+    /// Final value of location `loc`, `size` bytes.
+    Loc { loc: usize, size: usize },
+}
+
+/// One slot's histogram: the outcomes it counted, each with whether it is the relaxed one the
+/// stagger tuner scores (evaluated once, when the outcome is first seen).
+struct Hist {
+    n: usize,
+    entries: Vec<([i64; MAX_COLS], u64, bool)>,
+    last: usize,
+}
+
+impl Hist {
+    fn new(n: usize) -> Hist {
+        Hist {
+            n,
+            entries: Vec::new(),
+            last: 0,
+        }
+    }
+
+    /// Count `vals`; returns whether it is relaxed (`relaxed` decides for a new outcome).
+    #[inline(always)]
+    fn add(&mut self, vals: &[i64; MAX_COLS], relaxed: &dyn Fn(&[i64]) -> bool) -> bool {
+        let n = self.n;
+        if let Some(e) = self.entries.get_mut(self.last) {
+            if e.0[..n] == vals[..n] {
+                e.1 += 1;
+                return e.2;
+            }
+        }
+        if let Some(k) = self.entries.iter().position(|e| e.0[..n] == vals[..n]) {
+            self.last = k;
+            self.entries[k].1 += 1;
+            return self.entries[k].2;
+        }
+        let r = relaxed(&vals[..n]);
+        self.last = self.entries.len();
+        self.entries.push((*vals, 1, r));
+        r
+    }
+}
+
+/// What one slot accumulates; only that slot touches it while `run_on` runs.
+struct SlotState {
+    hist: Hist,
+    skew: Skew,
+    /// Slot 0's stagger tuner ([`SyncMode::Lockstep`]).
+    tuner: Stagger,
+}
+
+/// A batch: instances `0..k` of batch `g` in arena half `g mod 2`.
+#[derive(Clone, Copy)]
+struct Plan {
+    g: u64,
+    k: usize,
+    half: usize,
+}
+
 /// Run `t` on `arena` with roles over `cpus`.
 pub fn run(
     platform: &dyn Platform,
@@ -130,32 +213,20 @@ pub fn run(
         ));
     }
     let nlocs = p.locs.len().max(1);
-    let half = arena.len / 2;
-    // Instances per batch in the line-per-location half and in the packed half (the arena is
-    // small on bare metal: 16 KiB; the barrier is the expensive part, so fill each half).
-    let k_line = (half.saturating_sub(LINE) / (LINE * nlocs))
-        .min(opts.batch)
-        .max(1);
-    let k_packed = (half.saturating_sub(LINE) / (SLOT * nlocs))
-        .min(opts.batch)
-        .max(1);
-    let k = k_packed.max(k_line);
+    let half = arena.len / 2 / LINE * LINE;
     if half < LINE * nlocs + LINE {
         return Err(format!("arena of {} bytes too small", arena.len));
     }
-    let total_batches = opts
-        .iterations
-        .div_ceil(((k_line + k_packed) / 2) as u64)
-        .max(1);
-    let placements = opts.placements.max(1) as u64;
-    let mut hist: BTreeMap<[i64; MAX_COLS], u64> = BTreeMap::new();
-    let mut done = 0u64;
     let t0 = platform.now_ns();
-    let deadline = if opts.budget_ms == 0 {
-        u64::MAX
+    let sync = opts.sync;
+    // `Lockstep` grows its batches up to 2^MAX_SCALE times while meetings fail, as the engine.
+    let max_scale = if sync == SyncMode::Lockstep {
+        MAX_SCALE
     } else {
-        t0.saturating_add(opts.budget_ms * 1_000_000)
+        0
     };
+    let most = opts.batch.max(1) << max_scale;
+    let max_k = (half.saturating_sub(LINE) / (SLOT * nlocs)).clamp(1, most);
     // Registers each role saves per instance.
     let saved: Vec<Vec<usize>> = (0..threads)
         .map(|r| {
@@ -168,199 +239,302 @@ pub fn run(
                 .collect()
         })
         .collect();
+    let ncols = p.cols.len().min(MAX_COLS);
+    let srcs: Vec<Src> = p
+        .cols
+        .iter()
+        .take(ncols)
+        .map(|c| match c {
+            Col::Reg { thread, slot, .. } => Src::Reg {
+                thread: *thread,
+                j: saved[*thread].iter().position(|x| x == slot).unwrap_or(0),
+                n: saved[*thread].len(),
+            },
+            Col::Loc { loc } => Src::Loc {
+                loc: *loc,
+                size: p.locs[*loc].size,
+            },
+        })
+        .collect();
+    // The outcome the tuner scores: the one the condition looks for (`exists`, `~exists`: its
+    // proposition holds; `forall`: it does not), as the record's relaxed count.
+    let forall = p.file.cond.quant == Quant::Forall;
+    // Values are cast to their columns' types first, as the record does (`super::summarise`).
+    let relaxed_of = |vals: &[i64]| {
+        let v = p.cast(vals);
+        p.satisfies(&v[..vals.len()]) != forall
+    };
+    // Result arrays by (batch parity, role).
+    let results: Cells<Vec<u64>> = Cells(
+        (0..2)
+            .flat_map(|_| saved.iter())
+            .map(|s| UnsafeCell::new(vec![0u64; s.len().max(1) * max_k]))
+            .collect(),
+    );
+    let states: Cells<SlotState> = Cells(
+        (0..threads)
+            .map(|_| {
+                UnsafeCell::new(SlotState {
+                    hist: Hist::new(ncols),
+                    skew: Skew::default(),
+                    tuner: Stagger::new(),
+                })
+            })
+            .collect(),
+    );
+    let Bounds {
+        per_us,
+        soft,
+        hard,
+        timeout_ms,
+    } = Bounds::new(platform, opts);
+    let hs = Handshake::new(if sync == SyncMode::Handshake {
+        max_k
+    } else {
+        0
+    });
+    let lockstep = Lockstep::new(threads);
+    let progress = Progress::new(if opts.skew { threads } else { 0 });
+    let progress = opts.skew.then_some(&progress);
+    let placements = opts.placements.max(1);
+    let mut done = 0u64;
+    let mut g0 = 0u64;
     for pl in 0..placements {
-        if platform.now_ns() > deadline && done > 0 {
+        let left = opts.iterations - done;
+        if left == 0 {
             break;
         }
-        let batches =
-            (total_batches / placements + u64::from(pl < total_batches % placements)).max(1);
-        let cores = placement(cpus, threads, opts.rotate + pl as usize);
+        let share = left.div_ceil((placements - pl) as u64);
+        let cores = placement(cpus, threads, opts.rotate + pl);
         let slots = cores.len();
-        let flags: Vec<Flag> = (0..slots)
-            .map(|_| Flag {
-                epoch: AtomicU64::new(0),
-                stop: Default::default(),
-            })
-            .collect();
-        let results: Vec<[Cell<Vec<u64>>; 2]> = (0..threads)
-            .map(|r| {
-                [
-                    Cell(UnsafeCell::new(vec![0u64; k * saved[r].len().max(1)])),
-                    Cell(UnsafeCell::new(vec![0u64; k * saved[r].len().max(1)])),
-                ]
-            })
-            .collect();
-        let hists: Vec<Cell<BTreeMap<[i64; MAX_COLS], u64>>> = (0..slots)
-            .map(|_| Cell(UnsafeCell::new(BTreeMap::new())))
-            .collect();
-        let ran = AtomicU64::new(0);
-        let failed = AtomicU64::new(0);
-        let give_up = deadline.saturating_add(10_000_000_000);
-
-        // Write instance `i`'s locations in half `h` (layout of batch `g`) with their initial
-        // values.
+        // The layout of each half, fixed for this call (a slot classifies one half while the
+        // others reset it: all must see the same positions), swapped between placements.
+        // `RunOpts::layout` (benchmarks) fixes it: `LinePerVar` a line per location in both
+        // halves, `Packed` and `SameLine` the packed layout in both.
+        let packed = |h: usize| match opts.layout {
+            None => (h + pl) % 2 == 1,
+            Some(kind) => kind != LayoutKind::LinePerVar,
+        };
+        let lays: [Layout; 2] =
+            core::array::from_fn(|h| Layout::new(arena, h, packed(h), nlocs, most));
+        let barrier = Barrier::new(slots);
+        let batches_out = AtomicU64::new(0);
+        let done_out = AtomicU64::new(0);
+        let abandoned = AtomicBool::new(false);
+        let plan_for = |g: u64, left: u64, scale: u64| -> Option<Plan> {
+            if left == 0 {
+                return None;
+            }
+            let h = (g % 2) as usize;
+            let batch = (opts.batch.max(1) as u64) << scale.min(u64::from(max_scale));
+            let k = (lays[h].cap as u64).min(batch).min(left) as usize;
+            Some(Plan { g, k, half: h })
+        };
+        // Write instance `i`'s locations in `lay` with their initial values.
         let reset = |lay: &Layout, i: usize| {
             for (v, l) in p.locs.iter().enumerate() {
                 let val = match l.init {
                     InitVal::Int(x) => x as u64,
                     InitVal::Addr(a) => lay.at(i, a) as u64,
                 };
-                // SAFETY: the slot lies inside the arena half (k instances fit, checked above);
-                // only this slot touches instance `i` between two barriers.
+                // SAFETY: the slot lies inside the arena half (`cap` instances fit); only this
+                // slot touches instance `i` between two barriers (module documentation).
                 unsafe { core::ptr::write_volatile(lay.at(i, v) as *mut u64, val) };
             }
         };
-        // The layout is fixed per half within a `run_on` call (classification reads one layout
-        // while other slots reset the same half: both must see the same positions), and swaps
-        // between placements.
-        let layout_of = |g: u64| Layout::new(arena, (g % 2) as usize, ((g + pl) % 2) == 1, nlocs);
-        // Instances in batch `g` (its half's layout).
-        let k_of = |g: u64| {
-            if ((g + pl) % 2) == 1 {
-                k_packed
-            } else {
-                k_line
+        // A register or location value as the outcome shows it: one of instance `i`'s location
+        // addresses becomes that location ([`ADDR`] + index).
+        let symbolic = |raw: u64, lay: &Layout, i: usize| -> i64 {
+            let lo = lay.at(i, 0) as u64;
+            if raw < lo || raw > lay.at(i, nlocs - 1) as u64 {
+                return raw as i64;
             }
+            for v in 0..p.locs.len() {
+                if raw == lay.at(i, v) as u64 {
+                    return ADDR + v as i64;
+                }
+            }
+            raw as i64
         };
-
+        let (results, states, barrier, hs, lockstep) =
+            (&results, &states, &barrier, &hs, &lockstep);
+        let (batches_out, done_out, abandoned) = (&batches_out, &done_out, &abandoned);
         let body = |slot: usize| {
-            // Slot `slot` initialises its share of both halves for batches 0 and 1.
-            for g in 0..2u64 {
-                let lay = layout_of(g);
-                for i in (slot..k_of(g)).step_by(slots) {
-                    reset(&lay, i);
+            for lay in &lays {
+                for i in (slot..lay.cap).step_by(slots) {
+                    reset(lay, i);
                 }
             }
-            let me = &flags[slot];
-            let mut local_stop = false;
-            for g in 0..=batches {
-                // Barrier `g + 1`.
-                let epoch = g + 1;
-                let par = (epoch & 1) as usize;
-                let vote = u64::from(local_stop || platform.now_ns() > deadline);
-                me.stop[par].store(vote, Ordering::Relaxed);
-                me.epoch.store(epoch, Ordering::Release);
-                let mut stop = vote != 0;
-                for (s, other) in flags.iter().enumerate() {
-                    if s == slot {
-                        continue;
-                    }
-                    let mut spins = 0u32;
-                    while other.epoch.load(Ordering::Acquire) < epoch {
-                        core::hint::spin_loop();
-                        spins = spins.wrapping_add(1);
-                        if spins.is_multiple_of(1 << 16)
-                            && (platform.now_ns() > give_up || failed.load(Ordering::Relaxed) != 0)
-                        {
-                            failed.store(1, Ordering::Relaxed);
-                            return;
-                        }
-                    }
-                    stop |= other.stop[par].load(Ordering::Relaxed) != 0;
-                }
-                local_stop = stop;
-                let running = g < batches && !stop;
-                // Run batch `g`.
-                if running {
-                    let role = (slot + g as usize) % threads;
-                    let lay = layout_of(g);
+            // SAFETY: only this slot touches its state until `run_on` returns.
+            let st = unsafe { &mut *states.0[slot].get() };
+            let mut pace = Pace::new(per_us);
+            let mut prev: Option<Plan> = None;
+            let (mut b, mut local, mut epoch) = (0u64, 0u64, 0u64);
+            let mut agree = Agreement::new(slot, opts, &mut st.tuner, max_scale);
+            let timed = matches!(sync, SyncMode::BarrierStart | SyncMode::BarrierClock);
+            loop {
+                epoch += 1;
+                // The untimed modes read the counter only for the time budget.
+                let now = if !timed && soft == 0 {
+                    0
+                } else {
+                    clock::ticks()
+                };
+                let vote = soft != 0 && now > soft;
+                let msg = agree.propose(now, &pace, vote);
+                let Some(agreed) = barrier.arrive(slot, epoch, msg, hard) else {
+                    abandoned.store(true, Ordering::Relaxed);
+                    return;
+                };
+                let plan = if Agreement::stop(&agreed) {
+                    None
+                } else {
+                    plan_for(g0 + b, share - local, agree.scale(&agreed))
+                };
+                if let Some(plan) = plan {
+                    let role = (slot + plan.g as usize) % threads;
+                    let lay = lays[plan.half];
                     let body = t.bodies[role];
-                    let init = &p.io_init[role];
                     let keep = &saved[role];
-                    // SAFETY: in batch `g` only role `role`'s slot writes results[role][g % 2];
-                    // readers read it after the next barrier.
-                    let out = unsafe { &mut *results[role][(g % 2) as usize].0.get() };
+                    // SAFETY: this slot alone plays `role` in this batch, and nobody reads this
+                    // parity's arrays until the next barrier (see `Cells`).
+                    let out = unsafe { &mut *results.0[plan.half * threads + role].get() };
+                    // The operand slots of instance 0; an address slot of instance `i` is
+                    // `i · per_instance` further (`mask` all ones there, 0 elsewhere). One
+                    // add-and-store per slot and instance, no copy call (under QEMU TCG every
+                    // instruction of this loop costs about as much as one of the test's).
+                    let init = &p.io_init[role];
+                    let n = init.len().min(MAX_IO);
+                    let mut tmpl = [0u64; MAX_IO];
+                    let mut mask = [0u64; MAX_IO];
+                    for (s, v) in init.iter().take(n).enumerate() {
+                        tmpl[s] = match *v {
+                            InitVal::Int(x) => x as u64,
+                            InitVal::Addr(a) => {
+                                mask[s] = u64::MAX;
+                                lay.at(0, a) as u64
+                            }
+                        };
+                    }
+                    let per = lay.per_instance as u64;
+                    let nk = keep.len();
                     let mut io = [0u64; MAX_IO];
-                    for i in 0..k_of(g) {
-                        for (s, v) in init.iter().enumerate() {
-                            io[s] = match *v {
-                                InitVal::Int(x) => x as u64,
-                                InitVal::Addr(a) => lay.at(i, a) as u64,
-                            };
+                    let run_one = |i: usize| {
+                        let off = i as u64 * per;
+                        for s in 0..n {
+                            io[s] = tmpl[s].wrapping_add(off & mask[s]);
                         }
                         // SAFETY: the address slots hold instance `i`'s locations, inside the
-                        // arena; the body accesses only them (generated from the test).
+                        // arena half; the body accesses only them (generated from the test).
                         unsafe { body(&mut io) };
                         for (j, &s) in keep.iter().enumerate() {
-                            out[i * keep.len() + j] = io[s];
+                            out[i * nk + j] = io[s];
                         }
+                    };
+                    let step = Step {
+                        mode: sync,
+                        agreed: &agreed,
+                        hs,
+                        lockstep,
+                        every: opts.every.max(1),
+                        progress: progress.map(|p| (p, &mut st.skew)),
+                    };
+                    let gave_up = in_step(
+                        role,
+                        threads,
+                        plan.g,
+                        plan.k,
+                        (plan.g + 1) as u32,
+                        step,
+                        &mut pace,
+                        run_one,
+                    );
+                    agree.ran(&agreed, gave_up);
+                    if let Some(p) = progress {
+                        p.done(role, plan.g, plan.k);
                     }
+                    local += plan.k as u64;
                 }
-                // Classify batch `g − 1`.
-                if g >= 1 {
-                    let pg = g - 1;
-                    let lay = layout_of(pg);
-                    // SAFETY: only this slot touches its histogram.
-                    let h = unsafe { &mut *hists[slot].0.get() };
+                // Classify this slot's share of the previous batch, and reset it.
+                if let Some(pp) = prev.take() {
+                    let lay = lays[pp.half];
                     let mut vals = [0i64; MAX_COLS];
-                    for i in (slot..k_of(pg)).step_by(slots) {
-                        for (c, col) in p.cols.iter().enumerate() {
-                            vals[c] = match col {
-                                Col::Reg {
-                                    thread, slot: s, ..
-                                } => {
-                                    let keep = &saved[*thread];
-                                    let j = keep.iter().position(|x| x == s).unwrap_or(0);
-                                    // SAFETY: batch `pg`'s results, written before the barrier
-                                    // this slot passed; nobody writes them until batch `pg + 2`.
+                    let (mut relaxed, mut n) = (0u64, 0u64);
+                    for i in (slot..pp.k).step_by(slots) {
+                        for (c, src) in srcs.iter().enumerate() {
+                            let raw = match *src {
+                                Src::Reg { thread, j, n } => {
+                                    // SAFETY: batch `pp`'s results, written before the barrier
+                                    // this slot passed; written again only after the next one.
                                     let r =
-                                        unsafe { &*results[*thread][(pg % 2) as usize].0.get() };
-                                    let raw = r[i * keep.len() + j];
-                                    symbolic(raw, &lay, i, p)
+                                        unsafe { &*results.0[pp.half * threads + thread].get() };
+                                    r[i * n + j]
                                 }
-                                Col::Loc { loc } => {
-                                    // SAFETY: a slot of instance `i` in the arena half of `pg`.
-                                    let raw =
-                                        unsafe { read_loc(lay.at(i, *loc), p.locs[*loc].size) };
-                                    symbolic(raw as u64, &lay, i, p)
+                                Src::Loc { loc, size } => {
+                                    // SAFETY: a slot of instance `i` in the arena half of `pp`;
+                                    // every write of batch `pp` is ordered before this read by
+                                    // the barrier.
+                                    let v = unsafe { read_loc(lay.at(i, loc), size) };
+                                    v as u64
                                 }
                             };
+                            vals[c] = symbolic(raw, &lay, i);
                         }
-                        *h.entry(vals).or_insert(0) += 1;
-                        // Batch `pg + 2` reuses this half, with the layout of `pg + 2`.
-                        reset(&layout_of(pg + 2), i);
+                        relaxed += u64::from(st.hist.add(&vals, &relaxed_of));
+                        n += 1;
+                        reset(&lay, i);
                     }
-                    if slot == 0 {
-                        ran.fetch_add(k_of(pg) as u64, Ordering::Relaxed);
-                    }
+                    agree.scored(relaxed, n);
                 }
-                if !running {
-                    break;
+                match plan {
+                    Some(pl) => {
+                        prev = Some(pl);
+                        agree.next();
+                        b += 1;
+                    }
+                    None => break,
                 }
             }
+            if slot == 0 {
+                batches_out.store(b, Ordering::Relaxed);
+                done_out.store(local, Ordering::Relaxed);
+            }
         };
-        let timeout_ms = opts.budget_ms.saturating_mul(2).max(10_000) + 10_000;
         platform
             .run_on(&cores, timeout_ms, &body)
             .map_err(|e| format!("cores failed: {e:?}"))?;
-        if failed.load(Ordering::Relaxed) != 0 {
-            return Err("a core did not reach the batch barrier in time".into());
+        if abandoned.load(Ordering::Relaxed) {
+            return Err(format!(
+                "a core did not reach a batch barrier within {GIVE_UP_MS} ms of the time budget"
+            ));
         }
-        for c in &hists {
-            // SAFETY: `run_on` has returned: no slot runs any more.
-            for (key, n) in unsafe { &*c.0.get() } {
-                *hist.entry(*key).or_insert(0) += n;
-            }
+        let ran = done_out.load(Ordering::Relaxed);
+        g0 += batches_out.load(Ordering::Relaxed);
+        done += ran;
+        if ran < share {
+            break; // time budget spent
         }
-        done += ran.load(Ordering::Relaxed);
+    }
+    let mut hist: BTreeMap<[i64; MAX_COLS], u64> = BTreeMap::new();
+    let mut skew = Skew::default();
+    let mut stagger = None;
+    for (slot, cell) in states.0.into_iter().enumerate() {
+        let st = cell.into_inner();
+        if slot == 0 && sync == SyncMode::Lockstep && opts.stagger.is_none() {
+            stagger = Some(engine::learn(&st.tuner));
+        }
+        for (key, c, _) in st.hist.entries {
+            *hist.entry(key).or_insert(0) += c;
+        }
+        skew.merge(&st.skew);
     }
     Ok(FileOutcome {
         iterations: done,
         elapsed_ns: platform.now_ns().saturating_sub(t0),
         hist,
+        skew: opts.skew.then_some(skew),
+        stagger,
     })
-}
-
-/// A register or location value as the outcome shows it: a location's address becomes that
-/// location ([`ADDR`] + index).
-#[inline(always)]
-fn symbolic(raw: u64, lay: &Layout, i: usize, p: &Prepared) -> i64 {
-    for v in 0..p.locs.len() {
-        if raw == lay.at(i, v) as u64 {
-            return ADDR + v as i64;
-        }
-    }
-    raw as i64
 }
 
 /// The `litmus` record of a run: the histogram cast, filtered and judged by
