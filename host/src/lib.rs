@@ -19,6 +19,7 @@ pub mod image;
 pub mod kernel;
 pub mod litmus_cmd;
 pub mod litmus_gen;
+pub mod litmus_hash;
 pub mod profile;
 pub mod qemu;
 pub mod report_cmd;
