@@ -130,8 +130,9 @@ fn split(src: &str) -> Result<Split, String> {
     let name = words
         .next()
         .ok_or("the header line has no test name")?
-        .trim_end_matches(';')
-        .to_string();
+        .trim_end_matches(';');
+    // A `.litmus` suffix is dropped from the name (herdtools7 `Misc.clean_name`).
+    let name = name.strip_suffix(".litmus").unwrap_or(name).to_string();
     rest = &rest[header_end..];
     // Info lines (`Key=value`, the value up to the end of the line) before the `{` of the
     // init section; other lines (the doc string) are skipped (splitter.mll `find_init`).

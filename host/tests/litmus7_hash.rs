@@ -39,3 +39,49 @@ fn recomputed_hash_equals_the_catalogue_files_own_hash_lines() {
     }
     assert_eq!(n, 6);
 }
+
+/// herdtools7's own hashes (`fixtures/litmus7-hashes.txt`, written by `mshowhashes7`; its header
+/// has the commands): `ARCH/FILE NAME HASH REHASH` lines.
+fn reference() -> Vec<(String, String, String, String)> {
+    include_str!("fixtures/litmus7-hashes.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(w.len(), 4, "{l}");
+            (w[0].into(), w[1].into(), w[2].into(), w[3].into())
+        })
+        .collect()
+}
+
+#[test]
+fn every_catalogue_test_hashes_as_herdtools7_hashes_it() {
+    let reference = reference();
+    let files = catalogue();
+    // The reference covers exactly the catalogue copy.
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    let ref_names: Vec<&str> = reference.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ref_names);
+    let mut wrong = Vec::new();
+    for ((file, src), (_, name, hash, rehash)) in files.iter().zip(&reference) {
+        assert_eq!(&test_name(src).unwrap(), name, "{file}");
+        match (litmus7_hash(src), computed_hash(src)) {
+            (Ok(h), Ok(r)) if &h == hash && &r == rehash => {}
+            other => wrong.push(format!("{file}: {other:?}, herdtools7: {hash} {rehash}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {}:\n{}", wrong.len(), files.len(), wrong.join("\n"));
+}
+
+/// The table `export --litmus7` ships for tests without a `--tests` file is the same list.
+#[test]
+fn shipped_catalogue_table_is_the_reference() {
+    for (file, name, hash, _) in reference() {
+        let arch = file.split('/').next().unwrap();
+        assert_eq!(
+            atomprobe::export::catalogue_hash(arch, &name),
+            Some(hash.as_str()),
+            "{file}"
+        );
+    }
+}
