@@ -138,8 +138,8 @@ impl Hashes {
             let shown = p.display().to_string();
             let src = std::fs::read_to_string(&p)
                 .map_err(|e| format!("--tests {shown}: cannot read: {e}"))?;
-            let name = crate::litmus_hash::test_name(&src)
-                .map_err(|e| format!("--tests {shown}: {e}"))?;
+            let name =
+                crate::litmus_hash::test_name(&src).map_err(|e| format!("--tests {shown}: {e}"))?;
             let hash = crate::litmus_hash::litmus7_hash(&src)
                 .map_err(|e| format!("--tests {shown}: litmus7's hash: {e}"))?;
             if let Some((h, f)) = files.get(&name) {

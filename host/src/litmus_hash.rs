@@ -336,9 +336,11 @@ fn state_tokens(s: &str) -> Result<Vec<STok>, String> {
         if matches!(out.last(), Some(STok::Punct(p)) if p.len() == 2 && rest.starts_with(*p)) {
             continue;
         }
-        if let Some(p) = [",", "&", ";", ":", "+", "[", "]", "(", ")", "{", "}", "=", "~", "*"]
-            .iter()
-            .find(|p| rest.starts_with(**p))
+        if let Some(p) = [
+            ",", "&", ";", ":", "+", "[", "]", "(", ")", "{", "}", "=", "~", "*",
+        ]
+        .iter()
+        .find(|p| rest.starts_with(**p))
         {
             out.push(STok::Punct(p));
             i += 1;
@@ -401,7 +403,12 @@ fn init_text(init: &str) -> Result<String, String> {
         if item.trim().is_empty() {
             continue;
         }
-        let bad = || format!("initial state item `{}`: form not handled by the hash", item.trim());
+        let bad = || {
+            format!(
+                "initial state item `{}`: form not handled by the hash",
+                item.trim()
+            )
+        };
         let t = state_tokens(item)?;
         let (atomic, t) = match t.first() {
             Some(STok::Name(n)) if n == "_Atomic" => (true, &t[1..]),
@@ -419,7 +426,11 @@ fn init_text(init: &str) -> Result<String, String> {
         let t = &t[n..];
         let printed = match (t, &ty) {
             ([], Some(ty)) => {
-                format!("{}{ty} {}=0", if atomic { "_Atomic " } else { "" }, loc.dump())
+                format!(
+                    "{}{ty} {}=0",
+                    if atomic { "_Atomic " } else { "" },
+                    loc.dump()
+                )
             }
             ([], None) => format!("{}=0", loc.dump()),
             ([STok::Punct("["), STok::Num(n), STok::Punct("]")], Some(ty)) if !atomic => {
@@ -532,11 +543,7 @@ fn observed_text(constr: &str) -> Result<String, String> {
     }
     locs.sort();
     locs.dedup();
-    Ok(locs
-        .iter()
-        .map(Loc::dump)
-        .collect::<Vec<_>>()
-        .join("; "))
+    Ok(locs.iter().map(Loc::dump).collect::<Vec<_>>().join("; "))
 }
 
 /// One cell of a thread: labels defined there, then at most one instruction.
@@ -590,11 +597,13 @@ fn code_text(arch: Arch, code: &str) -> Result<String, String> {
             let ins = if rest.is_empty() {
                 None
             } else {
-                Some(match arch {
-                    Arch::AArch64 => aarch64::instruction(rest),
-                    Arch::X86_64 => x86_64::instruction(rest),
-                }
-                .map_err(|e| format!("P{t}: `{rest}`: {e}"))?)
+                Some(
+                    match arch {
+                        Arch::AArch64 => aarch64::instruction(rest),
+                        Arch::X86_64 => x86_64::instruction(rest),
+                    }
+                    .map_err(|e| format!("P{t}: `{rest}`: {e}"))?,
+                )
             };
             threads[t].push(Cell { labels, ins });
         }
@@ -1442,10 +1451,10 @@ mod x86_64 {
     const REGS: [&str; 68] = [
         "cs", "rip", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
         "r11", "r12", "r13", "r14", "r15", "eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp",
-        "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d", "ax", "bx", "cx", "dx",
-        "si", "di", "bp", "sp", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w",
-        "al", "bl", "cl", "dl", "sil", "dil", "bpl", "spl", "r8b", "r9b", "r10b", "r11b", "r12b",
-        "r13b", "r14b", "r15b", "ah", "bh",
+        "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d", "ax", "bx", "cx", "dx", "si",
+        "di", "bp", "sp", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w", "al", "bl",
+        "cl", "dl", "sil", "dil", "bpl", "spl", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b",
+        "r14b", "r15b", "ah", "bh",
     ];
     const REGS_TAIL: [&str; 2] = ["ch", "dh"];
 
@@ -1480,7 +1489,11 @@ mod x86_64 {
                 continue;
             }
             let num_at = |j: usize| {
-                let k = if j < b.len() && b[j] == b'-' { j + 1 } else { j };
+                let k = if j < b.len() && b[j] == b'-' {
+                    j + 1
+                } else {
+                    j
+                };
                 let mut e = k;
                 while e < b.len() && b[e].is_ascii_digit() {
                     e += 1;
@@ -1640,10 +1653,7 @@ mod x86_64 {
             }
         }
         fn next_is_open(&self) -> bool {
-            matches!(
-                self.t.get(self.i + 1),
-                Some(T::Tok(Tok::Punct('(' | '[')))
-            )
+            matches!(self.t.get(self.i + 1), Some(T::Tok(Tok::Punct('(' | '['))))
         }
         fn done(&self) -> Result<(), String> {
             match self.peek() {
@@ -1719,9 +1729,7 @@ mod x86_64 {
             p.punct(',')?;
             let ea = p.effaddr()?;
             plain(format!("{m} {op},{ea}"))
-        } else if ["dec", "inc"]
-            .iter()
-            .any(|b| sized(&m, b, &ALL).is_some())
+        } else if ["dec", "inc"].iter().any(|b| sized(&m, b, &ALL).is_some())
             || m == "setnb"
             || m == "clflush"
             || m == "clflushopt"
@@ -1837,7 +1845,13 @@ mod tests {
         ] {
             assert_eq!(aarch64::instruction(src).unwrap().text, want, "{src}");
         }
-        for bad in ["LDR W0,[X1,#4]!x", "FOO W0", "Mov W0,#1", "MOV W0,X1", "LDR W0,=x"] {
+        for bad in [
+            "LDR W0,[X1,#4]!x",
+            "FOO W0",
+            "Mov W0,#1",
+            "MOV W0,X1",
+            "LDR W0,=x",
+        ] {
             assert!(aarch64::instruction(bad).is_err(), "{bad}");
         }
     }
@@ -1897,12 +1911,15 @@ mod tests {
 
     #[test]
     fn unsupported_forms_are_refused_by_name() {
-        let e = computed_hash(&SB_X86.replace("mfence", "x").replace(
-            "movl (y),%eax | movl (x),%eax",
-            "pause | movl (x),%eax",
-        ))
+        let e = computed_hash(
+            &SB_X86
+                .replace("mfence", "x")
+                .replace("movl (y),%eax | movl (x),%eax", "pause | movl (x),%eax"),
+        )
         .unwrap_err();
         assert!(e.contains("pause"), "{e}");
-        assert!(computed_hash("PPC SB\n{}\n P0;\n").unwrap_err().contains("PPC"));
+        assert!(computed_hash("PPC SB\n{}\n P0;\n")
+            .unwrap_err()
+            .contains("PPC"));
     }
 }

@@ -70,7 +70,13 @@ fn every_catalogue_test_hashes_as_herdtools7_hashes_it() {
             other => wrong.push(format!("{file}: {other:?}, herdtools7: {hash} {rehash}")),
         }
     }
-    assert!(wrong.is_empty(), "{} of {}:\n{}", wrong.len(), files.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {}:\n{}",
+        wrong.len(),
+        files.len(),
+        wrong.join("\n")
+    );
 }
 
 /// The table `export --litmus7` ships for tests without a `--tests` file is the same list.
