@@ -44,8 +44,9 @@
 //! msum7 with `Hash mismatch for test …` (herdtools7 `tools/mcompare.ml`, `tools/logState.ml`
 //! `union_hash`). The sources are the `.litmus` files given with `--tests` (what `atomprobe
 //! litmus` ran); a test without one takes the hash herdtools7 gives the catalogue test of that
-//! name (`host/src/litmus7-catalogue.hashes`, written by herdtools7's own `mshowhashes7`: the
-//! built-in tests follow the catalogue's names and code), else `NOHASH`, with a note. Both
+//! name for the report's architecture (`host/src/litmus7-catalogue.hashes`, written by
+//! herdtools7's own `mshowhashes7`; the built-in tests carry catalogue names, but that their code
+//! is the catalogue's is not checked here), else `NOHASH`, with a note either way. Both
 //! tools skip the literal `NOHASH`, as `--no-hash` writes for every test: then logs can be
 //! compared and summed with real litmus7 logs and with each other without `-nohash`, at the
 //! cost that the tools cannot tell that two tests of one name differ.
