@@ -1448,19 +1448,18 @@ mod x86_64 {
     use super::{parse_int, Ins, Tok};
 
     /// Register names `X86_64Base.parse_any_reg` knows (matched in lower case).
-    const REGS: [&str; 68] = [
+    const REGS: [&str; 70] = [
         "cs", "rip", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
         "r11", "r12", "r13", "r14", "r15", "eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp",
         "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d", "ax", "bx", "cx", "dx", "si",
         "di", "bp", "sp", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w", "al", "bl",
         "cl", "dl", "sil", "dil", "bpl", "spl", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b",
-        "r14b", "r15b", "ah", "bh",
+        "r14b", "r15b", "ah", "bh", "ch", "dh",
     ];
-    const REGS_TAIL: [&str; 2] = ["ch", "dh"];
 
     fn arch_reg(name: &str) -> Option<String> {
         let l = name.to_ascii_lowercase();
-        (REGS.contains(&l.as_str()) || REGS_TAIL.contains(&l.as_str())).then_some(l)
+        REGS.contains(&l.as_str()).then_some(l)
     }
 
     #[derive(Clone, Debug, PartialEq)]
@@ -1717,14 +1716,14 @@ mod x86_64 {
                 target: Some(l),
             });
         }
-        let two_op = ["add", "xor", "mov", "cmp"];
-        let ins = if let Some(base) = two_op
+        // `operand, effaddr` instructions: add/xor/mov/cmp/or with any size suffix, and/shl bare
+        // (the X86_64 lexer's keyword table).
+        let two_op = ["add", "xor", "mov", "cmp", "or"]
             .iter()
-            .find(|b| sized(&m, b, &ALL).is_some())
-            .or_else(|| ["or"].iter().find(|b| sized(&m, b, &ALL).is_some()))
-            .or_else(|| ["and", "shl"].iter().find(|b| m == **b))
-        {
-            let _ = base;
+            .any(|b| sized(&m, b, &ALL).is_some())
+            || m == "and"
+            || m == "shl";
+        let ins = if two_op {
             let op = p.operand()?;
             p.punct(',')?;
             let ea = p.effaddr()?;
@@ -1746,11 +1745,9 @@ mod x86_64 {
             let a = p.effaddr()?;
             p.punct(',')?;
             plain(format!("{m} {a},{}", p.reg()?))
-        } else if sized(&m, "cmovc", &ALL).is_some() {
-            let r = p.reg()?;
-            p.punct(',')?;
-            plain(format!("{m} {r},{}", p.effaddr()?))
-        } else if sized(&m, "movnti", &["", "l", "q"]).is_some() {
+        } else if sized(&m, "cmovc", &ALL).is_some()
+            || sized(&m, "movnti", &["", "l", "q"]).is_some()
+        {
             let r = p.reg()?;
             p.punct(',')?;
             plain(format!("{m} {r},{}", p.effaddr()?))
