@@ -92,7 +92,7 @@ pub struct ExportArgs {
 /// Where each exported test's `Hash=` comes from.
 #[derive(Clone, Debug, Default)]
 pub struct Hashes {
-    /// Test name -> (hash, the file it was computed from).
+    /// Test name -> (the file's text, its path).
     files: BTreeMap<String, (String, String)>,
     /// `NOHASH` for every test.
     none: bool,
@@ -129,9 +129,10 @@ impl Hashes {
         }
     }
 
-    /// Hashes of the tests in `inputs` (expanded as `atomprobe litmus` expands them). A file
-    /// whose hash cannot be computed, or two files giving one test name different hashes (as
-    /// litmus7 refuses them: `Different hashes for test`), is an error naming the file.
+    /// The tests in `inputs` (expanded as `atomprobe litmus` expands them), by name. A file
+    /// that cannot be read or has no header line is an error naming it; a file's hash is
+    /// computed when its test is exported, so a file of another architecture in a directory
+    /// does no harm unless the report has its test.
     pub fn from_inputs(inputs: &[String]) -> Result<Hashes, String> {
         let paths = crate::litmus_cmd::expand_inputs(inputs).map_err(|e| e.to_string())?;
         let mut files: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -139,41 +140,52 @@ impl Hashes {
             let shown = p.display().to_string();
             let src = std::fs::read_to_string(&p)
                 .map_err(|e| format!("--tests {shown}: cannot read: {e}"))?;
-            let name =
-                crate::litmus_hash::test_name(&src).map_err(|e| format!("--tests {shown}: {e}"))?;
-            let hash = crate::litmus_hash::litmus7_hash(&src)
-                .map_err(|e| format!("--tests {shown}: litmus7's hash: {e}"))?;
-            if let Some((h, f)) = files.get(&name) {
-                if *h != hash {
+            let name = src
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .and_then(|l| l.split_whitespace().nth(1))
+                .map(|n| n.trim_end_matches(';'))
+                .map(|n| n.strip_suffix(".litmus").unwrap_or(n).to_string())
+                .ok_or_else(|| format!("--tests {shown}: no header line (architecture, name)"))?;
+            if let Some((other, f)) = files.get(&name) {
+                // Two files for one name: litmus7 refuses them when their hashes differ
+                // (`Different hashes for test`, herdtools7 `lib/testHash.ml` `check_env`).
+                let h = |t: &str, f: &str| {
+                    crate::litmus_hash::litmus7_hash(t)
+                        .map_err(|e| format!("--tests {f}: litmus7's hash: {e}"))
+                };
+                if h(other, f)? != h(&src, &shown)? {
                     return Err(format!(
                         "--tests: test {name} has different hashes in {f} and {shown}"
                     ));
                 }
                 continue;
             }
-            files.insert(name, (hash, shown));
+            files.insert(name, (src, shown));
         }
         Ok(Hashes { files, none: false })
     }
 
-    /// The `Hash=` value for test `name` of `arch`; a note when it is not from a given file.
-    fn lookup(&self, arch: &str, name: &str, notes: &mut Vec<String>) -> String {
+    /// The `Hash=` value for test `name` of `arch`, with a note when it is not from a given
+    /// file; an error naming the file and the construct when its hash cannot be computed.
+    fn lookup(&self, arch: &str, name: &str, notes: &mut Vec<String>) -> Result<String, String> {
         if self.none {
-            return NO_HASH.to_string();
+            return Ok(NO_HASH.to_string());
         }
-        if let Some((h, _)) = self.files.get(name) {
-            return h.clone();
+        if let Some((src, f)) = self.files.get(name) {
+            return crate::litmus_hash::litmus7_hash(src)
+                .map_err(|e| format!("--tests {f}: litmus7's hash: {e}"));
         }
         if let Some(h) = catalogue_hash(arch, name) {
             notes.push(format!(
                 "{name}: no --tests file; Hash= is herdtools7's hash of the catalogue test {name}"
             ));
-            return h.to_string();
+            return Ok(h.to_string());
         }
         notes.push(format!(
             "{name}: no --tests file and no catalogue test of that name: Hash={NO_HASH}"
         ));
-        NO_HASH.to_string()
+        Ok(NO_HASH.to_string())
     }
 }
 
@@ -408,7 +420,7 @@ pub fn litmus7_log(
                 _ => None,
             })
             .unwrap_or("");
-        let hash = hashes.lookup(arch, &l.name, &mut notes);
+        let hash = hashes.lookup(arch, &l.name, &mut notes)?;
         let b = block(l, &hash)?;
         let sum: u64 = l.histogram.iter().map(|h| h.count).sum();
         if sum != l.iterations {
