@@ -92,8 +92,8 @@ pub struct ExportArgs {
 /// Where each exported test's `Hash=` comes from.
 #[derive(Clone, Debug, Default)]
 pub struct Hashes {
-    /// Test name -> (the file's text, its path).
-    files: BTreeMap<String, (String, String)>,
+    /// (architecture as reports spell it, test name) -> (the file's text, its path).
+    files: BTreeMap<(String, String), (String, String)>,
     /// `NOHASH` for every test.
     none: bool,
 }
@@ -135,19 +135,24 @@ impl Hashes {
     /// does no harm unless the report has its test.
     pub fn from_inputs(inputs: &[String]) -> Result<Hashes, String> {
         let paths = crate::litmus_cmd::expand_inputs(inputs).map_err(|e| e.to_string())?;
-        let mut files: BTreeMap<String, (String, String)> = BTreeMap::new();
+        let mut files: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
         for p in paths {
             let shown = p.display().to_string();
             let src = std::fs::read_to_string(&p)
                 .map_err(|e| format!("--tests {shown}: cannot read: {e}"))?;
-            let name = src
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .and_then(|l| l.split_whitespace().nth(1))
-                .map(|n| n.trim_end_matches(';'))
-                .map(|n| n.strip_suffix(".litmus").unwrap_or(n).to_string())
-                .ok_or_else(|| format!("--tests {shown}: no header line (architecture, name)"))?;
-            if let Some((other, f)) = files.get(&name) {
+            let header = src.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let mut words = header.split_whitespace();
+            let (Some(arch), Some(name)) = (words.next(), words.next()) else {
+                return Err(format!(
+                    "--tests {shown}: no header line (architecture, name)"
+                ));
+            };
+            // Reports spell the architectures `aarch64` and `x86_64`.
+            let arch = arch.to_ascii_lowercase();
+            let name = name.trim_end_matches(';');
+            let name = name.strip_suffix(".litmus").unwrap_or(name).to_string();
+            let key = (arch, name.clone());
+            if let Some((other, f)) = files.get(&key) {
                 // Two files for one name: litmus7 refuses them when their hashes differ
                 // (`Different hashes for test`, herdtools7 `lib/testHash.ml` `check_env`).
                 let h = |t: &str, f: &str| {
@@ -161,7 +166,7 @@ impl Hashes {
                 }
                 continue;
             }
-            files.insert(name, (src, shown));
+            files.insert(key, (src, shown));
         }
         Ok(Hashes { files, none: false })
     }
@@ -172,7 +177,17 @@ impl Hashes {
         if self.none {
             return Ok(NO_HASH.to_string());
         }
-        if let Some((src, f)) = self.files.get(name) {
+        // The file of this architecture, or without one (no begin record) the only file of
+        // that name.
+        let mut of_name = self
+            .files
+            .iter()
+            .filter(|((a, n), _)| n == name && (arch.is_empty() || a == arch));
+        let file = match (of_name.next(), of_name.next()) {
+            (Some((_, f)), None) => Some(f),
+            _ => None,
+        };
+        if let Some((src, f)) = file {
             return crate::litmus_hash::litmus7_hash(src)
                 .map_err(|e| format!("--tests {f}: litmus7's hash: {e}"));
         }
