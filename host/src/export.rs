@@ -36,17 +36,21 @@
 //! `Cycle=`/`Relax`/`Safe=`/`Generator=`/`Com=`/`Orig=` lines of its header after `Hash=`;
 //! atomprobe has no litmus source text, so these are left out (the tools skip them anyway).
 //!
-//! `Hash=` is `NOHASH`. litmus7's hash is an MD5 digest of the test's source (its meta-data,
-//! initial state, normalised code and observed locations: herdtools7 `lib/testHash.ml`), which
-//! atomprobe, having no source text, cannot compute. mcompare7 stops with `Fatal error: Hash
-//! mismatch occured` when two logs give one test name different hashes, and msum7 with `Hash
-//! mismatch for test …` (and with `Hash missing for test …` when only one of them has a `Hash=`
-//! line, so leaving the line out is no way round it), but both skip the literal `NOHASH`
-//! (herdtools7 `tools/mcompare.ml`, `tools/logState.ml` `union_hash`). So `NOHASH` lets
-//! atomprobe logs be compared and summed with real litmus7 logs of the same architecture, and
-//! with each other, without `-nohash`. The cost: the tools cannot tell that an atomprobe test and
-//! a litmus7 test of the same name differ; the test names and conditions follow the herdtools7
-//! catalogue. (An x86-64 and an aarch64 log name their registers differently, so mcompare7's
+//! `Hash=` is the hash litmus7 writes for the same `.litmus` file ([`crate::litmus_hash`]:
+//! herdtools7's `lib/testHash.ml` digest of the test's meta-data, initial state, normalised code
+//! and observed locations; a file's own `Hash=` line is kept, as litmus7 keeps it), so mcompare7
+//! and msum7 line atomprobe's tests up with litmus7's by name *and* hash: mcompare7 stops with
+//! `Fatal error: Hash mismatch occured` when two logs give one test name different hashes, and
+//! msum7 with `Hash mismatch for test …` (herdtools7 `tools/mcompare.ml`, `tools/logState.ml`
+//! `union_hash`). The sources are the `.litmus` files given with `--tests` (what `atomprobe
+//! litmus` ran); a test without one takes the hash herdtools7 gives the catalogue test of that
+//! name for the report's architecture (`host/src/litmus7-catalogue.hashes`, written by
+//! herdtools7's own `mshowhashes7`; the built-in tests carry catalogue names, but that their code
+//! is the catalogue's is not checked here), else `NOHASH`, with a note either way. Both
+//! tools skip the literal `NOHASH`, as `--no-hash` writes for every test: then logs can be
+//! compared and summed with real litmus7 logs and with each other without `-nohash`, at the
+//! cost that the tools cannot tell that two tests of one name differ.
+//! (An x86-64 and an aarch64 log name their registers differently, so mcompare7's
 //! state tables stop at `State mismatch` for them, as they do for two real litmus7 logs of
 //! different architectures; `mcompare7 -show v` or `-show W` compares them.)
 
@@ -75,6 +79,129 @@ pub struct ExportArgs {
     /// Export from a truncated or corrupted report too.
     #[arg(long)]
     pub allow_damaged: bool,
+    /// The `.litmus` files the report's tests came from (files, directories, `@lists`, as
+    /// `atomprobe litmus` takes them): each test's `Hash=` is litmus7's hash of its file.
+    /// Tests without a file take the herdtools7 catalogue's hash of that name, else NOHASH.
+    #[arg(long, value_name = "FILE|DIR|@LIST", num_args = 1..)]
+    pub tests: Vec<String>,
+    /// Write `Hash=NOHASH` for every test (mcompare7/msum7 then match by name only).
+    #[arg(long, conflicts_with = "tests")]
+    pub no_hash: bool,
+}
+
+/// Where each exported test's `Hash=` comes from.
+#[derive(Clone, Debug, Default)]
+pub struct Hashes {
+    /// (architecture as reports spell it, test name) -> (the file's text, its path).
+    files: BTreeMap<(String, String), (String, String)>,
+    /// `NOHASH` for every test.
+    none: bool,
+}
+
+/// herdtools7's hashes of the catalogue tests (`arch name hash` lines), written by
+/// `mshowhashes7` (see the file's header).
+const CATALOGUE_HASHES: &str = include_str!("litmus7-catalogue.hashes");
+
+/// The catalogue's hash of test `name` of `arch` (`aarch64`, `x86_64`; any when empty).
+pub fn catalogue_hash(arch: &str, name: &str) -> Option<&'static str> {
+    let mut found = CATALOGUE_HASHES
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?, w.next()?, w.next()?))
+        })
+        .filter(|(a, n, _)| *n == name && (arch.is_empty() || *a == arch))
+        .map(|(_, _, h)| h);
+    // Without an architecture, only a name the catalogue has once.
+    match (found.next(), found.next()) {
+        (Some(h), None) => Some(h),
+        _ => None,
+    }
+}
+
+impl Hashes {
+    /// `NOHASH` for every test.
+    pub fn nohash() -> Hashes {
+        Hashes {
+            none: true,
+            ..Hashes::default()
+        }
+    }
+
+    /// The tests in `inputs` (expanded as `atomprobe litmus` expands them), by name. A file
+    /// that cannot be read or has no header line is an error naming it; a file's hash is
+    /// computed when its test is exported, so a file of another architecture in a directory
+    /// does no harm unless the report has its test.
+    pub fn from_inputs(inputs: &[String]) -> Result<Hashes, String> {
+        let paths = crate::litmus_cmd::expand_inputs(inputs).map_err(|e| e.to_string())?;
+        let mut files: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+        for p in paths {
+            let shown = p.display().to_string();
+            let src = std::fs::read_to_string(&p)
+                .map_err(|e| format!("--tests {shown}: cannot read: {e}"))?;
+            let header = src.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let mut words = header.split_whitespace();
+            let (Some(arch), Some(name)) = (words.next(), words.next()) else {
+                return Err(format!(
+                    "--tests {shown}: no header line (architecture, name)"
+                ));
+            };
+            // Reports spell the architectures `aarch64` and `x86_64`.
+            let arch = arch.to_ascii_lowercase();
+            let name = name.trim_end_matches(';');
+            let name = name.strip_suffix(".litmus").unwrap_or(name).to_string();
+            let key = (arch, name.clone());
+            if let Some((other, f)) = files.get(&key) {
+                // Two files for one name: litmus7 refuses them when their hashes differ
+                // (`Different hashes for test`, herdtools7 `lib/testHash.ml` `check_env`).
+                let h = |t: &str, f: &str| {
+                    crate::litmus_hash::litmus7_hash(t)
+                        .map_err(|e| format!("--tests {f}: litmus7's hash: {e}"))
+                };
+                if h(other, f)? != h(&src, &shown)? {
+                    return Err(format!(
+                        "--tests: test {name} has different hashes in {f} and {shown}"
+                    ));
+                }
+                continue;
+            }
+            files.insert(key, (src, shown));
+        }
+        Ok(Hashes { files, none: false })
+    }
+
+    /// The `Hash=` value for test `name` of `arch`, with a note when it is not from a given
+    /// file; an error naming the file and the construct when its hash cannot be computed.
+    fn lookup(&self, arch: &str, name: &str, notes: &mut Vec<String>) -> Result<String, String> {
+        if self.none {
+            return Ok(NO_HASH.to_string());
+        }
+        // The file of this architecture, or without one (no begin record) the only file of
+        // that name.
+        let mut of_name = self
+            .files
+            .iter()
+            .filter(|((a, n), _)| n == name && (arch.is_empty() || a == arch));
+        let file = match (of_name.next(), of_name.next()) {
+            (Some((_, f)), None) => Some(f),
+            _ => None,
+        };
+        if let Some((src, f)) = file {
+            return crate::litmus_hash::litmus7_hash(src)
+                .map_err(|e| format!("--tests {f}: litmus7's hash: {e}"));
+        }
+        if let Some(h) = catalogue_hash(arch, name) {
+            notes.push(format!(
+                "{name}: no --tests file; Hash= is herdtools7's hash of the catalogue test {name}"
+            ));
+            return Ok(h.to_string());
+        }
+        notes.push(format!(
+            "{name}: no --tests file and no catalogue test of that name: Hash={NO_HASH}"
+        ));
+        Ok(NO_HASH.to_string())
+    }
 }
 
 /// One `loc=value` term of a condition or state.
@@ -165,8 +292,8 @@ pub fn satisfies(state: &[(String, String)], cond: &[(String, String)]) -> bool 
         .all(|(l, v)| state.iter().any(|(sl, sv)| sl == l && sv == v))
 }
 
-/// One test's block in litmus7's log format.
-pub fn block(l: &Litmus) -> Result<String, String> {
+/// One test's block in litmus7's log format, with `hash` on its `Hash=` line.
+pub fn block(l: &Litmus, hash: &str) -> Result<String, String> {
     if !is_litmus7_name(&l.name) {
         return Err(format!(
             "test name `{}` has characters litmus7's log reader does not take in a name",
@@ -206,7 +333,7 @@ pub fn block(l: &Litmus) -> Result<String, String> {
         "Condition {cond_text} is {}validated",
         if validated { "" } else { "NOT " }
     );
-    let _ = writeln!(s, "Hash={NO_HASH}");
+    let _ = writeln!(s, "Hash={hash}");
     let obs = if pos == 0 {
         "Never"
     } else if neg == 0 {
@@ -225,6 +352,7 @@ pub fn litmus7_log(
     report: &ParsedReport,
     attr: Option<&str>,
     source: &str,
+    hashes: &Hashes,
 ) -> Result<(String, Vec<String>), String> {
     let lit: Vec<&Litmus> = report
         .records
@@ -299,7 +427,16 @@ pub fn litmus7_log(
             ));
             continue;
         }
-        let b = block(l)?;
+        let arch = report
+            .records
+            .iter()
+            .find_map(|r| match r {
+                Record::Begin(b) => Some(b.arch.as_str()),
+                _ => None,
+            })
+            .unwrap_or("");
+        let hash = hashes.lookup(arch, &l.name, &mut notes)?;
+        let b = block(l, &hash)?;
         let sum: u64 = l.histogram.iter().map(|h| h.count).sum();
         if sum != l.iterations {
             notes.push(format!(
@@ -337,7 +474,13 @@ pub fn cmd_export(a: ExportArgs) -> Result<i32, RunError> {
         );
         return Ok(crate::cli::EXIT_FAIL);
     }
-    let (log, notes) = litmus7_log(&report, a.attr.as_deref(), &source).map_err(RunError::Io)?;
+    let hashes = if a.no_hash {
+        Hashes::nohash()
+    } else {
+        Hashes::from_inputs(&a.tests).map_err(RunError::Usage)?
+    };
+    let (log, notes) =
+        litmus7_log(&report, a.attr.as_deref(), &source, &hashes).map_err(RunError::Io)?;
     for n in &notes {
         eprintln!("atomprobe export: {n}");
     }
@@ -693,7 +836,7 @@ mod tests {
         let rep = parse_report(&text);
         assert!(rep.integrity.is_verified());
 
-        let (log, notes) = litmus7_log(&rep, None, "r.log").unwrap();
+        let (log, notes) = litmus7_log(&rep, None, "r.log", &Hashes::nohash()).unwrap();
         assert!(
             notes.iter().any(|n| n.contains("IRIW skipped")),
             "{notes:?}"
@@ -744,9 +887,9 @@ mod tests {
         // Zero-count states are left out, as litmus7 only lists states it saw.
         assert_eq!(blocks[1].states.len(), 2);
 
-        let (uc, _) = litmus7_log(&rep, Some("uc"), "r.log").unwrap();
+        let (uc, _) = litmus7_log(&rep, Some("uc"), "r.log", &Hashes::nohash()).unwrap();
         assert_eq!(parse_litmus7(&uc).unwrap().len(), 1);
-        let e = litmus7_log(&rep, Some("wc"), "r.log").unwrap_err();
+        let e = litmus7_log(&rep, Some("wc"), "r.log", &Hashes::nohash()).unwrap_err();
         assert!(e.contains("attributes with results: wb, uc"), "{e}");
     }
 
@@ -774,6 +917,8 @@ mod tests {
             out: Some(out.clone()),
             attr: None,
             allow_damaged: allow,
+            tests: Vec::new(),
+            no_hash: false,
         };
         assert_eq!(cmd_export(args(&good, false)).unwrap(), 0);
         assert_eq!(

@@ -22,6 +22,7 @@ pub mod litmus_cmd;
 /// probes/build.rs; this name keeps `crate::litmus_gen::…` paths working.
 pub use atomprobe_litmus::gen as litmus_gen;
 pub mod litmus_states;
+pub mod litmus_hash;
 pub mod profile;
 pub mod qemu;
 pub mod report_cmd;
