@@ -21,8 +21,8 @@ pub mod litmus_cmd;
 /// The generator lives in the `atomprobe-litmus` crate (litmus/src/gen.rs), shared with
 /// probes/build.rs; this name keeps `crate::litmus_gen::…` paths working.
 pub use atomprobe_litmus::gen as litmus_gen;
-pub mod litmus_states;
 pub mod litmus_hash;
+pub mod litmus_states;
 pub mod profile;
 pub mod qemu;
 pub mod report_cmd;

@@ -29,9 +29,9 @@
 //! (`probes::litmus::file::ValType`), so herd7's `-hexa` spelling (unsigned, masked) and its
 //! decimal one (signed types sign-extended) both match; a location name is an address.
 
+use atomprobe_litmus::Kind;
 use probes::litmus::file::{canonical_reg, Col, Prepared, ADDR};
 use probes::litmus::parse::{parse_int, FileArch, LitmusFile, Quant};
-use atomprobe_litmus::Kind;
 
 /// A value in a state line.
 #[derive(Clone, Debug, PartialEq, Eq)]

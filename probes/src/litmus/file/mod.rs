@@ -860,5 +860,4 @@ mod tests {
         );
         assert_eq!(s.observed, 4);
     }
-
 }

@@ -33,9 +33,11 @@
 //! other instances), which in an axiomatic model (aarch64.cat, x86-TSO) only adds ordering
 //! constraints. An outcome the model forbids for the test alone stays forbidden there.
 //!
-//! Layouts: one half holds one cache line per location, the other packs locations 8 bytes apart
-//! (neighbouring instances then share lines, as litmus7's default); the halves swap layouts from
-//! placement to placement. [`RunOpts::layout`] fixes one for both halves (benchmarks):
+//! Layouts: one half holds one cache line per location, the other one array per location with
+//! the instances' slots 8 bytes apart (neighbouring instances then share lines, as litmus7's
+//! default and the engine's `LayoutKind::Packed`); the halves swap layouts from placement to
+//! placement. (Packing an instance's own locations next to each other instead, one line for x
+//! and y, cut SB's relaxed share on QEMU virt from about 19 % to 2–3 %: measured, issue 14.) [`RunOpts::layout`] fixes one for both halves (benchmarks):
 //! `LinePerVar` a line per location, `Packed` or `SameLine` the packed layout.
 //!
 //! Rate: per instance the roles' loop fills the operand slots from a per-batch template (an
@@ -85,11 +87,13 @@ pub struct FileOutcome {
     pub stagger: Option<(u64, [u64; ARMS])>,
 }
 
-/// Where instance `i`'s location `v` lives, in one half.
+/// Where instance `i`'s location `v` lives, in one half: `base + i·per_instance + v·per_loc`.
 #[derive(Clone, Copy)]
 struct Layout {
     base: usize,
+    /// Line per location: the instance's lines (`LINE · nlocs`); packed: one slot.
     per_instance: usize,
+    /// Line per location: a line; packed: one array of `cap` slots, rounded up to a line.
     per_loc: usize,
     /// Instances the half holds in this layout.
     cap: usize,
@@ -99,13 +103,23 @@ impl Layout {
     fn new(arena: &Arena, half: usize, packed: bool, nlocs: usize, most: usize) -> Layout {
         let half_len = arena.len / 2 / LINE * LINE;
         let base = arena.base as usize + half * half_len;
-        let per_loc = if packed { SLOT } else { LINE };
-        let per_instance = per_loc * nlocs;
-        Layout {
-            base,
-            per_instance,
-            per_loc,
-            cap: (half_len.saturating_sub(LINE) / per_instance).clamp(1, most),
+        if packed {
+            // One array per location; each array starts on a line of its own.
+            let cap = (half_len.saturating_sub(LINE * nlocs) / (SLOT * nlocs)).clamp(1, most);
+            Layout {
+                base,
+                per_instance: SLOT,
+                per_loc: (cap * SLOT).div_ceil(LINE) * LINE,
+                cap,
+            }
+        } else {
+            let per_instance = LINE * nlocs;
+            Layout {
+                base,
+                per_instance,
+                per_loc: LINE,
+                cap: (half_len.saturating_sub(LINE) / per_instance).clamp(1, most),
+            }
         }
     }
 
