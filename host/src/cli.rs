@@ -266,6 +266,11 @@ pub struct ImageArgs {
     /// by name, before the shipped catalogue kinds.
     #[arg(long, value_name = "FILE", requires = "litmus")]
     pub kinds: Option<PathBuf>,
+    /// With --litmus: herd7's output for the tests (its `States` lists): an outcome the board
+    /// observes outside a test's allowed final states is a `violation` (as `atomprobe litmus
+    /// --states`).
+    #[arg(long, value_name = "FILE", requires = "litmus")]
+    pub states: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -464,6 +464,12 @@ fn board_name(b: LitmusBoard) -> String {
     )
 }
 
+/// Read `--states FILE` (herd7's output), if given.
+pub fn load_states(path: Option<&Path>) -> Result<Option<StatesFile>, RunError> {
+    path.map(|p| StatesFile::load(p).map_err(RunError::Usage))
+        .transpose()
+}
+
 /// Parse, translate, build and run `a`'s files.
 pub fn run_litmus(a: &LitmusArgs) -> Result<LitmusRun, RunError> {
     run_litmus_with(a, &mut |_| {})
@@ -480,10 +486,7 @@ pub fn run_litmus_with(
     let paths = expand_inputs(&a.inputs)?;
     let arch = board_arch(a.board)?;
     let user_kinds = load_kinds(a.kinds.as_deref())?;
-    let states = match &a.states {
-        Some(p) => Some(StatesFile::load(p).map_err(RunError::Usage)?),
-        None => None,
-    };
+    let states = load_states(a.states.as_deref())?;
     let (tests, refused) = prepare_with(&paths, arch, user_kinds.as_ref(), states.as_ref());
     print_refusals("atomprobe litmus", &refused);
     if mode != Mode::Quiet {

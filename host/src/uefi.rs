@@ -190,6 +190,7 @@ pub fn cmd_image_uefi(a: crate::cli::ImageArgs) -> Result<i32, RunError> {
         Some(crate::image::litmus::ImageLitmus::prepare(
             &a.litmus,
             a.kinds.as_deref(),
+            a.states.as_deref(),
             &[FileArch::X86_64, FileArch::AArch64],
         )?)
     };

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use probes::litmus::parse::FileArch;
 
 use crate::litmus_cmd::{
-    build_litmus_kernel, expand_inputs, file_arch, load_kinds, no_test_error, prepare,
-    print_refusals, write_module, Refusal,
+    build_litmus_kernel, expand_inputs, file_arch, load_kinds, load_states, no_test_error,
+    prepare_with, print_refusals, write_module, Refusal,
 };
 use crate::litmus_gen::GenTest;
 use crate::profile::Board;
@@ -37,10 +37,12 @@ impl ImageLitmus {
     pub fn prepare(
         inputs: &[String],
         kinds: Option<&Path>,
+        states: Option<&Path>,
         archs: &[FileArch],
     ) -> Result<ImageLitmus, RunError> {
         let paths = expand_inputs(inputs)?;
         let kinds = load_kinds(kinds)?;
+        let states = load_states(states)?;
         let mut per_arch: Vec<(FileArch, Vec<PathBuf>)> =
             archs.iter().map(|a| (*a, Vec::new())).collect();
         for p in &paths {
@@ -58,7 +60,7 @@ impl ImageLitmus {
         let mut sets = Vec::new();
         let mut refused = Vec::new();
         for (arch, list) in per_arch {
-            let (tests, r) = prepare(&list, arch, kinds.as_ref());
+            let (tests, r) = prepare_with(&list, arch, kinds.as_ref(), states.as_ref());
             refused.extend(r);
             sets.push((arch, tests));
         }
@@ -159,8 +161,8 @@ mod tests {
             s(fixtures().join("litmus-bad/cond-no-eq.litmus")),
         ];
         // The UEFI stick: both architectures.
-        let l =
-            ImageLitmus::prepare(&inputs, None, &[FileArch::X86_64, FileArch::AArch64]).unwrap();
+        let l = ImageLitmus::prepare(&inputs, None, None, &[FileArch::X86_64, FileArch::AArch64])
+            .unwrap();
         assert_eq!(l.files, 3);
         let names = |a| {
             l.tests(a)
@@ -179,7 +181,7 @@ mod tests {
         assert!(l.refused_line().unwrap().contains("cond-no-eq.litmus"));
         assert!(l.describe(FileArch::AArch64).ends_with("built-in ones: SB"));
         // The Pi: only AArch64; the x86 file is refused, naming the architecture.
-        let l = ImageLitmus::prepare(&inputs, None, &[FileArch::AArch64]).unwrap();
+        let l = ImageLitmus::prepare(&inputs, None, None, &[FileArch::AArch64]).unwrap();
         assert_eq!(l.tests(FileArch::AArch64).len(), 1);
         assert!(l.tests(FileArch::X86_64).is_empty());
         assert!(l
@@ -192,13 +194,44 @@ mod tests {
         );
     }
 
+    /// `--states` reaches the image's tests as it does `atomprobe litmus`'s: a test herd7's
+    /// output names carries its allowed final states (judged in the image); a bad states file
+    /// is an error before anything is built.
+    #[test]
+    fn states_file_reaches_the_image_tests() {
+        let inputs = vec![
+            s(fixtures().join("litmus-hand/AArch64-W+states-wrong.litmus")),
+            s(fixtures().join("litmus/aarch64/SB.litmus")),
+        ];
+        let states = fixtures().join("litmus-hand/mixed-states.txt");
+        let l = ImageLitmus::prepare(&inputs, None, Some(&states), &[FileArch::AArch64]).unwrap();
+        let tests = l.tests(FileArch::AArch64);
+        let get = |n: &str| tests.iter().find(|t| t.name == n).unwrap();
+        let (source, rows) = get("W+states-wrong")
+            .states
+            .as_ref()
+            .expect("states attached");
+        assert!(source.contains("mixed-states.txt"), "{source}");
+        assert_eq!(rows.len(), 1);
+        assert!(get("SB").states.is_none());
+        let e = ImageLitmus::prepare(
+            &inputs,
+            None,
+            Some(&fixtures().join("litmus-hand/no-such-states.txt")),
+            &[FileArch::AArch64],
+        )
+        .err()
+        .expect("missing states file refused");
+        assert!(e.to_string().contains("no-such-states.txt"), "{e}");
+    }
+
     #[test]
     fn no_usable_test_is_an_error_naming_the_count() {
         let inputs = vec![
             s(fixtures().join("litmus/x86_64/SB.litmus")),
             s(fixtures().join("litmus-bad/cond-no-eq.litmus")),
         ];
-        let e = ImageLitmus::prepare(&inputs, None, &[FileArch::AArch64])
+        let e = ImageLitmus::prepare(&inputs, None, None, &[FileArch::AArch64])
             .err()
             .expect("refused");
         assert!(matches!(e, RunError::Usage(_)), "{e}");

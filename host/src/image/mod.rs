@@ -112,6 +112,7 @@ fn cmd_image_rpi4(a: crate::cli::ImageArgs) -> Result<i32, crate::RunError> {
         Some(litmus::ImageLitmus::prepare(
             &a.litmus,
             a.kinds.as_deref(),
+            a.states.as_deref(),
             &[FileArch::AArch64],
         )?)
     };
