@@ -12,7 +12,10 @@ use std::sync::Mutex;
 
 use atomprobe::litmus_cmd::{run_litmus, LitmusArgs, LitmusBoard};
 use atomprobe::Board;
-use common::{check_litmus_verdicts, litmus_records};
+use common::{
+    check_litmus_run, check_litmus_verdicts, check_skips_only_for_lse_lrcpc, litmus_records,
+    litmus_test_names,
+};
 use probes::record::{ModelVerdict, Verdict};
 
 /// One QEMU at a time: each board runs 4 vCPUs and the CI host has 2 cores.
@@ -55,15 +58,8 @@ fn x86_64_catalogue_on_pc() {
         return;
     }
     let run = run("x86_64", LitmusBoard::Pc);
-    assert!(run.refused.is_empty(), "{:?}", run.refused);
-    assert!(
-        run.finished && run.report.integrity.is_verified(),
-        "{:?}",
-        run.report.integrity
-    );
-    let recs = litmus_records(&run.report.records);
-    check_litmus_verdicts(&recs);
-    let tests: std::collections::BTreeSet<&str> = recs.iter().map(|l| l.name.as_str()).collect();
+    let recs = check_litmus_run(&run);
+    let tests = litmus_test_names(&recs);
     assert_eq!(tests.len(), 28, "{tests:?}");
     // 4 cores: every test has a core per thread, so none is skipped.
     for l in &recs {
@@ -88,34 +84,12 @@ fn aarch64_catalogue_on_raspi4b() {
         return;
     }
     let run = run("aarch64", LitmusBoard::Raspi4b);
-    assert!(run.refused.is_empty(), "{:?}", run.refused);
-    assert!(
-        run.finished && run.report.integrity.is_verified(),
-        "{:?}",
-        run.report.integrity
-    );
-    let recs = litmus_records(&run.report.records);
-    check_litmus_verdicts(&recs);
-    let tests: std::collections::BTreeSet<&str> = recs.iter().map(|l| l.name.as_str()).collect();
+    let recs = check_litmus_run(&run);
+    let tests = litmus_test_names(&recs);
     assert_eq!(tests.len(), 80);
     // The Pi 4's cortex-a72 has neither FEAT_LSE nor FEAT_LRCPC: only those tests are skipped,
     // saying which feature; everything else ran.
-    let mut ran = 0;
-    for l in &recs {
-        if l.verdict == Verdict::Skipped {
-            assert!(
-                l.reason
-                    .as_deref()
-                    .is_some_and(|r| r.contains("FEAT_LSE") || r.contains("FEAT_LRCPC")),
-                "{} {}: {:?}",
-                l.name,
-                l.attr,
-                l.reason
-            );
-        } else {
-            ran += 1;
-        }
-    }
+    let ran = check_skips_only_for_lse_lrcpc(&recs);
     assert!(ran >= 40, "{ran} records ran");
 }
 

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 use atomprobe::litmus_cmd::{expand_inputs, prepare, run_litmus, LitmusArgs, LitmusBoard};
 use atomprobe::Board;
-use common::{check_litmus_verdicts as check_verdicts, litmus_records};
+use common::{
+    check_litmus_run, check_litmus_verdicts as check_verdicts, check_skips_only_for_lse_lrcpc,
+    litmus_records, litmus_test_names,
+};
 use probes::litmus::parse::FileArch;
 use probes::record::{Litmus, ModelVerdict, Record, Verdict};
 
@@ -205,29 +208,11 @@ fn aarch64_catalogue_on_virt() {
         hand("AArch64-MP+cbz+csel.litmus"),
     ];
     let run = run_litmus(&args(inputs, LitmusBoard::Virt, None)).unwrap();
-    assert!(run.refused.is_empty(), "{:?}", run.refused);
-    assert!(
-        run.finished && run.report.integrity.is_verified(),
-        "{:?}",
-        run.report.integrity
-    );
-    let recs = litmus_records(&run.report.records);
-    check_verdicts(&recs);
-    let tests: std::collections::BTreeSet<&str> = recs.iter().map(|l| l.name.as_str()).collect();
+    let recs = check_litmus_run(&run);
+    let tests = litmus_test_names(&recs);
     assert_eq!(tests.len(), 81);
     // cortex-a72 has neither FEAT_LSE nor FEAT_LRCPC: those tests are skipped, saying which.
-    for l in &recs {
-        if l.verdict == Verdict::Skipped {
-            assert!(
-                l.reason
-                    .as_deref()
-                    .is_some_and(|r| r.contains("FEAT_LSE") || r.contains("FEAT_LRCPC")),
-                "{}: {:?}",
-                l.name,
-                l.reason
-            );
-        }
-    }
+    check_skips_only_for_lse_lrcpc(&recs);
     let hand = recs.iter().find(|l| l.name == "MP+cbz+csel").unwrap();
     assert_eq!(hand.model, ModelVerdict::Unknown);
     assert_eq!(hand.verdict, Verdict::Unjudged);

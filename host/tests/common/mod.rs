@@ -513,3 +513,44 @@ pub fn check_litmus_verdicts(recs: &[&Litmus]) {
         }
     }
 }
+
+/// A whole `atomprobe litmus` run: no file refused, the run finished with a verified report, and
+/// its `litmus` records pass [`check_litmus_verdicts`]; returns those records.
+pub fn check_litmus_run(run: &atomprobe::litmus_cmd::LitmusRun) -> Vec<&Litmus> {
+    assert!(run.refused.is_empty(), "{:?}", run.refused);
+    assert!(
+        run.finished && run.report.integrity.is_verified(),
+        "{:?}",
+        run.report.integrity
+    );
+    let recs = litmus_records(&run.report.records);
+    check_litmus_verdicts(&recs);
+    recs
+}
+
+/// The distinct test names of `recs`.
+pub fn litmus_test_names<'a>(recs: &[&'a Litmus]) -> std::collections::BTreeSet<&'a str> {
+    recs.iter().map(|l| l.name.as_str()).collect()
+}
+
+/// On a core without FEAT_LSE and FEAT_LRCPC (cortex-a72: QEMU virt's default, the Pi 4) only
+/// the tests needing them are skipped, each saying which; returns how many records ran.
+pub fn check_skips_only_for_lse_lrcpc(recs: &[&Litmus]) -> usize {
+    let mut ran = 0;
+    for l in recs {
+        if l.verdict == Verdict::Skipped {
+            assert!(
+                l.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("FEAT_LSE") || r.contains("FEAT_LRCPC")),
+                "{} {}: {:?}",
+                l.name,
+                l.attr,
+                l.reason
+            );
+        } else {
+            ran += 1;
+        }
+    }
+    ran
+}
