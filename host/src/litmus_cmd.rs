@@ -638,7 +638,7 @@ mod tests {
         assert!(refused.is_empty(), "{refused:?}");
         let m = render(&tests, "test");
         assert!(m.contains("pub static FILE_TESTS: &[FileTest] = &["));
-        assert!(m.contains("unsafe fn t1_p1(io: &mut [u64; MAX_IO])"));
+        assert!(m.contains("unsafe fn t1_p1(f: &Frame, out: *mut u64)"));
         assert!(m.contains("name: \"LB+rel+BEQ\""));
         assert!(
             m.contains("model: crate::record::ModelVerdict::Forbidden"),

@@ -34,8 +34,16 @@ use crate::{Kind, MAX_IO};
 pub struct GenThread {
     /// Template lines.
     pub lines: Vec<String>,
-    /// Slot names (`X1`, `rax`, `&x`), operand `r<k>` bound to `io[k]`.
+    /// Slot names (`X1`, `rax`, `&x`), operand `r<k>` starting from `init[k]` of the runner's
+    /// frame.
     pub slots: Vec<String>,
+    /// Per slot: whether it starts as a location's address (`&x`, or a register the init block
+    /// points at a location); the body adds the instance's offset to those.
+    pub addr: Vec<bool>,
+    /// The slots whose final values the outcome reads (registers of this thread named in
+    /// `locations`, the condition or the filter), ascending; the body stores them, in this
+    /// order, where the runner's `out` pointer says.
+    pub kept: Vec<usize>,
     /// CPU features its instructions need (`Lse`, `Lrcpc`: names of
     /// `probes::rules::atomicity::Feature`).
     pub needs: Vec<&'static str>,
@@ -312,9 +320,24 @@ pub fn translate_thread(f: &LitmusFile, t: usize) -> Result<GenThread, String> {
             },
         );
     }
+    // Which slots start as addresses: x86 `&x` operands, and registers the init block sets to
+    // a location (`0:X1=x`), found as the runner's `prepare` finds them.
+    let addr = slots
+        .iter()
+        .map(|s| {
+            s.starts_with('&')
+                || f.init.iter().any(|i| {
+                    matches!(&i.target, Atom::Reg { thread, reg }
+                        if *thread == t && canonical_reg(arch, reg) == canonical_reg(arch, s))
+                        && matches!(i.value, Value::Addr(_))
+                })
+        })
+        .collect();
     Ok(GenThread {
         lines,
         slots,
+        addr,
+        kept: Vec::new(),
         needs,
     })
 }
@@ -479,10 +502,14 @@ pub fn translate(f: &LitmusFile, source: &str, kinds: &[&Kinds]) -> Result<GenTe
     for t in 0..f.threads.len() {
         threads.push(translate_thread(f, t)?);
     }
-    // Every register the condition reads must be a slot of its thread.
+    // Every register the condition reads must be a slot of its thread; the ones the outcome
+    // reads (`locations`, condition, filter) are kept.
     let mut atoms = Vec::new();
     f.cond.prop.atoms(&mut atoms);
     atoms.extend(f.locations.iter().cloned());
+    if let Some(filter) = &f.filter {
+        filter.atoms(&mut atoms);
+    }
     for a in &atoms {
         if let Atom::Reg { thread, reg } = a {
             let Some(th) = threads.get_mut(*thread) else {
@@ -491,12 +518,22 @@ pub fn translate(f: &LitmusFile, source: &str, kinds: &[&Kinds]) -> Result<GenTe
                 ));
             };
             let c = canonical_reg(f.arch, reg);
-            if !th.slots.iter().any(|s| canonical_reg(f.arch, s) == c) {
+            let Some(k) = th
+                .slots
+                .iter()
+                .position(|s| !s.starts_with('&') && canonical_reg(f.arch, s) == c)
+            else {
                 return Err(format!(
                     "the condition reads {a}, a register thread {thread}'s code never uses"
                 ));
+            };
+            if !th.kept.contains(&k) {
+                th.kept.push(k);
             }
         }
+    }
+    for th in &mut threads {
+        th.kept.sort_unstable();
     }
     let (model, rule) = kinds.iter().find_map(|k| k.lookup_rule(f)).unwrap_or((
         Kind::Unknown,
@@ -526,19 +563,31 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
         };
         for (p, th) in t.threads.iter().enumerate() {
             s.push_str(&format!(
-                "#[allow(unused_variables)]\nunsafe fn t{n}_p{p}(io: &mut [u64; MAX_IO]) {{\n"
+                "#[allow(unused_variables)]\nunsafe fn t{n}_p{p}(f: &Frame, out: *mut u64) {{\n"
             ));
             s.push_str(&format!("    #[cfg(target_arch = \"{cfg_arch}\")]\n"));
             s.push_str(
                 "    // SAFETY: the test's own code, registers renamed to the operands below; it \
-                 accesses only the locations whose addresses the runner put in `io` (FileBody).\n",
+                 accesses only the locations whose addresses the runner put in the frame, and \
+                 `out` has room for the kept registers (FileBody).\n",
             );
             s.push_str("    unsafe {\n        core::arch::asm!(\n");
             for l in &th.lines {
                 s.push_str(&format!("            {l:?},\n"));
             }
-            for (k, _) in th.slots.iter().enumerate() {
-                s.push_str(&format!("            r{k} = inout(reg) io[{k}],\n"));
+            for k in 0..th.slots.len() {
+                let start = if th.addr.get(k).copied().unwrap_or(false) {
+                    format!("f.init[{k}].wrapping_add(f.off)")
+                } else {
+                    format!("f.init[{k}]")
+                };
+                let end = match th.kept.iter().position(|&j| j == k) {
+                    Some(j) => format!("*out.add({j})"),
+                    None => "_".into(),
+                };
+                s.push_str(&format!(
+                    "            r{k} = inout(reg) {start} => {end},\n"
+                ));
             }
             s.push_str(&format!("            {opts}\n        );\n    }}\n"));
             s.push_str(&format!(
@@ -583,6 +632,17 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
                 format!("&[{}]", v.join(", "))
             })
             .collect();
+        let list = |v: Vec<String>| format!("&[{}]", v.join(", "));
+        let addr: Vec<String> = t
+            .threads
+            .iter()
+            .map(|th| list(th.addr.iter().map(|b| b.to_string()).collect()))
+            .collect();
+        let kept: Vec<String> = t
+            .threads
+            .iter()
+            .map(|th| list(th.kept.iter().map(|k| k.to_string()).collect()))
+            .collect();
         let mut needs: Vec<&str> = t
             .threads
             .iter()
@@ -595,11 +655,13 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
             .map(|f| format!("crate::rules::atomicity::Feature::{f}"))
             .collect();
         s.push_str(&format!(
-            "    FileTest {{\n        name: {:?},\n        source: {:?},\n        arch: crate::attr::Arch::{arch},\n        bodies: &[{}],\n        slots: &[{}],\n        needs: &[{}],\n        model: crate::record::ModelVerdict::{:?},\n        rule: {:?},\n        states: {},\n    }},\n",
+            "    FileTest {{\n        name: {:?},\n        source: {:?},\n        arch: crate::attr::Arch::{arch},\n        bodies: &[{}],\n        slots: &[{}],\n        addr: &[{}],\n        kept: &[{}],\n        needs: &[{}],\n        model: crate::record::ModelVerdict::{:?},\n        rule: {:?},\n        states: {},\n    }},\n",
             t.name,
             t.source,
             bodies.join(", "),
             slots.join(", "),
+            addr.join(", "),
+            kept.join(", "),
             needs.join(", "),
             t.model,
             t.rule,
@@ -621,6 +683,58 @@ mod tests {
 
     fn fixtures() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../probes/tests/fixtures/litmus")
+    }
+
+    /// Which operands start as addresses (the body adds the instance offset) and which
+    /// registers the body stores for the outcome (condition, `locations`, filter), in slot
+    /// order; rendered into the body's operands.
+    #[test]
+    fn address_operands_and_kept_registers() {
+        let a64 = parse(
+            "AArch64 T\n{ 0:X1=x; 0:X3=y; 1:X1=y; 1:X3=x; 1:X5=7; }\n P0 | P1 ;\n \
+             MOV W0,#1 | LDR W4,[X1] ;\n STR W0,[X1] | ADD W5,W5,W4 ;\n \
+             LDR W2,[X3] | LDR W0,[X3] ;\nlocations [1:X5;]\nexists (0:X2=0 /\\ 1:X0=0)\n",
+        )
+        .unwrap();
+        let t = translate(&a64, "", &[]).unwrap();
+        assert_eq!(t.threads[0].slots, ["X0", "X1", "X2", "X3"]);
+        assert_eq!(t.threads[0].addr, [false, true, false, true]);
+        assert_eq!(t.threads[0].kept, [2]);
+        assert_eq!(t.threads[1].slots, ["X4", "X1", "X5", "X0", "X3"]);
+        assert_eq!(t.threads[1].addr, [false, true, false, false, true]);
+        assert_eq!(t.threads[1].kept, [2, 3]);
+        let m = render(&[t], "test");
+        assert!(
+            m.contains("unsafe fn t0_p1(f: &Frame, out: *mut u64)"),
+            "{m}"
+        );
+        assert!(
+            m.contains("r1 = inout(reg) f.init[1].wrapping_add(f.off) => _,"),
+            "{m}"
+        );
+        assert!(
+            m.contains("r2 = inout(reg) f.init[2] => *out.add(0),"),
+            "{m}"
+        );
+        assert!(
+            m.contains("r3 = inout(reg) f.init[3] => *out.add(1),"),
+            "{m}"
+        );
+        assert!(
+            m.contains("addr: &[&[false, true, false, true], &[false, true, false, false, true]],"),
+            "{m}"
+        );
+        assert!(m.contains("kept: &[&[2], &[2, 3]],"), "{m}");
+        let x86 = parse(
+            "X86_64 T\n{ }\n P0 | P1 ;\n movl $1,(x) | movl (y),%eax ;\n \
+             movl $1,(y) | movl (x),%ebx ;\nexists (1:rax=1 /\\ 1:rbx=0)\n",
+        )
+        .unwrap();
+        let t = translate(&x86, "", &[]).unwrap();
+        assert_eq!(t.threads[1].slots, ["&y", "rax", "&x", "rbx"]);
+        assert_eq!(t.threads[1].addr, [true, false, true, false]);
+        assert_eq!(t.threads[1].kept, [1, 3]);
+        assert!(t.threads[0].kept.is_empty());
     }
 
     #[test]

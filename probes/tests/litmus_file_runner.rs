@@ -14,7 +14,7 @@ use probes::config::Config;
 use probes::hosted::{normal_attr, HostedPlatform};
 use probes::litmus::engine::{LayoutKind, RunOpts, SyncMode};
 use probes::litmus::file::run::{run, FileOutcome};
-use probes::litmus::file::{prepare, FileBody, FileTest, Prepared, MAX_COLS, MAX_IO};
+use probes::litmus::file::{prepare, FileBody, FileTest, Frame, Prepared, MAX_COLS};
 use probes::platform::Platform;
 use probes::record::ModelVerdict;
 
@@ -45,58 +45,62 @@ fn opts(mode: SyncMode, n: u64) -> RunOpts {
 
 #[cfg(target_arch = "x86_64")]
 mod bodies {
-    use super::MAX_IO;
+    use super::Frame;
     // SB: P0 `movl $1,(x); movl (y),%eax`, P1 the same with x and y swapped.
-    pub unsafe fn sb_p(io: &mut [u64; MAX_IO]) {
-        // SAFETY: io[0], io[1] hold the instance's location addresses (FileBody).
+    pub unsafe fn sb_p(f: &Frame, out: *mut u64) {
+        // SAFETY: f.init[0], f.init[1] plus `f.off` are the instance's location addresses, and `out` has
+        // room for the kept registers (FileBody).
         unsafe {
             core::arch::asm!(
                 "movl $1,({r0})",
                 "movl ({r1}),{r2:e}",
-                r0 = inout(reg) io[0],
-                r1 = inout(reg) io[1],
-                r2 = inout(reg) io[2],
+                r0 = inout(reg) f.init[0].wrapping_add(f.off) => _,
+                r1 = inout(reg) f.init[1].wrapping_add(f.off) => _,
+                r2 = inout(reg) f.init[2] => *out.add(0),
                 options(att_syntax, nostack)
             )
         }
     }
     // MP: P0 `movl $1,(x); movl $1,(y)`.
-    pub unsafe fn mp_p0(io: &mut [u64; MAX_IO]) {
-        // SAFETY: io[0], io[1] hold the instance's location addresses (FileBody).
+    pub unsafe fn mp_p0(f: &Frame, _out: *mut u64) {
+        // SAFETY: f.init[0], f.init[1] plus `f.off` are the instance's location addresses, and `out` has
+        // room for the kept registers (FileBody).
         unsafe {
             core::arch::asm!(
                 "movl $1,({r0})",
                 "movl $1,({r1})",
-                r0 = inout(reg) io[0],
-                r1 = inout(reg) io[1],
+                r0 = inout(reg) f.init[0].wrapping_add(f.off) => _,
+                r1 = inout(reg) f.init[1].wrapping_add(f.off) => _,
                 options(att_syntax, nostack)
             )
         }
     }
     // MP: P1 `movl (y),%eax; movl (x),%ebx`.
-    pub unsafe fn mp_p1(io: &mut [u64; MAX_IO]) {
-        // SAFETY: io[0], io[2] hold the instance's location addresses (FileBody).
+    pub unsafe fn mp_p1(f: &Frame, out: *mut u64) {
+        // SAFETY: f.init[0], f.init[2] plus `f.off` are the instance's location addresses, and `out` has
+        // room for the kept registers (FileBody).
         unsafe {
             core::arch::asm!(
                 "movl ({r0}),{r1:e}",
                 "movl ({r2}),{r3:e}",
-                r0 = inout(reg) io[0],
-                r1 = inout(reg) io[1],
-                r2 = inout(reg) io[2],
-                r3 = inout(reg) io[3],
+                r0 = inout(reg) f.init[0].wrapping_add(f.off) => _,
+                r1 = inout(reg) f.init[1] => *out.add(0),
+                r2 = inout(reg) f.init[2].wrapping_add(f.off) => _,
+                r3 = inout(reg) f.init[3] => *out.add(1),
                 options(att_syntax, nostack)
             )
         }
     }
     // Reset: P0 `movl (x),%eax; movl $7,(x)`.
-    pub unsafe fn reset_p0(io: &mut [u64; MAX_IO]) {
-        // SAFETY: io[0] holds the instance's location address (FileBody).
+    pub unsafe fn reset_p0(f: &Frame, out: *mut u64) {
+        // SAFETY: f.init[0] plus `f.off` are the instance's location addresses, and `out` has
+        // room for the kept registers (FileBody).
         unsafe {
             core::arch::asm!(
                 "movl ({r0}),{r1:e}",
                 "movl $7,({r0})",
-                r0 = inout(reg) io[0],
-                r1 = inout(reg) io[1],
+                r0 = inout(reg) f.init[0].wrapping_add(f.off) => _,
+                r1 = inout(reg) f.init[1] => *out.add(0),
                 options(att_syntax, nostack)
             )
         }
@@ -105,26 +109,28 @@ mod bodies {
 
 #[cfg(target_arch = "aarch64")]
 mod bodies {
-    use super::MAX_IO;
+    use super::Frame;
     // SB: `MOV W0,#1; STR W0,[X1]; LDR W2,[X3]` in both threads.
-    pub unsafe fn sb_p(io: &mut [u64; MAX_IO]) {
-        // SAFETY: io[1], io[3] hold the instance's location addresses (FileBody).
+    pub unsafe fn sb_p(f: &Frame, out: *mut u64) {
+        // SAFETY: f.init[1], f.init[3] plus `f.off` are the instance's location addresses, and `out` has
+        // room for the kept registers (FileBody).
         unsafe {
             core::arch::asm!(
                 "MOV {r0:w},#1",
                 "STR {r0:w},[{r1:x}]",
                 "LDR {r2:w},[{r3:x}]",
-                r0 = inout(reg) io[0],
-                r1 = inout(reg) io[1],
-                r2 = inout(reg) io[2],
-                r3 = inout(reg) io[3],
+                r0 = inout(reg) f.init[0] => _,
+                r1 = inout(reg) f.init[1].wrapping_add(f.off) => _,
+                r2 = inout(reg) f.init[2] => *out.add(0),
+                r3 = inout(reg) f.init[3].wrapping_add(f.off) => _,
                 options(nostack)
             )
         }
     }
     // MP+dmb.sys: P0 `MOV W0,#1; STR W0,[X1]; DMB SY; MOV W2,#1; STR W2,[X3]`.
-    pub unsafe fn mp_p0(io: &mut [u64; MAX_IO]) {
-        // SAFETY: io[1], io[3] hold the instance's location addresses (FileBody).
+    pub unsafe fn mp_p0(f: &Frame, _out: *mut u64) {
+        // SAFETY: f.init[1], f.init[3] plus `f.off` are the instance's location addresses, and `out` has
+        // room for the kept registers (FileBody).
         unsafe {
             core::arch::asm!(
                 "MOV {r0:w},#1",
@@ -132,53 +138,57 @@ mod bodies {
                 "DMB SY",
                 "MOV {r2:w},#1",
                 "STR {r2:w},[{r3:x}]",
-                r0 = inout(reg) io[0],
-                r1 = inout(reg) io[1],
-                r2 = inout(reg) io[2],
-                r3 = inout(reg) io[3],
+                r0 = inout(reg) f.init[0] => _,
+                r1 = inout(reg) f.init[1].wrapping_add(f.off) => _,
+                r2 = inout(reg) f.init[2] => _,
+                r3 = inout(reg) f.init[3].wrapping_add(f.off) => _,
                 options(nostack)
             )
         }
     }
     // MP+dmb.sys: P1 `LDR W0,[X1]; DMB SY; LDR W2,[X3]`.
-    pub unsafe fn mp_p1(io: &mut [u64; MAX_IO]) {
-        // SAFETY: io[1], io[3] hold the instance's location addresses (FileBody).
+    pub unsafe fn mp_p1(f: &Frame, out: *mut u64) {
+        // SAFETY: f.init[1], f.init[3] plus `f.off` are the instance's location addresses, and `out` has
+        // room for the kept registers (FileBody).
         unsafe {
             core::arch::asm!(
                 "LDR {r0:w},[{r1:x}]",
                 "DMB SY",
                 "LDR {r2:w},[{r3:x}]",
-                r0 = inout(reg) io[0],
-                r1 = inout(reg) io[1],
-                r2 = inout(reg) io[2],
-                r3 = inout(reg) io[3],
+                r0 = inout(reg) f.init[0] => *out.add(0),
+                r1 = inout(reg) f.init[1].wrapping_add(f.off) => _,
+                r2 = inout(reg) f.init[2] => *out.add(1),
+                r3 = inout(reg) f.init[3].wrapping_add(f.off) => _,
                 options(nostack)
             )
         }
     }
     // Reset: P0 `LDR W0,[X1]; MOV W2,#7; STR W2,[X1]`.
-    pub unsafe fn reset_p0(io: &mut [u64; MAX_IO]) {
-        // SAFETY: io[1] holds the instance's location address (FileBody).
+    pub unsafe fn reset_p0(f: &Frame, out: *mut u64) {
+        // SAFETY: f.init[1] plus `f.off` are the instance's location addresses, and `out` has
+        // room for the kept registers (FileBody).
         unsafe {
             core::arch::asm!(
                 "LDR {r0:w},[{r1:x}]",
                 "MOV {r2:w},#7",
                 "STR {r2:w},[{r1:x}]",
-                r0 = inout(reg) io[0],
-                r1 = inout(reg) io[1],
-                r2 = inout(reg) io[2],
+                r0 = inout(reg) f.init[0] => *out.add(0),
+                r1 = inout(reg) f.init[1].wrapping_add(f.off) => _,
+                r2 = inout(reg) f.init[2] => _,
                 options(nostack)
             )
         }
     }
 }
 
-/// A test of `source`, `bodies` and `slots`, prepared as the suite prepares it.
+/// A test of `source`, `bodies`, `slots` (which start as addresses, which are kept), prepared as the suite prepares it.
 fn test(
     name: &'static str,
     source: &'static str,
     bodies: &'static [FileBody],
     slots: &'static [&'static [&'static str]],
+    addr: &'static [&'static [bool]],
+    kept: &'static [&'static [usize]],
     model: ModelVerdict,
 ) -> (FileTest, Prepared) {
     let t = FileTest {
@@ -187,6 +197,8 @@ fn test(
         arch: arch(),
         bodies,
         slots,
+        addr,
+        kept,
         needs: &[],
         model,
         rule: "test",
@@ -203,6 +215,8 @@ fn sb() -> (FileTest, Prepared) {
             include_str!("fixtures/litmus/x86_64/SB.litmus"),
             &[bodies::sb_p, bodies::sb_p],
             &[&["&x", "&y", "rax"], &["&y", "&x", "rax"]],
+            &[&[true, true, false], &[true, true, false]],
+            &[&[2], &[2]],
             ModelVerdict::Allowed,
         ),
         Arch::Aarch64 => test(
@@ -210,6 +224,8 @@ fn sb() -> (FileTest, Prepared) {
             include_str!("fixtures/litmus/aarch64/SB.litmus"),
             &[bodies::sb_p, bodies::sb_p],
             &[&["X0", "X1", "X2", "X3"], &["X0", "X1", "X2", "X3"]],
+            &[&[false, true, false, true], &[false, true, false, true]],
+            &[&[2], &[2]],
             ModelVerdict::Allowed,
         ),
     }
@@ -223,6 +239,8 @@ fn mp_forbidden() -> (FileTest, Prepared) {
             include_str!("fixtures/litmus/x86_64/MP.litmus"),
             &[bodies::mp_p0, bodies::mp_p1],
             &[&["&x", "&y"], &["&y", "rax", "&x", "rbx"]],
+            &[&[true, true], &[true, false, true, false]],
+            &[&[], &[1, 3]],
             ModelVerdict::Forbidden,
         ),
         Arch::Aarch64 => test(
@@ -230,31 +248,43 @@ fn mp_forbidden() -> (FileTest, Prepared) {
             include_str!("fixtures/litmus/aarch64/MP+dmb.sys.litmus"),
             &[bodies::mp_p0, bodies::mp_p1],
             &[&["X0", "X1", "X2", "X3"], &["X0", "X1", "X2", "X3"]],
+            &[&[false, true, false, true], &[false, true, false, true]],
+            &[&[], &[0, 2]],
             ModelVerdict::Forbidden,
         ),
     }
 }
 
-/// One thread that reads `x` (initially 5) and then writes 7 to it: every instance must read
-/// 5, whatever earlier instances on the same locations wrote.
-fn reset_probe() -> (FileTest, Prepared) {
+/// One thread that reads `x` (initially 5, or 0 with `zero`) and then writes 7 to it: every
+/// instance must read the initial value, whatever earlier instances on the same locations
+/// wrote. A test whose locations all start at 0 changes layout from batch to batch, the others
+/// keep one per half: both resets are checked.
+fn reset_probe(zero: bool) -> (FileTest, Prepared) {
     const X86: &str = "X86_64 reset\n{ x=5; }\n P0 ;\n movl (x),%eax ;\n movl $7,(x) ;\n\
                        locations [x;]\nexists (0:rax=7)\n";
     const A64: &str = "AArch64 reset\n{ x=5; 0:X1=x; }\n P0 ;\n LDR W0,[X1] ;\n MOV W2,#7 ;\n \
                        STR W2,[X1] ;\nlocations [x;]\nexists (0:X0=7)\n";
+    const X86_0: &str = "X86_64 reset0\n{ x=0; }\n P0 ;\n movl (x),%eax ;\n movl $7,(x) ;\n\
+                       locations [x;]\nexists (0:rax=7)\n";
+    const A64_0: &str = "AArch64 reset0\n{ x=0; 0:X1=x; }\n P0 ;\n LDR W0,[X1] ;\n MOV W2,#7 ;\n \
+                       STR W2,[X1] ;\nlocations [x;]\nexists (0:X0=7)\n";
     match arch() {
         Arch::X86_64 => test(
             "reset",
-            X86,
+            if zero { X86_0 } else { X86 },
             &[bodies::reset_p0],
             &[&["&x", "rax"]],
+            &[&[true, false]],
+            &[&[1]],
             ModelVerdict::Forbidden,
         ),
         Arch::Aarch64 => test(
             "reset",
-            A64,
+            if zero { A64_0 } else { A64 },
             &[bodies::reset_p0],
             &[&["X0", "X1", "X2"]],
+            &[&[false, true, false]],
+            &[&[0]],
             ModelVerdict::Forbidden,
         ),
     }
@@ -343,9 +373,18 @@ fn forbidden_mp_outcome_is_never_observed() {
 /// wrote.
 #[test]
 fn every_instance_starts_from_the_initial_values() {
-    let (t, p) = reset_probe();
-    let layouts = [None, Some(LayoutKind::LinePerVar), Some(LayoutKind::Packed)];
-    for (mode, layout) in MODES.into_iter().flat_map(|m| layouts.map(move |l| (m, l))) {
+    let layouts = [
+        None,
+        Some(LayoutKind::LinePerVar),
+        Some(LayoutKind::Packed),
+        Some(LayoutKind::SameLine),
+    ];
+    for (init, mode, layout) in [5, 0].into_iter().flat_map(|init| {
+        MODES
+            .into_iter()
+            .flat_map(move |m| layouts.map(move |l| (init, m, l)))
+    }) {
+        let (t, p) = reset_probe(init == 0);
         let mut o = opts(mode, iterations(30_000));
         o.layout = layout;
         let out = run_with(&t, &p, o);
@@ -353,12 +392,12 @@ fn every_instance_starts_from_the_initial_values() {
         assert_eq!(
             got.len(),
             1,
-            "reset in {mode:?}, layout {layout:?}: {:?}",
+            "reset from {init} in {mode:?}, layout {layout:?}: {:?}",
             got.iter()
                 .map(|(v, c)| format!("{} ×{c}", p.outcome(v)))
                 .collect::<Vec<_>>()
         );
         let reg = if arch() == Arch::X86_64 { "rax" } else { "X0" };
-        assert_eq!(p.outcome(&got[0].0), format!("[x]=7; 0:{reg}=5;"));
+        assert_eq!(p.outcome(&got[0].0), format!("[x]=7; 0:{reg}={init};"));
     }
 }

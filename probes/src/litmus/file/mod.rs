@@ -28,12 +28,28 @@ pub use atomprobe_litmus::MAX_IO;
 /// Most columns (registers and locations) of an outcome.
 pub const MAX_COLS: usize = 12;
 
-/// One thread of a generated test: runs the thread's code once with `io` holding the operand
-/// slots' initial values (registers, addresses), and leaves their final values there.
+/// What the runner hands a thread's code for one instance of a batch.
+///
+/// The body loads every operand from `init` and adds `off` to the address slots
+/// ([`FileTest::addr`]) itself: the per-instance work is one store of `off` by the runner and a
+/// load (and an add) per operand in the body, no copy of the slots (under QEMU TCG each of those
+/// instructions costs about as much as one of the test's; issue 14, `docs/probes.md`).
+#[repr(C)]
+pub struct Frame {
+    /// Every operand slot's initial value for the batch's first instance: register values from
+    /// the init block, and the addresses of that instance's locations.
+    pub init: [u64; MAX_IO],
+    /// Bytes from the batch's first instance to this one's locations.
+    pub off: u64,
+}
+
+/// One thread of a generated test: runs the thread's code once from `frame` and stores the final
+/// values of its kept registers ([`FileTest::kept`], in that order) to `out[0..]`.
 ///
 /// # Safety
-/// Every address slot must hold the address of a location valid for the accesses the test makes.
-pub type FileBody = unsafe fn(io: &mut [u64; MAX_IO]);
+/// Every address slot plus `frame.off` must be the address of a location valid for the accesses
+/// the test makes, and `out` must be valid for writes of as many `u64` as the thread keeps.
+pub type FileBody = unsafe fn(frame: &Frame, out: *mut u64);
 
 /// A test generated from a `.litmus` file.
 pub struct FileTest {
@@ -47,6 +63,12 @@ pub struct FileTest {
     /// Per thread, what each operand slot holds: a register name as the test spells it in its
     /// init block and condition (`X0`, `rax`), or `&x`, the address of location `x`.
     pub slots: &'static [&'static [&'static str]],
+    /// Per thread, per slot: whether it starts as a location's address (the body adds
+    /// [`Frame::off`]); must agree with [`prepare`]'s reading of the init block.
+    pub addr: &'static [&'static [bool]],
+    /// Per thread, the slots whose final values the body stores to `out`, in that order: the
+    /// registers the outcome reads.
+    pub kept: &'static [&'static [usize]],
     /// CPU features its instructions need (checked before it runs; skipped with the reason).
     pub needs: &'static [crate::rules::atomicity::Feature],
     /// From the kinds file whose line matched the test's name and digest, else `Unknown`.
@@ -231,7 +253,27 @@ fn loc_index(locs: &mut Vec<Loc>, name: &str) -> usize {
 /// Derive what the runner needs from `test`'s source; an error says what does not fit.
 pub fn prepare(test: &FileTest) -> Result<Prepared, String> {
     let file = parse::parse(test.source).map_err(|e| e.display(test.name))?;
-    prepare_parsed(file, test.slots)
+    let p = prepare_parsed(file, test.slots)?;
+    // The generated bodies add the instance offset to the slots the generator took for
+    // addresses and store the registers it took for kept: both must be what the runner reads.
+    for (t, init) in p.io_init.iter().enumerate() {
+        let addr: Vec<bool> = init.iter().map(|v| matches!(v, InitVal::Addr(_))).collect();
+        if test.addr.get(t).copied() != Some(addr.as_slice()) {
+            return Err(format!(
+                "thread {t}: the generated code's address operands {:?} are not the init \
+                 block's {addr:?}",
+                test.addr.get(t)
+            ));
+        }
+        let kept = p.kept(t);
+        if test.kept.get(t).copied() != Some(kept.as_slice()) {
+            return Err(format!(
+                "thread {t}: the generated code keeps registers {:?}, the outcome reads {kept:?}",
+                test.kept.get(t)
+            ));
+        }
+    }
+    Ok(p)
 }
 
 /// [`prepare`] from a parsed file and the generator's slot lists.
@@ -388,6 +430,22 @@ pub fn prepare_parsed(file: LitmusFile, slots: &[&[&str]]) -> Result<Prepared, S
 }
 
 impl Prepared {
+    /// The slots of thread `t` whose final values the outcome reads, ascending (the order the
+    /// generated body stores them in).
+    pub fn kept(&self, t: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .cols
+            .iter()
+            .filter_map(|c| match c {
+                Col::Reg { thread, slot, .. } if *thread == t => Some(*slot),
+                _ => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Raw column values as the runner read them (locations zero-extended from their width,
     /// registers whole, addresses already [`ADDR`] + index) cast to each column's type.
     pub fn cast(&self, raw: &[i64]) -> [i64; MAX_COLS] {
@@ -774,6 +832,8 @@ mod tests {
             arch: crate::attr::Arch::Aarch64,
             bodies: &[],
             slots: &[],
+            addr: &[],
+            kept: &[],
             needs: &[],
             model,
             rule: "test kinds",

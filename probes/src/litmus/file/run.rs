@@ -14,25 +14,35 @@
 //! cannot carry generation tags as the built-in tests' values do. Instead every instance's
 //! locations hold their initial values when the batch that uses them starts:
 //!
-//! 1. batch `g` uses arena half `g mod 2`; every instance has its own locations there, and the
-//!    layout of a half is fixed for the whole `run_on` call;
-//! 2. at the start of a `run_on` call slot `s` writes the initial values of its share (the
-//!    `s`-th of `slots` contiguous ranges) of every instance either half can hold;
+//! 1. batch `g` uses arena half `g mod 2`; every instance has its own locations there;
+//! 2. before the first batch every location of either half holds its initial value: for a test
+//!    whose locations all start at 0 the whole arena is zeroed before `run_on`; otherwise, at
+//!    the start of a `run_on` call, slot `s` writes the initial values of its share (the `s`-th
+//!    of `slots` contiguous ranges) of every instance either half can hold in its fixed layout;
 //! 3. after running batch `g`, slot `s` reads the final values of its share (the `s`-th
-//!    contiguous range) of batch `g − 1`
-//!    (in the other half) and the registers the roles saved, adds the outcome to its
-//!    histogram, and writes that instance's locations back to their initial values;
+//!    contiguous range) of batch `g − 1` (in the other half) and the registers the roles saved,
+//!    adds the outcome to its histogram, and writes that instance's locations back to their
+//!    initial values;
 //! 4. the next batch barrier (store-release of the slot's epoch, load-acquire of every other's)
 //!    orders those writes before every access of batch `g + 1`, which reuses that half. No
 //!    other access touches an instance's locations between its classification and its reuse
 //!    (one slot reads and resets it; the meeting points and handshakes use words of their own,
 //!    outside the arena).
 //!
-//! A batch uses a window of its half's instances (`Plan::first`) that moves on by the batch size
-//! from one use of the half to the next, so consecutive batches do not reuse the same lines (on
-//! QEMU TCG this raised SB's relaxed share from 6.5–8.9 % to 10–16.5 %, issue 14); every
-//! instance outside the window keeps its initial values (written at the start, restored after
-//! each use), so the argument below holds for any window.
+//! Layouts. A test whose locations all start at 0 (nearly every test) changes layout from
+//! batch to batch as the engine does: kind `g mod 3` of [`LayoutKind::ALL`] (a line per
+//! location; one array per location, neighbouring instances sharing lines as in litmus7's
+//! default; an instance's locations side by side in one line), shifted by `g / 3` slots inside
+//! the line. Every location not in use is 0 (zeroed at the start, reset after each use), so any
+//! layout of a half finds every instance at its initial values. Under QEMU TCG the kinds give
+//! SB very different relaxed shares (stagger 16, virt: 17 % a line per location, 5 % packed,
+//! 11 % side by side; issue 14), and rotating keeps all three in every run. A test with other
+//! initial values keeps one layout per half for a whole `run_on` call (a line per location in
+//! one, the arrays in the other, swapped between placements), and a batch uses a window of the
+//! half (`Plan::first`) that moves on by the batch size from one use of the half to the next,
+//! so consecutive batches do not reuse the same lines (SB's relaxed share on QEMU TCG with
+//! fixed layouts: 6.5–8.9 % without the window, 10–16.5 % with it). [`RunOpts::layout`] fixes
+//! the kind (benchmarks).
 //!
 //! So an instance's locations hold exactly their initial values when its threads start, and
 //! every write of an earlier batch is coherence-before them: each counted outcome is an
@@ -40,15 +50,12 @@
 //! other instances), which in an axiomatic model (aarch64.cat, x86-TSO) only adds ordering
 //! constraints. An outcome the model forbids for the test alone stays forbidden there.
 //!
-//! Layouts: one half holds one cache line per location, the other one array per location with
-//! the instances' slots 8 bytes apart (neighbouring instances then share lines, as litmus7's
-//! default and the engine's `LayoutKind::Packed`); the halves swap layouts from placement to
-//! placement. (Packing an instance's own locations next to each other instead, one line for x
-//! and y, cut SB's relaxed share on QEMU virt from about 19 % to 2–3 %: measured, issue 14.) [`RunOpts::layout`] fixes one for both halves (benchmarks):
-//! `LinePerVar` a line per location, `Packed` or `SameLine` the packed layout.
-//!
-//! Rate: per instance the roles' loop fills the operand slots from a per-batch template (an
-//! add per address slot) and copies the saved registers out; the classification compares the
+//! Rate: per instance the roles' loop stores the instance's offset into the batch's frame and
+//! calls the body, which loads its operands from the frame, adds the offset to the address
+//! operands and stores the kept registers straight into the role's result array
+//! ([`super::Frame`]; before it, a loop filled every slot and copied the kept ones out: with the
+//! rotating layouts as well, SB on QEMU virt went from 2.4–3.5 M to 3.7–5.1 M it/s); the
+//! classification compares the
 //! outcome against the last one seen before searching the slot's short list of outcomes (the
 //! condition is evaluated once per distinct outcome, not per instance), and a value is looked
 //! up among the instance's location addresses only when it lies between the first and the last.
@@ -61,7 +68,7 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::{Col, FileTest, InitVal, Prepared, ADDR, MAX_COLS, MAX_IO};
+use super::{Col, FileTest, Frame, InitVal, Prepared, ADDR, MAX_COLS, MAX_IO};
 use crate::litmus::engine::{
     self, clock, in_step, placement, Agreement, Barrier, Bounds, Handshake, LayoutKind, Lockstep,
     Pace, Progress, RunOpts, Skew, Stagger, Step, SyncMode, ARMS, GIVE_UP_MS, MAX_SCALE,
@@ -107,26 +114,56 @@ struct Layout {
 }
 
 impl Layout {
+    /// The fixed layouts: `packed` one array per location, else a line per location.
     fn new(arena: &Arena, half: usize, packed: bool, nlocs: usize, most: usize) -> Layout {
+        let kind = if packed {
+            LayoutKind::Packed
+        } else {
+            LayoutKind::LinePerVar
+        };
+        Layout::of(arena, half, kind, 0, nlocs, most)
+    }
+
+    /// Layout `kind` of half `half`, shifted by `variant` slots inside the line (reduced to the
+    /// shifts the kind has), as the engine's [`engine::Layout`]: `LinePerVar` a line per
+    /// location, `Packed` one array per location (neighbouring instances share lines, as
+    /// litmus7's default), `SameLine` an instance's locations side by side in one line (only
+    /// where they fit in one).
+    fn of(
+        arena: &Arena,
+        half: usize,
+        kind: LayoutKind,
+        variant: usize,
+        nlocs: usize,
+        most: usize,
+    ) -> Layout {
         let half_len = arena.len / 2 / LINE * LINE;
         let base = arena.base as usize + half * half_len;
-        if packed {
-            // One array per location; each array starts on a line of its own.
-            let cap = (half_len.saturating_sub(LINE * nlocs) / (SLOT * nlocs)).clamp(1, most);
-            Layout {
-                base,
-                per_instance: SLOT,
-                per_loc: (cap * SLOT).div_ceil(LINE) * LINE,
-                cap,
+        // A line of slack per location for the shift (and the rounding of packed arrays).
+        let room = half_len.saturating_sub(2 * LINE * (nlocs + 1));
+        let shift = |choices: usize| SLOT * (variant % choices.max(1));
+        match kind {
+            LayoutKind::Packed => {
+                let cap = (room / (SLOT * nlocs)).clamp(1, most);
+                Layout {
+                    base: base + shift(LINE / SLOT),
+                    per_instance: SLOT,
+                    per_loc: (cap * SLOT).div_ceil(LINE) * LINE + LINE,
+                    cap,
+                }
             }
-        } else {
-            let per_instance = LINE * nlocs;
-            Layout {
-                base,
-                per_instance,
+            LayoutKind::SameLine if nlocs * SLOT <= LINE => Layout {
+                base: base + shift(LINE / SLOT + 1 - nlocs),
+                per_instance: LINE,
+                per_loc: SLOT,
+                cap: (room / LINE).clamp(1, most),
+            },
+            _ => Layout {
+                base: base + shift(LINE / SLOT),
+                per_instance: LINE * nlocs,
                 per_loc: LINE,
-                cap: (half_len.saturating_sub(LINE) / per_instance).clamp(1, most),
-            }
+                cap: (room / (LINE * nlocs)).clamp(1, most),
+            },
         }
     }
 
@@ -212,6 +249,7 @@ struct SlotState {
 /// A batch: instances `0..k` of batch `g` in arena half `g mod 2`.
 #[derive(Clone, Copy)]
 struct Plan {
+    lay: Layout,
     g: u64,
     k: usize,
     half: usize,
@@ -237,7 +275,8 @@ pub fn run(
     }
     let nlocs = p.locs.len().max(1);
     let half = arena.len / 2 / LINE * LINE;
-    if half < LINE * nlocs + LINE {
+    // Room for one instance of every layout kind, with its slack (`Layout::of`).
+    if half < 2 * LINE * (nlocs + 1) + LINE * nlocs {
         return Err(format!("arena of {} bytes too small", arena.len));
     }
     let t0 = platform.now_ns();
@@ -251,17 +290,8 @@ pub fn run(
     let most = opts.batch.max(1) << max_scale;
     let max_k = (half.saturating_sub(LINE) / (SLOT * nlocs)).clamp(1, most);
     // Registers each role saves per instance.
-    let saved: Vec<Vec<usize>> = (0..threads)
-        .map(|r| {
-            p.cols
-                .iter()
-                .filter_map(|c| match c {
-                    Col::Reg { thread, slot, .. } if *thread == r => Some(*slot),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect();
+    // (ascending: the order the generated bodies store them in, `FileTest::kept`).
+    let saved: Vec<Vec<usize>> = (0..threads).map(|r| p.kept(r)).collect();
     let ncols = p.cols.len().min(MAX_COLS);
     let srcs: Vec<Src> = p
         .cols
@@ -319,6 +349,19 @@ pub fn run(
     let lockstep = Lockstep::new(threads);
     let progress = Progress::new(if opts.skew { threads } else { 0 });
     let progress = opts.skew.then_some(&progress);
+    // Tests whose locations all start at 0 (nearly every test) change layout from batch to
+    // batch, as the engine does: the whole arena starts at zero and every instance is reset to
+    // zero after its classification, so any layout of a half finds every location at its
+    // initial value. (Under QEMU TCG the three kinds give SB very different relaxed shares:
+    // measured 17 % a line per location, 5 % packed, 11 % side by side, with a stagger of 16;
+    // rotating keeps every kind in every run, on hardware too.) Other tests keep a layout per
+    // half for a whole `run_on` call.
+    let rotate = p.locs.iter().all(|l| l.init == InitVal::Int(0));
+    if rotate {
+        // SAFETY: the arena is `arena.len` writable bytes, used by nothing else while the
+        // suite runs this test.
+        unsafe { core::ptr::write_bytes(arena.base, 0, arena.len) };
+    }
     let placements = opts.placements.max(1);
     let mut done = 0u64;
     let mut g0 = 0u64;
@@ -350,10 +393,25 @@ pub fn run(
             }
             let h = (g % 2) as usize;
             let batch = (opts.batch.max(1) as u64) << scale.min(u64::from(max_scale));
-            let k = (lays[h].cap as u64).min(batch).min(left) as usize;
+            if rotate {
+                // Layout kind `g mod 3`, shifted by `g / 3` slots, from the half's start.
+                let kind = opts.layout.unwrap_or(LayoutKind::ALL[(g % 3) as usize]);
+                let lay = Layout::of(arena, h, kind, (g / 3) as usize, nlocs, most);
+                let k = (lay.cap as u64).min(batch).min(left) as usize;
+                return Some(Plan {
+                    lay,
+                    g,
+                    k,
+                    half: h,
+                    first: 0,
+                });
+            }
+            let lay = lays[h];
+            let k = (lay.cap as u64).min(batch).min(left) as usize;
             // The batch's window of the half moves on from one use of the half to the next.
-            let first = ((g / 2) as usize).wrapping_mul(k) % (lays[h].cap - k + 1);
+            let first = ((g / 2) as usize).wrapping_mul(k) % (lay.cap - k + 1);
             Some(Plan {
+                lay,
                 g,
                 k,
                 half: h,
@@ -390,9 +448,11 @@ pub fn run(
             (&results, &states, &barrier, &hs, &lockstep);
         let (batches_out, done_out, abandoned) = (&batches_out, &done_out, &abandoned);
         let body = |slot: usize| {
-            for lay in &lays {
-                for i in slot * lay.cap / slots..(slot + 1) * lay.cap / slots {
-                    reset(lay, i);
+            if !rotate {
+                for lay in &lays {
+                    for i in slot * lay.cap / slots..(slot + 1) * lay.cap / slots {
+                        reset(lay, i);
+                    }
                 }
             }
             // SAFETY: only this slot touches its state until `run_on` returns.
@@ -423,43 +483,35 @@ pub fn run(
                 };
                 if let Some(plan) = plan {
                     let role = (slot + plan.g as usize) % threads;
-                    let lay = lays[plan.half];
+                    let lay = plan.lay;
                     let body = t.bodies[role];
                     let keep = &saved[role];
                     // SAFETY: this slot alone plays `role` in this batch, and nobody reads this
                     // parity's arrays until the next barrier (see `Cells`).
                     let out = unsafe { &mut *results.0[plan.half * threads + role].get() };
-                    // The operand slots of instance 0; an address slot of instance `i` is
-                    // `i · per_instance` further (`mask` all ones there, 0 elsewhere). One
-                    // add-and-store per slot and instance, no copy call (under QEMU TCG every
-                    // instruction of this loop costs about as much as one of the test's).
-                    let init = &p.io_init[role];
-                    let n = init.len().min(MAX_IO);
-                    let mut tmpl = [0u64; MAX_IO];
-                    let mut mask = [0u64; MAX_IO];
-                    for (s, v) in init.iter().take(n).enumerate() {
-                        tmpl[s] = match *v {
+                    // The operand slots of the batch's first instance; the body adds instance
+                    // `i`'s offset to the address slots itself (`Frame`), and stores its kept
+                    // registers straight into this role's result array.
+                    let mut frame = Frame {
+                        init: [0u64; MAX_IO],
+                        off: 0,
+                    };
+                    for (s, v) in p.io_init[role].iter().take(MAX_IO).enumerate() {
+                        frame.init[s] = match *v {
                             InitVal::Int(x) => x as u64,
-                            InitVal::Addr(a) => {
-                                mask[s] = u64::MAX;
-                                lay.at(plan.first, a) as u64
-                            }
+                            InitVal::Addr(a) => lay.at(plan.first, a) as u64,
                         };
                     }
                     let per = lay.per_instance as u64;
                     let nk = keep.len();
-                    let mut io = [0u64; MAX_IO];
+                    let out = out.as_mut_ptr();
                     let run_one = |i: usize| {
-                        let off = i as u64 * per;
-                        for s in 0..n {
-                            io[s] = tmpl[s].wrapping_add(off & mask[s]);
-                        }
-                        // SAFETY: the address slots hold instance `i`'s locations, inside the
-                        // arena half; the body accesses only them (generated from the test).
-                        unsafe { body(&mut io) };
-                        for (j, &s) in keep.iter().enumerate() {
-                            out[i * nk + j] = io[s];
-                        }
+                        frame.off = i as u64 * per;
+                        // SAFETY: the address slots plus `off` are instance `i`'s locations,
+                        // inside the arena half (`k` ≤ the layout's capacity); the body accesses
+                        // only them (generated from the test) and writes `nk` values at `out`,
+                        // inside this role's array of `nk · max_k` (`i` < `k` ≤ `max_k`).
+                        unsafe { body(&frame, out.add(i * nk)) };
                     };
                     let step = Step {
                         mode: sync,
@@ -487,7 +539,7 @@ pub fn run(
                 }
                 // Classify this slot's share of the previous batch, and reset it.
                 if let Some(pp) = prev.take() {
-                    let lay = lays[pp.half];
+                    let lay = pp.lay;
                     let mut vals = [0i64; MAX_COLS];
                     let (mut relaxed, mut n) = (0u64, 0u64);
                     for i in slot * pp.k / slots..(slot + 1) * pp.k / slots {
