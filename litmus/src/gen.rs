@@ -44,9 +44,76 @@ pub struct GenThread {
     /// `locations`, the condition or the filter), ascending; the body stores them, in this
     /// order, where the runner's `out` pointer says.
     pub kept: Vec<usize>,
+    /// Whether some instruction may access more than 4 bytes of memory ([`wide_access`]).
+    pub wide: bool,
     /// CPU features its instructions need (`Lse`, `Lrcpc`: names of
     /// `probes::rules::atomicity::Feature`).
     pub needs: Vec<&'static str>,
+}
+
+/// Whether instruction `cell` (as the test writes it) may access more than 4 bytes of memory,
+/// conservatively: the runner packs the locations of a test none of whose instructions does so
+/// 4 bytes apart instead of 8. AArch64: an instruction with a `[…]` operand is narrow unless it
+/// names an X register outside the brackets (the data register's width is the access size,
+/// Arm ARM C6.2) or is a pair form (`LDP`, `STP`, `LDXP`, `CASP`, …: two registers). x86-64
+/// (AT&T): an instruction with a `(…)` operand is wide if its mnemonic carries the `q` suffix,
+/// is `cmpxchg8b`/`cmpxchg16b`, or names a 64-bit register outside the parentheses (an
+/// unsuffixed access takes its register's size; Intel SDM Vol. 1 3.7).
+pub fn wide_access(arch: FileArch, cell: &str) -> bool {
+    let text = cell.trim();
+    // The part outside memory operands, and whether there is one.
+    let (open, close) = match arch {
+        FileArch::AArch64 => ('[', ']'),
+        FileArch::X86_64 => ('(', ')'),
+    };
+    if !text.contains(open) {
+        return false;
+    }
+    let mut outside = String::new();
+    let mut depth = 0usize;
+    for c in text.chars() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 {
+            outside.push(c);
+        }
+    }
+    let mut words = outside
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|w| !w.is_empty());
+    let mut mnemonic = words.next().unwrap_or("").to_ascii_lowercase();
+    if arch == FileArch::X86_64 && mnemonic == "lock" {
+        mnemonic = words.next().unwrap_or("").to_ascii_lowercase();
+    }
+    let operands: Vec<String> = words.map(|w| w.to_ascii_lowercase()).collect();
+    match arch {
+        FileArch::AArch64 => {
+            let pair = [
+                "ldp", "stp", "ldnp", "stnp", "ldxp", "ldaxp", "stxp", "stlxp", "casp",
+            ]
+            .iter()
+            .any(|p| mnemonic.starts_with(p));
+            let x_reg = operands.iter().any(|w| {
+                w == "xzr"
+                    || (w.len() > 1
+                        && w.starts_with('x')
+                        && w[1..].bytes().all(|b| b.is_ascii_digit()))
+            });
+            pair || x_reg
+        }
+        FileArch::X86_64 => {
+            mnemonic.ends_with('q')
+                || mnemonic.ends_with("8b")
+                || mnemonic.ends_with("16b")
+                || operands.iter().any(|w| {
+                    w.strip_prefix('%')
+                        .and_then(x86_family)
+                        .is_some_and(|fam| w[1..] == *fam)
+                })
+        }
+    }
 }
 
 /// The AArch64 feature mnemonic `m` (upper case, no condition suffix) needs: FEAT_LSE for the
@@ -158,6 +225,7 @@ pub fn translate_thread(f: &LitmusFile, t: usize) -> Result<GenThread, String> {
     };
     let mut lines = Vec::new();
     let mut needs: Vec<&'static str> = Vec::new();
+    let wide = th.code.iter().any(|(cell, _)| wide_access(arch, cell));
     for (k, (cell, pos)) in th.code.iter().enumerate() {
         let at = |what: String| format!("P{t} line {} col {}: {what}", pos.line, pos.col);
         if let Some(n) = labels.iter().position(|(_, i)| *i == k) {
@@ -338,6 +406,7 @@ pub fn translate_thread(f: &LitmusFile, t: usize) -> Result<GenThread, String> {
         slots,
         addr,
         kept: Vec::new(),
+        wide,
         needs,
     })
 }
@@ -643,6 +712,7 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
             .iter()
             .map(|th| list(th.kept.iter().map(|k| k.to_string()).collect()))
             .collect();
+        let wide = t.threads.iter().any(|th| th.wide);
         let mut needs: Vec<&str> = t
             .threads
             .iter()
@@ -655,7 +725,7 @@ pub fn render(tests: &[GenTest], origin: &str) -> String {
             .map(|f| format!("crate::rules::atomicity::Feature::{f}"))
             .collect();
         s.push_str(&format!(
-            "    FileTest {{\n        name: {:?},\n        source: {:?},\n        arch: crate::attr::Arch::{arch},\n        bodies: &[{}],\n        slots: &[{}],\n        addr: &[{}],\n        kept: &[{}],\n        needs: &[{}],\n        model: crate::record::ModelVerdict::{:?},\n        rule: {:?},\n        states: {},\n    }},\n",
+            "    FileTest {{\n        name: {:?},\n        source: {:?},\n        arch: crate::attr::Arch::{arch},\n        bodies: &[{}],\n        slots: &[{}],\n        addr: &[{}],\n        kept: &[{}],\n        wide: {wide},\n        needs: &[{}],\n        model: crate::record::ModelVerdict::{:?},\n        rule: {:?},\n        states: {},\n    }},\n",
             t.name,
             t.source,
             bodies.join(", "),
@@ -735,6 +805,56 @@ mod tests {
         assert_eq!(t.threads[1].addr, [true, false, true, false]);
         assert_eq!(t.threads[1].kept, [1, 3]);
         assert!(t.threads[0].kept.is_empty());
+    }
+
+    #[test]
+    fn wide_accesses_are_found() {
+        use FileArch::{AArch64 as A, X86_64 as X};
+        for narrow in [
+            "LDR W0,[X1]",
+            "STXR W4,W0,[X1]",
+            "LDRB W0,[X1,X2]",
+            "LDADDAL W0,W1,[X2]",
+            "STR W0,[X1],#8",
+            "MOV X0,X1",
+            "DMB SY",
+            "CBNZ X0,L1",
+        ] {
+            assert!(!wide_access(A, narrow), "{narrow}");
+        }
+        for wide in [
+            "LDR X0,[X1]",
+            "STXR W4,X0,[X1]",
+            "LDP W0,W1,[X2]",
+            "CASPAL W0,W1,W2,W3,[X4]",
+            "STR XZR,[X1]",
+            "SWP X0,X1,[X2]",
+            "ldr x0,[x1]",
+        ] {
+            assert!(wide_access(A, wide), "{wide}");
+        }
+        for narrow in [
+            "movl $1,(x)",
+            "movl (y),%eax",
+            "xchg %eax,(x)",
+            "lock addl $1,(x)",
+            "movb %al,(x)",
+            "mfence",
+            "movq %rax,%rbx",
+            "movzbl (x),%eax",
+        ] {
+            assert!(!wide_access(X, narrow), "{narrow}");
+        }
+        for wide in [
+            "movq $1,(x)",
+            "mov %rax,(x)",
+            "xchg (x),%r9",
+            "lock cmpxchg16b (x)",
+            "sbb %rax,(x)",
+            "cmpxchg8b (x)",
+        ] {
+            assert!(wide_access(X, wide), "{wide}");
+        }
     }
 
     #[test]

@@ -199,6 +199,7 @@ fn test(
         slots,
         addr,
         kept,
+        wide: false,
         needs: &[],
         model,
         rule: "test",
@@ -384,7 +385,9 @@ fn every_instance_starts_from_the_initial_values() {
             .into_iter()
             .flat_map(move |m| layouts.map(move |l| (init, m, l)))
     }) {
-        let (t, p) = reset_probe(init == 0);
+        let (mut t, p) = reset_probe(init == 0);
+        // Locations 4 bytes apart (no access is wider) and, marked wide, 8 bytes apart.
+        t.wide = (mode as usize + layout.map_or(0, |l| l as usize)) % 2 == 1;
         let mut o = opts(mode, iterations(30_000));
         o.layout = layout;
         let out = run_with(&t, &p, o);
@@ -392,7 +395,8 @@ fn every_instance_starts_from_the_initial_values() {
         assert_eq!(
             got.len(),
             1,
-            "reset from {init} in {mode:?}, layout {layout:?}: {:?}",
+            "reset from {init} in {mode:?}, layout {layout:?}, wide {}: {:?}",
+            t.wide,
             got.iter()
                 .map(|(v, c)| format!("{} ×{c}", p.outcome(v)))
                 .collect::<Vec<_>>()

@@ -69,6 +69,10 @@ pub struct FileTest {
     /// Per thread, the slots whose final values the body stores to `out`, in that order: the
     /// registers the outcome reads.
     pub kept: &'static [&'static [usize]],
+    /// Whether some instruction may access more than 4 bytes of memory (the generator's
+    /// conservative reading, `atomprobe_litmus::gen::wide_access`); if none does and every
+    /// location is at most 4 bytes, the runner puts locations 4 bytes apart instead of 8.
+    pub wide: bool,
     /// CPU features its instructions need (checked before it runs; skipped with the reason).
     pub needs: &'static [crate::rules::atomicity::Feature],
     /// From the kinds file whose line matched the test's name and digest, else `Unknown`.
@@ -97,8 +101,8 @@ pub struct FileStates {
 pub struct Loc {
     pub name: String,
     /// Bytes (1, 2, 4, 8), from its type (`int`: 4, the default). The runner gives every
-    /// location an 8-byte slot, so an access at an offset inside it (`LDRB W0,[X1,#1]` on a
-    /// `uint16_t`) stays inside it.
+    /// location an 8-byte slot (4 bytes when no access is wider, [`FileTest::wide`]), so an
+    /// access at an offset inside it (`LDRB W0,[X1,#1]` on a `uint16_t`) stays inside it.
     pub size: usize,
     /// How its value reads (signedness and width).
     pub ty: ValType,
@@ -834,6 +838,7 @@ mod tests {
             slots: &[],
             addr: &[],
             kept: &[],
+            wide: false,
             needs: &[],
             model,
             rule: "test kinds",

@@ -78,8 +78,6 @@ use crate::platform::{Arena, Platform};
 use crate::record::{HistogramEntry, Litmus, Verdict};
 
 const LINE: usize = 64;
-/// Bytes per location slot: the widest access (64 bits), naturally aligned.
-const SLOT: usize = 8;
 
 /// Shared state one slot writes at a time (results of its role, its own histogram); see the
 /// SAFETY comments where it is touched.
@@ -115,16 +113,24 @@ struct Layout {
 
 impl Layout {
     /// The fixed layouts: `packed` one array per location, else a line per location.
-    fn new(arena: &Arena, half: usize, packed: bool, nlocs: usize, most: usize) -> Layout {
+    fn new(
+        arena: &Arena,
+        half: usize,
+        packed: bool,
+        nlocs: usize,
+        slot: usize,
+        most: usize,
+    ) -> Layout {
         let kind = if packed {
             LayoutKind::Packed
         } else {
             LayoutKind::LinePerVar
         };
-        Layout::of(arena, half, kind, 0, nlocs, most)
+        Layout::of(arena, half, kind, 0, nlocs, slot, most)
     }
 
-    /// Layout `kind` of half `half`, shifted by `variant` slots inside the line (reduced to the
+    /// Layout `kind` of half `half` with `slot` bytes per location, shifted by `variant` slots
+    /// inside the line (reduced to the
     /// shifts the kind has), as the engine's [`engine::Layout`]: `LinePerVar` a line per
     /// location, `Packed` one array per location (neighbouring instances share lines, as
     /// litmus7's default), `SameLine` an instance's locations side by side in one line (only
@@ -135,31 +141,32 @@ impl Layout {
         kind: LayoutKind,
         variant: usize,
         nlocs: usize,
+        slot: usize,
         most: usize,
     ) -> Layout {
         let half_len = arena.len / 2 / LINE * LINE;
         let base = arena.base as usize + half * half_len;
         // A line of slack per location for the shift (and the rounding of packed arrays).
         let room = half_len.saturating_sub(2 * LINE * (nlocs + 1));
-        let shift = |choices: usize| SLOT * (variant % choices.max(1));
+        let shift = |choices: usize| slot * (variant % choices.max(1));
         match kind {
             LayoutKind::Packed => {
-                let cap = (room / (SLOT * nlocs)).clamp(1, most);
+                let cap = (room / (slot * nlocs)).clamp(1, most);
                 Layout {
-                    base: base + shift(LINE / SLOT),
-                    per_instance: SLOT,
-                    per_loc: (cap * SLOT).div_ceil(LINE) * LINE + LINE,
+                    base: base + shift(LINE / slot),
+                    per_instance: slot,
+                    per_loc: (cap * slot).div_ceil(LINE) * LINE + LINE,
                     cap,
                 }
             }
-            LayoutKind::SameLine if nlocs * SLOT <= LINE => Layout {
-                base: base + shift(LINE / SLOT + 1 - nlocs),
+            LayoutKind::SameLine if nlocs * slot <= LINE => Layout {
+                base: base + shift(LINE / slot + 1 - nlocs),
                 per_instance: LINE,
-                per_loc: SLOT,
+                per_loc: slot,
                 cap: (room / LINE).clamp(1, most),
             },
             _ => Layout {
-                base: base + shift(LINE / SLOT),
+                base: base + shift(LINE / slot),
                 per_instance: LINE * nlocs,
                 per_loc: LINE,
                 cap: (room / (LINE * nlocs)).clamp(1, most),
@@ -179,7 +186,8 @@ impl Layout {
 /// `addr` is a location slot inside the arena.
 #[inline(always)]
 unsafe fn read_loc(addr: usize, size: usize) -> i64 {
-    // SAFETY: the caller passes a slot address inside the arena, aligned to 8.
+    // SAFETY: the caller passes a location's slot inside the arena, aligned to the slot's size
+    // (4 or 8 bytes), at least `size`.
     unsafe {
         match size {
             1 => core::ptr::read_volatile(addr as *const u8) as i64,
@@ -288,7 +296,16 @@ pub fn run(
         0
     };
     let most = opts.batch.max(1) << max_scale;
-    let max_k = (half.saturating_sub(LINE) / (SLOT * nlocs)).clamp(1, most);
+    // Location slots: 8 bytes (the widest access, naturally aligned), or 4 when no instruction
+    // accesses more and no location is wider (the packed arrays then hold 16 instances a line,
+    // as the engine's: under QEMU TCG, WRC ran at 0.12 M it/s packed 8 bytes apart, 0.24 M 4
+    // bytes apart; issue 14).
+    let slot = if !t.wide && p.locs.iter().all(|l| l.size <= 4) {
+        4
+    } else {
+        8
+    };
+    let max_k = (half.saturating_sub(LINE) / (slot * nlocs)).clamp(1, most);
     // Registers each role saves per instance.
     // (ascending: the order the generated bodies store them in, `FileTest::kept`).
     let saved: Vec<Vec<usize>> = (0..threads).map(|r| p.kept(r)).collect();
@@ -382,7 +399,7 @@ pub fn run(
             Some(kind) => kind != LayoutKind::LinePerVar,
         };
         let lays: [Layout; 2] =
-            core::array::from_fn(|h| Layout::new(arena, h, packed(h), nlocs, most));
+            core::array::from_fn(|h| Layout::new(arena, h, packed(h), nlocs, slot, most));
         let barrier = Barrier::new(slots);
         let batches_out = AtomicU64::new(0);
         let done_out = AtomicU64::new(0);
@@ -396,7 +413,7 @@ pub fn run(
             if rotate {
                 // Layout kind `g mod 3`, shifted by `g / 3` slots, from the half's start.
                 let kind = opts.layout.unwrap_or(LayoutKind::ALL[(g % 3) as usize]);
-                let lay = Layout::of(arena, h, kind, (g / 3) as usize, nlocs, most);
+                let lay = Layout::of(arena, h, kind, (g / 3) as usize, nlocs, slot, most);
                 let k = (lay.cap as u64).min(batch).min(left) as usize;
                 return Some(Plan {
                     lay,
@@ -425,9 +442,17 @@ pub fn run(
                     InitVal::Int(x) => x as u64,
                     InitVal::Addr(a) => lay.at(i, a) as u64,
                 };
-                // SAFETY: the slot lies inside the arena half (`cap` instances fit); only this
-                // slot touches instance `i` between two barriers (module documentation).
-                unsafe { core::ptr::write_volatile(lay.at(i, v) as *mut u64, val) };
+                let at = lay.at(i, v);
+                // SAFETY: the location's slot (`slot` bytes, aligned to them) lies inside the
+                // arena half (`cap` instances fit); only this slot touches instance `i` between
+                // two barriers (module documentation).
+                unsafe {
+                    if slot == 4 {
+                        core::ptr::write_volatile(at as *mut u32, val as u32)
+                    } else {
+                        core::ptr::write_volatile(at as *mut u64, val)
+                    }
+                };
             }
         };
         // A register or location value as the outcome shows it: one of instance `i`'s location
