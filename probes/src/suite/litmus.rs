@@ -68,6 +68,7 @@ pub fn run(platform: &dyn Platform) {
     let ncpus = platform.cpu_count();
     let cpus: Vec<usize> = (0..ncpus).collect();
     let mut opts = RunOpts::for_platform(platform, cfg.iters.saturating_mul(ITERS_SCALE));
+    opts.skew = cfg.litmus_debug == Some(crate::config::LitmusDebug::Skew);
     let feat = super::tear::features(&platform.env());
     for attr in cfg.mem_attrs() {
         let arena = platform.arena(attr);
@@ -108,6 +109,7 @@ pub fn run(platform: &dyn Platform) {
             };
             match frun::run(platform, t, &prepared, arena, &cpus, &opts) {
                 Ok(out) => {
+                    debug_lines(platform, t.name, attr.name(), &out);
                     let mut rec = frun::record(t, &prepared, attr.name(), &cpus, &out);
                     weakly_ordered_memory(&mut rec, &prepared);
                     note_violation(platform, &mut rec);
@@ -123,6 +125,24 @@ pub fn run(platform: &dyn Platform) {
                 }
             }
         }
+    }
+}
+
+/// `litmus-debug=skew`: the stagger the run settled on with every stagger's relaxed share, and
+/// how far apart the roles ran (`engine::Skew::lines`), as progress lines.
+pub fn debug_lines(platform: &dyn Platform, name: &str, attr: &str, out: &frun::FileOutcome) {
+    let Some(skew) = &out.skew else {
+        return;
+    };
+    if let Some((best, scores)) = &out.stagger {
+        platform.progress(&alloc::format!(
+            "litmus-debug=skew {name} {attr}: stagger {best}; relaxed per million by stagger \
+             {:?}: {scores:?}",
+            crate::litmus::engine::STAGGERS
+        ));
+    }
+    for line in skew.lines() {
+        platform.progress(&alloc::format!("litmus-debug=skew {name} {attr}: {line}"));
     }
 }
 

@@ -413,8 +413,14 @@ pub fn run(
             if rotate {
                 // Layout kind `g mod 3`, shifted by `g / 3` slots, from the half's start.
                 let kind = opts.layout.unwrap_or(LayoutKind::ALL[(g % 3) as usize]);
-                let lay = Layout::of(arena, h, kind, (g / 3) as usize, nlocs, slot, most);
+                let mut lay = Layout::of(arena, h, kind, (g / 3) as usize, nlocs, slot, most);
                 let k = (lay.cap as u64).min(batch).min(left) as usize;
+                if kind == LayoutKind::Packed {
+                    // Arrays as long as this batch needs (plus the line the shift may use), as
+                    // the engine's: an instance's locations then lie a few lines apart, not
+                    // a whole capacity's arrays apart.
+                    lay.per_loc = (k * slot).div_ceil(LINE) * LINE + LINE;
+                }
                 return Some(Plan {
                     lay,
                     g,
