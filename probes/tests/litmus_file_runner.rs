@@ -324,6 +324,17 @@ fn sb_outcomes_are_the_tests_own() {
         return;
     }
     let (t, p) = sb();
+    // `RunOpts::adaptive` (the hosted default): the trials count towards the instances run.
+    // (At least 16 × 2048 instances: fewer run no trials.)
+    let mut o = opts(SyncMode::Barrier, iterations(200_000).max(40_000));
+    o.adaptive = true;
+    let out = run_with(&t, &p, o);
+    let ([(_, barrier_ns), (_, lockstep_ns)], mode) = out.trials.expect("trials ran");
+    assert!(barrier_ns > 0 && lockstep_ns > 0);
+    assert!(
+        matches!(mode, SyncMode::Barrier | SyncMode::Lockstep),
+        "{mode:?}"
+    );
     for mode in MODES {
         let out = run_mode(&t, &p, mode, iterations(200_000));
         // Lockstep tunes its stagger (the engine's tuner) and reports it.

@@ -144,6 +144,14 @@ pub fn debug_lines(platform: &dyn Platform, name: &str, attr: &str, out: &frun::
     for line in skew.lines() {
         platform.progress(&alloc::format!("litmus-debug=skew {name} {attr}: {line}"));
     }
+    if let Some(([(rb, nb), (rl, nl)], mode)) = out.trials {
+        platform.progress(&alloc::format!(
+            "litmus-debug=skew {name} {attr}: trials: Barrier {rb} relaxed in {} us, Lockstep \
+             (every instance) {rl} relaxed in {} us; the rest ran in {mode:?}",
+            nb / 1000,
+            nl / 1000
+        ));
+    }
 }
 
 /// The model verdicts (herd7's `x86tso.cat`, x86-TSO) describe write-back memory; x86

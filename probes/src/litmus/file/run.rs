@@ -86,6 +86,24 @@ struct Cells<T>(Vec<UnsafeCell<T>>);
 // release/acquire pairs order a writer's accesses before a reader's (module documentation).
 unsafe impl<T: Send> Sync for Cells<T> {}
 
+/// `RunOpts::adaptive`: each trial runs this fraction of the instances…
+const TRIAL_SHARE: u64 = 16;
+/// … if that is at least this many (the stagger tuner's sweep is 24 batches of 64).
+const TRIAL_MIN: u64 = 2048;
+
+/// Relaxed outcomes the slots have counted so far (call only while no slot runs).
+fn relaxed_so_far(states: &Cells<SlotState>) -> u64 {
+    states
+        .0
+        .iter()
+        // SAFETY: `run_on` has returned (or not started): no slot touches its state.
+        .map(|c| unsafe { &*c.get() })
+        .flat_map(|st| st.hist.entries.iter())
+        .filter(|e| e.2)
+        .map(|e| e.1)
+        .sum()
+}
+
 /// What a run produced.
 pub struct FileOutcome {
     pub iterations: u64,
@@ -97,6 +115,9 @@ pub struct FileOutcome {
     /// [`SyncMode::Lockstep`] with a tuned stagger: the best stagger at the end and every
     /// arm's relaxed fraction per million (as [`engine::Outcome::stagger`]).
     pub stagger: Option<(u64, [u64; ARMS])>,
+    /// [`RunOpts::adaptive`]: the trials' relaxed outcomes and nanoseconds (`Barrier`, then
+    /// `Lockstep` meeting every instance) and the mode the rest ran in.
+    pub trials: Option<([(u64, u64); 2], SyncMode)>,
 }
 
 /// Where instance `i`'s location `v` lives, in one half: `base + i·per_instance + v·per_loc`.
@@ -288,9 +309,19 @@ pub fn run(
         return Err(format!("arena of {} bytes too small", arena.len));
     }
     let t0 = platform.now_ns();
+    // `RunOpts::adaptive`: a trial of `Barrier` and one of `Lockstep` before the run proper,
+    // each a sixteenth of the instances (when that is enough for the stagger tuner's sweep).
+    let trials = if opts.adaptive
+        && opts.sync == SyncMode::Barrier
+        && opts.iterations / TRIAL_SHARE >= TRIAL_MIN
+    {
+        2
+    } else {
+        0
+    };
     let sync = opts.sync;
     // `Lockstep` grows its batches up to 2^MAX_SCALE times while meetings fail, as the engine.
-    let max_scale = if sync == SyncMode::Lockstep {
+    let max_scale = if sync == SyncMode::Lockstep || trials > 0 {
         MAX_SCALE
     } else {
         0
@@ -379,15 +410,36 @@ pub fn run(
         // suite runs this test.
         unsafe { core::ptr::write_bytes(arena.base, 0, arena.len) };
     }
-    let placements = opts.placements.max(1);
+    let placements = opts.placements.max(1) + trials;
     let mut done = 0u64;
     let mut g0 = 0u64;
+    // The mode the run proper uses (`RunOpts::adaptive` may change it), and each trial's
+    // relaxed outcomes and nanoseconds.
+    let mut chosen = (opts.sync, opts.every);
+    let mut trial = [(0u64, 0u64); 2];
+    let mut used_lockstep = false;
     for pl in 0..placements {
         let left = opts.iterations - done;
         if left == 0 {
             break;
         }
-        let share = left.div_ceil((placements - pl) as u64);
+        let (share, (mode, every)) = if pl < trials {
+            let mode = [(SyncMode::Barrier, opts.every), (SyncMode::Lockstep, 1)][pl];
+            ((opts.iterations / TRIAL_SHARE).min(left), mode)
+        } else {
+            (left.div_ceil((placements - pl) as u64), chosen)
+        };
+        used_lockstep |= mode == SyncMode::Lockstep;
+        let mut popts = *opts;
+        popts.sync = mode;
+        popts.every = every;
+        let popts = &popts;
+        let relaxed_before = if pl < trials {
+            relaxed_so_far(&states)
+        } else {
+            0
+        };
+        let started = platform.now_ns();
         let cores = placement(cpus, threads, opts.rotate + pl);
         let slots = cores.len();
         // The layout of each half, fixed for this call (a slot classifies one half while the
@@ -491,8 +543,8 @@ pub fn run(
             let mut pace = Pace::new(per_us);
             let mut prev: Option<Plan> = None;
             let (mut b, mut local, mut epoch) = (0u64, 0u64, 0u64);
-            let mut agree = Agreement::new(slot, opts, &mut st.tuner, max_scale);
-            let timed = matches!(sync, SyncMode::BarrierStart | SyncMode::BarrierClock);
+            let mut agree = Agreement::new(slot, popts, &mut st.tuner, max_scale);
+            let timed = matches!(mode, SyncMode::BarrierStart | SyncMode::BarrierClock);
             loop {
                 epoch += 1;
                 // The untimed modes read the counter only for the time budget.
@@ -545,11 +597,11 @@ pub fn run(
                         unsafe { body(&frame, out.add(i * nk)) };
                     };
                     let step = Step {
-                        mode: sync,
+                        mode,
                         agreed: &agreed,
                         hs,
                         lockstep,
-                        every: opts.every.max(1),
+                        every: every.max(1),
                         progress: progress.map(|p| (p, &mut st.skew)),
                     };
                     let gave_up = in_step(
@@ -624,6 +676,17 @@ pub fn run(
         let ran = done_out.load(Ordering::Relaxed);
         g0 += batches_out.load(Ordering::Relaxed);
         done += ran;
+        if pl < trials {
+            trial[pl] = (
+                relaxed_so_far(states) - relaxed_before,
+                platform.now_ns().saturating_sub(started).max(1),
+            );
+            // Relaxed per nanosecond, compared without division; a tie (no relaxed outcome in
+            // either: the test's outcome is forbidden, or rare) keeps the faster `Barrier`.
+            if pl == 1 && trial[1].0 * trial[0].1 > trial[0].0 * trial[1].1 {
+                chosen = (SyncMode::Lockstep, 1);
+            }
+        }
         if ran < share {
             break; // time budget spent
         }
@@ -633,7 +696,7 @@ pub fn run(
     let mut stagger = None;
     for (slot, cell) in states.0.into_iter().enumerate() {
         let st = cell.into_inner();
-        if slot == 0 && sync == SyncMode::Lockstep && opts.stagger.is_none() {
+        if slot == 0 && used_lockstep && opts.stagger.is_none() {
             stagger = Some(engine::learn(&st.tuner));
         }
         for (key, c, _) in st.hist.entries {
@@ -647,6 +710,7 @@ pub fn run(
         hist,
         skew: opts.skew.then_some(skew),
         stagger,
+        trials: (trials > 0).then_some((trial, chosen.0)),
     })
 }
 
