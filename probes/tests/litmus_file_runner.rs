@@ -325,8 +325,8 @@ fn sb_outcomes_are_the_tests_own() {
     }
     let (t, p) = sb();
     // `RunOpts::adaptive` (the hosted default): the trials count towards the instances run.
-    // (At least 16 × 2048 instances: fewer run no trials.)
-    let mut o = opts(SyncMode::Barrier, iterations(200_000).max(40_000));
+    // (At least 32 × 2048 instances: fewer run no trials.)
+    let mut o = opts(SyncMode::Barrier, iterations(200_000).max(70_000));
     o.adaptive = true;
     let out = run_with(&t, &p, o);
     let ([(_, barrier_ns), (_, lockstep_ns)], mode) = out.trials.expect("trials ran");

@@ -238,10 +238,10 @@ pub struct RunOpts {
     pub stagger: Option<u64>,
     /// [`SyncMode::Lockstep`]: instances between two meeting points.
     pub every: usize,
-    /// OS-hosted, tests from `.litmus` files ([`super::file::run`]): before the run proper, a
-    /// short trial of `Barrier` and one of `Lockstep` meeting before every instance (litmus7's
-    /// `userfence` alignment), then the rest in the one that counted more relaxed outcomes per
-    /// second. A test with a slow and a fast thread (SB+mfence+po) drifts apart with the batch
+    /// OS-hosted, tests from `.litmus` files ([`super::file::run`]): before the run proper,
+    /// short trials of `Barrier` and of `Lockstep` meeting before every instance (litmus7's
+    /// `userfence` alignment), two of each, then the rest in the one that counted more relaxed
+    /// outcomes per second. A test with a slow and a fast thread (SB+mfence+po) drifts apart with the batch
     /// barrier alone; a symmetric one (SB) runs about 10× slower with the meetings (measured,
     /// issue 14, `docs/probes.md`). The built-in engine ignores it.
     pub adaptive: bool,

@@ -86,8 +86,10 @@ struct Cells<T>(Vec<UnsafeCell<T>>);
 // release/acquire pairs order a writer's accesses before a reader's (module documentation).
 unsafe impl<T: Send> Sync for Cells<T> {}
 
-/// `RunOpts::adaptive`: each trial runs this fraction of the instances…
-const TRIAL_SHARE: u64 = 16;
+/// `RunOpts::adaptive`: trials before the run proper (`Barrier`, `Lockstep`, `Barrier`,
+/// `Lockstep`), each running this fraction of the instances…
+const TRIALS: usize = 4;
+const TRIAL_SHARE: u64 = 32;
 /// … if that is at least this many (the stagger tuner's sweep is 24 batches of 64).
 const TRIAL_MIN: u64 = 2048;
 
@@ -309,13 +311,13 @@ pub fn run(
         return Err(format!("arena of {} bytes too small", arena.len));
     }
     let t0 = platform.now_ns();
-    // `RunOpts::adaptive`: a trial of `Barrier` and one of `Lockstep` before the run proper,
-    // each a sixteenth of the instances (when that is enough for the stagger tuner's sweep).
+    // `RunOpts::adaptive`: trials of `Barrier` and of `Lockstep`, alternating, before the run
+    // proper, each a 32nd of the instances (when that is enough for the stagger tuner's sweep).
     let trials = if opts.adaptive
         && opts.sync == SyncMode::Barrier
         && opts.iterations / TRIAL_SHARE >= TRIAL_MIN
     {
-        2
+        TRIALS
     } else {
         0
     };
@@ -424,7 +426,7 @@ pub fn run(
             break;
         }
         let (share, (mode, every)) = if pl < trials {
-            let mode = [(SyncMode::Barrier, opts.every), (SyncMode::Lockstep, 1)][pl];
+            let mode = [(SyncMode::Barrier, opts.every), (SyncMode::Lockstep, 1)][pl % 2];
             ((opts.iterations / TRIAL_SHARE).min(left), mode)
         } else {
             (left.div_ceil((placements - pl) as u64), chosen)
@@ -677,13 +679,15 @@ pub fn run(
         g0 += batches_out.load(Ordering::Relaxed);
         done += ran;
         if pl < trials {
-            trial[pl] = (
-                relaxed_so_far(states) - relaxed_before,
-                platform.now_ns().saturating_sub(started).max(1),
-            );
+            trial[pl % 2].0 += relaxed_so_far(states) - relaxed_before;
+            trial[pl % 2].1 += platform.now_ns().saturating_sub(started).max(1);
             // Relaxed per nanosecond, compared without division; a tie (no relaxed outcome in
             // either: the test's outcome is forbidden, or rare) keeps the faster `Barrier`.
-            if pl == 1 && trial[1].0 * trial[0].1 > trial[0].0 * trial[1].1 {
+            // Two trials of each, alternating, so one disturbed by the host (a role
+            // descheduled: the meetings give up) does not decide alone.
+            let per_ns =
+                |(relaxed, _): (u64, u64), other_ns: u64| relaxed as u128 * other_ns as u128;
+            if pl == trials - 1 && per_ns(trial[1], trial[0].1) > per_ns(trial[0], trial[1].1) {
                 chosen = (SyncMode::Lockstep, 1);
             }
         }
