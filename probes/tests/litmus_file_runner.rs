@@ -329,10 +329,10 @@ fn sb_outcomes_are_the_tests_own() {
     let mut o = opts(SyncMode::Barrier, iterations(200_000).max(70_000));
     o.adaptive = true;
     let out = run_with(&t, &p, o);
-    let ([(_, barrier_ns), (_, lockstep_ns)], mode) = out.trials.expect("trials ran");
-    assert!(barrier_ns > 0 && lockstep_ns > 0);
+    let ([(_, barrier_ns), (_, clock_ns)], mode) = out.trials.expect("trials ran");
+    assert!(barrier_ns > 0 && clock_ns > 0);
     assert!(
-        matches!(mode, SyncMode::Barrier | SyncMode::Lockstep),
+        matches!(mode, SyncMode::Barrier | SyncMode::BarrierClock),
         "{mode:?}"
     );
     for mode in MODES {

@@ -239,11 +239,13 @@ pub struct RunOpts {
     /// [`SyncMode::Lockstep`]: instances between two meeting points.
     pub every: usize,
     /// OS-hosted, tests from `.litmus` files ([`super::file::run`]): before the run proper,
-    /// short trials of `Barrier` and of `Lockstep` meeting before every instance (litmus7's
-    /// `userfence` alignment), two of each, then the rest in the one that counted more relaxed
-    /// outcomes per second. A test with a slow and a fast thread (SB+mfence+po) drifts apart with the batch
-    /// barrier alone; a symmetric one (SB) runs about 10× slower with the meetings (measured,
-    /// issue 14, `docs/probes.md`). The built-in engine ignores it.
+    /// short trials of `Barrier` and of `BarrierClock` (every instance in a time slot of its
+    /// own, litmus7's timebase idea), two of each, alternating, then the rest in the one that
+    /// counted more relaxed outcomes per second. With the batch barrier alone a test with a slow
+    /// and a fast thread (SB+mfence+po) drifts apart (0.01 % relaxed); the time slots keep its
+    /// threads together (5 %) at about a third of the rate; a test whose relaxed outcome is
+    /// forbidden keeps the faster `Barrier` (measured, issue 14, `docs/probes.md`). The
+    /// built-in engine ignores it.
     pub adaptive: bool,
 }
 

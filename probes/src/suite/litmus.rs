@@ -146,8 +146,8 @@ pub fn debug_lines(platform: &dyn Platform, name: &str, attr: &str, out: &frun::
     }
     if let Some(([(rb, nb), (rl, nl)], mode)) = out.trials {
         platform.progress(&alloc::format!(
-            "litmus-debug=skew {name} {attr}: trials: Barrier {rb} relaxed in {} us, Lockstep \
-             (every instance) {rl} relaxed in {} us; the rest ran in {mode:?}",
+            "litmus-debug=skew {name} {attr}: trials: Barrier {rb} relaxed in {} us, \
+             BarrierClock {rl} relaxed in {} us; the rest ran in {mode:?}",
             nb / 1000,
             nl / 1000
         ));

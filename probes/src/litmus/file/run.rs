@@ -86,11 +86,11 @@ struct Cells<T>(Vec<UnsafeCell<T>>);
 // release/acquire pairs order a writer's accesses before a reader's (module documentation).
 unsafe impl<T: Send> Sync for Cells<T> {}
 
-/// `RunOpts::adaptive`: trials before the run proper (`Barrier`, `Lockstep`, `Barrier`,
-/// `Lockstep`), each running this fraction of the instances…
+/// `RunOpts::adaptive`: trials before the run proper (`Barrier`, `BarrierClock`, `Barrier`,
+/// `BarrierClock`), each running this fraction of the instances…
 const TRIALS: usize = 4;
 const TRIAL_SHARE: u64 = 32;
-/// … if that is at least this many (the stagger tuner's sweep is 24 batches of 64).
+/// … if that is at least this many (32 batches of 64).
 const TRIAL_MIN: u64 = 2048;
 
 /// Relaxed outcomes the slots have counted so far (call only while no slot runs).
@@ -118,7 +118,7 @@ pub struct FileOutcome {
     /// arm's relaxed fraction per million (as [`engine::Outcome::stagger`]).
     pub stagger: Option<(u64, [u64; ARMS])>,
     /// [`RunOpts::adaptive`]: the trials' relaxed outcomes and nanoseconds (`Barrier`, then
-    /// `Lockstep` meeting every instance) and the mode the rest ran in.
+    /// `BarrierClock`) and the mode the rest ran in.
     pub trials: Option<([(u64, u64); 2], SyncMode)>,
 }
 
@@ -311,10 +311,11 @@ pub fn run(
         return Err(format!("arena of {} bytes too small", arena.len));
     }
     let t0 = platform.now_ns();
-    // `RunOpts::adaptive`: trials of `Barrier` and of `Lockstep`, alternating, before the run
-    // proper, each a 32nd of the instances (when that is enough for the stagger tuner's sweep).
+    // `RunOpts::adaptive`: trials of `Barrier` and of `BarrierClock`, alternating, before the
+    // run proper, each a 32nd of the instances (when that is at least `TRIAL_MIN`).
     let trials = if opts.adaptive
         && opts.sync == SyncMode::Barrier
+        && clock::available()
         && opts.iterations / TRIAL_SHARE >= TRIAL_MIN
     {
         TRIALS
@@ -323,7 +324,7 @@ pub fn run(
     };
     let sync = opts.sync;
     // `Lockstep` grows its batches up to 2^MAX_SCALE times while meetings fail, as the engine.
-    let max_scale = if sync == SyncMode::Lockstep || trials > 0 {
+    let max_scale = if sync == SyncMode::Lockstep {
         MAX_SCALE
     } else {
         0
@@ -426,7 +427,10 @@ pub fn run(
             break;
         }
         let (share, (mode, every)) = if pl < trials {
-            let mode = [(SyncMode::Barrier, opts.every), (SyncMode::Lockstep, 1)][pl % 2];
+            let mode = [
+                (SyncMode::Barrier, opts.every),
+                (SyncMode::BarrierClock, opts.every),
+            ][pl % 2];
             ((opts.iterations / TRIAL_SHARE).min(left), mode)
         } else {
             (left.div_ceil((placements - pl) as u64), chosen)
@@ -684,11 +688,11 @@ pub fn run(
             // Relaxed per nanosecond, compared without division; a tie (no relaxed outcome in
             // either: the test's outcome is forbidden, or rare) keeps the faster `Barrier`.
             // Two trials of each, alternating, so one disturbed by the host (a role
-            // descheduled: the meetings give up) does not decide alone.
+            // descheduled) does not decide alone.
             let per_ns =
                 |(relaxed, _): (u64, u64), other_ns: u64| relaxed as u128 * other_ns as u128;
             if pl == trials - 1 && per_ns(trial[1], trial[0].1) > per_ns(trial[0], trial[1].1) {
-                chosen = (SyncMode::Lockstep, 1);
+                chosen = (SyncMode::BarrierClock, opts.every);
             }
         }
         if ran < share {
