@@ -24,7 +24,7 @@
 
 use atomprobe::export::{check_block, litmus7_log, parse_litmus7, Hashes, NO_HASH};
 use probes::record::{Litmus, Record, RunStatus};
-use probes::report::{parse_report, ReportWriter};
+use probes::report::{parse_report, ParsedReport, ReportWriter};
 
 const X86_64: &str = include_str!("fixtures/litmus7-7.57-x86_64.txt");
 const AARCH64: &str = include_str!("fixtures/litmus7-7.57-aarch64-qemu-user.txt");
@@ -107,8 +107,8 @@ fn catalogue(arch: &str) -> String {
     )
 }
 
-/// atomprobe's export of records made from `fixture`'s blocks, hashes from `hashes`.
-fn export_of(fixture: &str, hashes: &Hashes) -> String {
+/// A report of records made from `fixture`'s litmus7 blocks.
+fn report_of(fixture: &str) -> ParsedReport {
     let blocks = parse_litmus7(fixture).unwrap();
     let mut wr = ReportWriter::new();
     let mut text = String::new();
@@ -117,7 +117,12 @@ fn export_of(fixture: &str, hashes: &Hashes) -> String {
         text.push('\n');
     }
     text.push_str(&wr.end(RunStatus::Complete, 1).to_line());
-    let rep = parse_report(&text);
+    parse_report(&text)
+}
+
+/// atomprobe's export of records made from `fixture`'s blocks, hashes from `hashes`.
+fn export_of(fixture: &str, hashes: &Hashes) -> String {
+    let rep = report_of(fixture);
     assert!(rep.integrity.is_verified());
     let (log, notes) = litmus7_log(&rep, None, "fixture", hashes).unwrap();
     assert!(notes.is_empty(), "{notes:?}");
@@ -212,15 +217,7 @@ fn hashes_come_from_the_files_else_the_catalogue_else_nohash() {
     let h = Hashes::from_inputs(&[dir.join("SB.litmus").display().to_string()]).unwrap();
     let log = export_of(X86_64, &Hashes::nohash());
     assert_eq!(log.matches(&format!("Hash={NO_HASH}")).count(), 3);
-    let blocks = parse_litmus7(X86_64).unwrap();
-    let mut wr = ReportWriter::new();
-    let mut text = String::new();
-    for b in &blocks {
-        text.push_str(&wr.encode(&Record::Litmus(record_of(b))));
-        text.push('\n');
-    }
-    text.push_str(&wr.end(RunStatus::Complete, 1).to_line());
-    let rep = parse_report(&text);
+    let rep = report_of(X86_64);
     let (log, notes) = litmus7_log(&rep, None, "r", &h).unwrap();
     let got: Vec<_> = parse_litmus7(&log)
         .unwrap()

@@ -517,15 +517,21 @@ pub fn check_litmus_verdicts(recs: &[&Litmus]) {
 /// A whole `atomprobe litmus` run: no file refused, the run finished with a verified report, and
 /// its `litmus` records pass [`check_litmus_verdicts`]; returns those records.
 pub fn check_litmus_run(run: &atomprobe::litmus_cmd::LitmusRun) -> Vec<&Litmus> {
+    let recs = verified_litmus_records(run);
+    check_litmus_verdicts(&recs);
+    recs
+}
+
+/// A whole `atomprobe litmus` run with no file refused that finished with a verified report;
+/// returns its `litmus` records (unchecked: [`check_litmus_run`] checks them all).
+pub fn verified_litmus_records(run: &atomprobe::litmus_cmd::LitmusRun) -> Vec<&Litmus> {
     assert!(run.refused.is_empty(), "{:?}", run.refused);
     assert!(
         run.finished && run.report.integrity.is_verified(),
         "{:?}",
         run.report.integrity
     );
-    let recs = litmus_records(&run.report.records);
-    check_litmus_verdicts(&recs);
-    recs
+    litmus_records(&run.report.records)
 }
 
 /// The distinct test names of `recs`.
