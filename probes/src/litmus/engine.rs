@@ -1,4 +1,4 @@
-//! The litmus runner, designed for rate (issue 4 item 4).
+//! The machinery of the litmus runner ([`super::file::run`]), designed for rate (issue 4 item 4).
 //!
 //! # Shape of a run
 //! A run is split over a few *placements* ([`RunOpts::placements`]), one `Platform::run_on` call
@@ -9,7 +9,7 @@
 //!
 //! 1. a batch barrier (below), once per batch;
 //! 2. batch `g` runs up to [`RunOpts::batch`] instances, each with its own locations in one half
-//!    of the arena (`g mod 2`), laid out by [`Layout`] kind `g mod 3` at offset variant `g / 3`;
+//!    of the arena (`g mod 2`), laid out by [`LayoutKind`] `g mod 3` at offset variant `g / 3`;
 //!    slot `s` plays role `(s + g) mod threads`, so the thread-to-core mapping rotates from batch
 //!    to batch (and the set of cores from placement to placement);
 //! 3. the roles run the batch's instances back to back ([`SyncMode::Barrier`]), from a common
@@ -17,8 +17,8 @@
 //!    ([`SyncMode::BarrierClock`]), each after a one-way per-instance handshake
 //!    ([`SyncMode::Handshake`], litmus7's userfence) or meeting every few instances
 //!    ([`SyncMode::Lockstep`], the bare-metal default). One implementation of these modes
-//!    ([`in_step`], with [`Barrier`], [`Agreement`], [`Meetings`] and [`Bounds`]) serves both the
-//!    built-in tests and the tests from `.litmus` files ([`super::file::run`]);
+//!    ([`in_step`], with [`Barrier`], [`Agreement`], [`Meetings`] and [`Bounds`]) serves the
+//!    runner ([`super::file::run`]);
 //! 4. after running batch `g`, every slot classifies its share of batch `g − 1` (registers from
 //!    the per-role result arrays, final values from the other arena half) into its own
 //!    histogram. Batch `g + 1` reuses that half only after the next barrier, which every slot
@@ -64,25 +64,9 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cell::UnsafeCell;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-use super::{
-    classify, litmus_value, value, HarnessError, Locs, Obs, Test, GEN_STEP, MAX_REGS, MAX_VARS,
-};
-use crate::platform::{Arena, Platform, Privilege};
-use crate::record::{HistogramEntry, Litmus, ModelVerdict, Verdict};
-
-/// Cache line size assumed by the layouts (the probes' `RuleEnv::line`; 64 on every target here).
-const LINE: usize = 64;
-
-/// Where instance `k`'s variable `v` lives: `base + off[v] + k * stride`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Layout {
-    pub kind: LayoutKind,
-    pub off: [usize; MAX_VARS],
-    pub stride: usize,
-}
+use crate::platform::{Platform, Privilege};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayoutKind {
@@ -108,84 +92,6 @@ impl LayoutKind {
             LayoutKind::LinePerVar => "line-per-var",
         }
     }
-
-    /// Bytes one instance of `nvars` variables needs (arrays rounded to lines for `Packed`).
-    fn bytes_per_instance(self, nvars: usize) -> usize {
-        match self {
-            LayoutKind::Packed => 4 * nvars,
-            LayoutKind::SameLine => LINE,
-            LayoutKind::LinePerVar => LINE * nvars,
-        }
-    }
-}
-
-impl Layout {
-    /// The layout of `kind` for `k` instances of `nvars` variables; `variant` picks the offset
-    /// inside the line (any value; it is reduced to the choices the kind has).
-    pub fn new(kind: LayoutKind, nvars: usize, k: usize, variant: usize) -> Layout {
-        let mut off = [0usize; MAX_VARS];
-        match kind {
-            LayoutKind::Packed => {
-                // Arrays start at a line plus 0, 4, …, 60 bytes; each array rounded up to lines
-                // plus one spare line, so the offset never makes two arrays overlap.
-                let o = 4 * (variant % (LINE / 4));
-                let array = (4 * k).div_ceil(LINE) * LINE + LINE;
-                for (v, slot) in off.iter_mut().enumerate().take(nvars) {
-                    *slot = v * array + o;
-                }
-                Layout {
-                    kind,
-                    off,
-                    stride: 4,
-                }
-            }
-            LayoutKind::SameLine => {
-                // Variables 4 bytes apart, the group at 0, 4, … within the line.
-                let slots = LINE / 4 - nvars + 1;
-                let o = 4 * (variant % slots);
-                for (v, slot) in off.iter_mut().enumerate().take(nvars) {
-                    *slot = o + 4 * v;
-                }
-                Layout {
-                    kind,
-                    off,
-                    stride: LINE,
-                }
-            }
-            LayoutKind::LinePerVar => {
-                let o = 4 * (variant % (LINE / 4));
-                for (v, slot) in off.iter_mut().enumerate().take(nvars) {
-                    *slot = v * LINE + o;
-                }
-                Layout {
-                    kind,
-                    off,
-                    stride: LINE * nvars,
-                }
-            }
-        }
-    }
-
-    /// Bytes from the base the layout touches for `k` instances of `nvars` variables.
-    pub fn span(&self, nvars: usize, k: usize) -> usize {
-        (0..nvars)
-            .map(|v| self.off[v] + (k - 1) * self.stride + 4)
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Byte offset of instance `i`'s variable `v`.
-    #[inline(always)]
-    pub fn at(&self, v: usize, i: usize) -> usize {
-        self.off[v] + i * self.stride
-    }
-}
-
-/// Largest instance count of `kind` that fits `len` bytes (at least one line of slack).
-pub fn capacity(kind: LayoutKind, nvars: usize, len: usize) -> usize {
-    let per = kind.bytes_per_instance(nvars);
-    // Packed arrays are rounded up and offset: keep `nvars + 1` lines spare.
-    len.saturating_sub((nvars + 1) * 2 * LINE) / per
 }
 
 /// How the roles keep in step inside a batch.
@@ -244,8 +150,7 @@ pub struct RunOpts {
     /// counted more relaxed outcomes per second. With the batch barrier alone a test with a slow
     /// and a fast thread (SB+mfence+po) drifts apart (0.01 % relaxed); the time slots keep its
     /// threads together (5 %) at about a third of the rate; a test whose relaxed outcome is
-    /// forbidden keeps the faster `Barrier` (measured, issue 14, `docs/probes.md`). The
-    /// built-in engine ignores it.
+    /// forbidden keeps the faster `Barrier` (measured, issue 14, `docs/probes.md`).
     pub adaptive: bool,
 }
 
@@ -473,7 +378,7 @@ pub(crate) const ARMS: usize = STAGGERS.len();
 
 /// The arm a run starts from and falls back to while it has counted no relaxed outcome: the
 /// best of the last run that counted some (index + 1; 0: none yet, use [`DEFAULT_ARM`]). Written
-/// only by the core that called [`run`], after `run_on` returned; a plain store (no RMW).
+/// only by the core that called the runner, after `run_on` returned; a plain store (no RMW).
 static LEARNED_ARM: AtomicU64 = AtomicU64::new(0);
 const DEFAULT_ARM: usize = 4;
 
@@ -869,207 +774,6 @@ pub mod clock {
     }
 }
 
-/// Counts per outcome, indexed by the packed outcome (2 bits per column).
-pub struct Histogram {
-    cols: usize,
-    counts: Vec<u64>,
-}
-
-impl Histogram {
-    pub fn new(cols: usize) -> Histogram {
-        Histogram {
-            cols,
-            counts: vec![0; 1 << (2 * cols.min(8))],
-        }
-    }
-
-    pub fn add(&mut self, values: &[u32]) {
-        let mut key = 0usize;
-        for (i, &v) in values.iter().enumerate() {
-            key |= (v as usize & 3) << (2 * i);
-        }
-        self.counts[key] += 1;
-    }
-
-    /// Add every count of `other` (same columns).
-    pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-    }
-
-    /// (values, count) of every outcome seen, in increasing order of the values (column 0
-    /// most significant), as litmus7 lists them.
-    pub fn entries(&self) -> Vec<(Vec<u32>, u64)> {
-        let mut out: Vec<(Vec<u32>, u64)> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(key, &c)| {
-                let vals = (0..self.cols).map(|i| ((key >> (2 * i)) & 3) as u32);
-                (vals.collect(), c)
-            })
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// Instances whose outcome satisfies `test`'s `exists` clause.
-    pub fn observed(&self, test: &Test) -> u64 {
-        self.entries()
-            .iter()
-            .filter(|(v, _)| test.satisfies(v))
-            .map(|(_, c)| c)
-            .sum()
-    }
-}
-
-/// A value no correct harness can produce, found while classifying (no allocation: it may be
-/// found on any core, inside `run_on`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BadValue {
-    pub instance: usize,
-    pub column: usize,
-    pub var: usize,
-    pub raw: u32,
-    pub gen: u32,
-}
-
-impl BadValue {
-    fn error(&self, test: &Test) -> HarnessError {
-        let why = classify(self.raw, self.gen, self.var)
-            .err()
-            .map_or_else(|| "unexpected".into(), |e| e.0);
-        HarnessError(format!(
-            "{}: instance {} column {}: {why}",
-            test.name,
-            self.instance,
-            test.column(self.column)
-        ))
-    }
-}
-
-/// Classify instances `range` of one batch of generation `gen` into `hist`: `regs[t]` holds
-/// thread `t`'s registers (`test.regs[t]` per instance, in order), `finals(var, i)` reads
-/// instance `i`'s final value of `var`. Stops at the first value no correct harness can produce.
-/// Returns how many of the instances satisfy the test's `exists` clause.
-#[inline]
-pub fn tally_range(
-    test: &Test,
-    gen: u32,
-    range: core::ops::Range<usize>,
-    regs: &[&[u32]],
-    finals: &dyn Fn(usize, usize) -> u32,
-    hist: &mut Histogram,
-) -> Result<u64, BadValue> {
-    let mut relaxed = 0u64;
-    let mut values = [0u32; 8];
-    let values = &mut values[..test.obs.len()];
-    for i in range {
-        for (c, obs) in test.obs.iter().enumerate() {
-            let (raw, var) = match *obs {
-                Obs::Reg {
-                    thread, slot, var, ..
-                } => (regs[thread][i * test.regs[thread] + slot], var),
-                Obs::Loc { var } => (finals(var, i), var),
-            };
-            values[c] = litmus_value(raw, gen, var).ok_or(BadValue {
-                instance: i,
-                column: c,
-                var,
-                raw,
-                gen,
-            })?;
-        }
-        hist.add(values);
-        relaxed += u64::from(test.satisfies(values));
-    }
-    Ok(relaxed)
-}
-
-/// [`tally_range`] over instances `0..k`, with the error spelled out.
-pub fn tally(
-    test: &Test,
-    gen: u32,
-    k: usize,
-    regs: &[&[u32]],
-    finals: &dyn Fn(usize, usize) -> u32,
-    hist: &mut Histogram,
-) -> Result<(), HarnessError> {
-    tally_range(test, gen, 0..k, regs, finals, hist)
-        .map(|_| ())
-        .map_err(|b| b.error(test))
-}
-
-/// What a run measured, before it becomes a record.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub iterations: u64,
-    /// (outcome values per column, count), sorted.
-    pub histogram: Vec<(Vec<u32>, u64)>,
-    pub observed: u64,
-    pub elapsed_ns: u64,
-    /// `RunOpts::skew`: how far apart the roles ran.
-    pub skew: Option<Skew>,
-    /// [`SyncMode::Lockstep`] with a tuned stagger: the best stagger at the end, and the relaxed
-    /// fraction (per million) each arm of [`STAGGERS`] scored.
-    pub stagger: Option<(u64, [u64; ARMS])>,
-}
-
-impl Outcome {
-    pub fn iter_per_s(&self) -> u64 {
-        per_s(self.iterations, self.elapsed_ns)
-    }
-
-    pub fn relaxed_per_s(&self) -> u64 {
-        per_s(self.observed, self.elapsed_ns)
-    }
-}
-
-fn per_s(n: u64, ns: u64) -> u64 {
-    ((n as u128 * 1_000_000_000) / u128::from(ns.max(1))) as u64
-}
-
-/// Why a run did not produce an outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunFailure {
-    /// A value no correct harness can produce (see [`classify`]).
-    Harness(HarnessError),
-    /// The platform could not run the threads.
-    Platform(String),
-    /// Too few CPUs, arena too small, …
-    Setup(String),
-}
-
-/// A batch: instances `0..k` of generation `gen`, laid out by `layout` from `base`.
-#[derive(Clone, Copy)]
-struct Plan {
-    g: u64,
-    k: usize,
-    gen: u32,
-    layout: Layout,
-    base: usize,
-    parity: usize,
-}
-
-/// What one slot accumulates; only that slot touches it while `run_on` runs.
-struct SlotState {
-    hist: Histogram,
-    /// The first impossible value it classified, with its batch.
-    bad: Option<(u64, BadValue)>,
-    skew: Skew,
-    /// Slot 0's stagger tuner ([`SyncMode::Lockstep`]).
-    tuner: Stagger,
-}
-
-/// Cells written by one slot at a time inside `run_on` (see their uses).
-struct Cells<T>(Vec<UnsafeCell<T>>);
-// SAFETY: each cell has one writer at a time: a slot's own state, or a result array written by
-// the one slot playing that role in a batch and read by the others only after the next batch
-// barrier, whose release/acquire pairs order the writes before the reads.
-unsafe impl<T: Send> Sync for Cells<T> {}
-
 /// Waiting past the time budget by more than this makes a slot give up on a missing core.
 pub(crate) const GIVE_UP_MS: u64 = 10_000;
 
@@ -1115,7 +819,7 @@ impl Bounds {
 /// (slot 0 alone proposes one: tuned by its [`Stagger`], or the fixed [`RunOpts::stagger`]; the
 /// others propose 0 and the barrier agrees on the maximum), the batch scale of
 /// [`SyncMode::Lockstep`] (batches grow `2^scale` times while a role gives up meeting) and the
-/// stop vote. Shared by the built-in runner and the file runner so both agree the same way.
+/// stop vote.
 pub(crate) struct Agreement<'a> {
     sync: SyncMode,
     tuner: Option<&'a mut Stagger>,
@@ -1241,276 +945,6 @@ pub fn placement(cpus: &[usize], threads: usize, p: usize) -> Vec<usize> {
     v
 }
 
-/// Run `test` on `arena` with roles placed over `cpus` (at least one CPU per thread).
-pub fn run(
-    platform: &dyn Platform,
-    test: &Test,
-    arena: &Arena,
-    cpus: &[usize],
-    opts: &RunOpts,
-) -> Result<Outcome, RunFailure> {
-    let threads = test.thread_count();
-    if cpus.len() < threads || threads == 0 {
-        return Err(RunFailure::Setup(format!(
-            "{} needs {threads} cores, {} available",
-            test.name,
-            cpus.len()
-        )));
-    }
-    let nvars = test.vars.len();
-    let t0 = platform.now_ns();
-    // Two halves, alternating between batches (see the module documentation).
-    let half = arena.len / 2 / LINE * LINE;
-    // `Lockstep` grows its batches up to 2^MAX_SCALE times while meetings fail (see `Scale`).
-    let max_scale = if opts.sync == SyncMode::Lockstep {
-        MAX_SCALE
-    } else {
-        0
-    };
-    let mut caps = [0usize; 3];
-    for (cap, kind) in caps.iter_mut().zip(LayoutKind::ALL) {
-        *cap = capacity(kind, nvars, half).min(opts.batch.max(1) << max_scale);
-        let fits = (0..LINE / 4).all(|variant| {
-            *cap > 0 && Layout::new(kind, nvars, *cap, variant).span(nvars, *cap) <= half
-        });
-        if !fits {
-            return Err(RunFailure::Setup(format!(
-                "arena of {} bytes too small for {nvars} variables in layout {}",
-                arena.len,
-                kind.name()
-            )));
-        }
-    }
-    let max_k = caps.iter().copied().max().unwrap_or(0);
-    // Clear the arena, so that values of earlier runs are below this run's first generation.
-    // SAFETY: the arena is `arena.len` writable bytes; nothing else uses it while the suite is
-    // here (probes run one at a time).
-    unsafe { core::ptr::write_bytes(arena.base, 0, arena.len) };
-
-    // Result arrays by (batch parity, role).
-    let results: Cells<Vec<u32>> = Cells(
-        (0..2)
-            .flat_map(|_| test.regs.iter())
-            .map(|&n| UnsafeCell::new(vec![0u32; n * max_k]))
-            .collect(),
-    );
-    let states: Cells<SlotState> = Cells(
-        (0..threads)
-            .map(|_| {
-                UnsafeCell::new(SlotState {
-                    hist: Histogram::new(test.obs.len()),
-                    bad: None,
-                    skew: Skew::default(),
-                    tuner: Stagger::new(),
-                })
-            })
-            .collect(),
-    );
-    let base = arena.base as usize;
-    let Bounds {
-        per_us,
-        soft,
-        hard,
-        timeout_ms,
-    } = Bounds::new(platform, opts);
-    let sync = opts.sync;
-    let hs = Handshake::new(if sync == SyncMode::Handshake {
-        max_k
-    } else {
-        0
-    });
-    let hs = &hs;
-    let lockstep = Lockstep::new(threads);
-    let lockstep = &lockstep;
-    let progress = Progress::new(if opts.skew { threads } else { 0 });
-    let progress = opts.skew.then_some(&progress);
-    let kind_of = |g: u64| match opts.layout {
-        Some(kind) => kind,
-        None => LayoutKind::ALL[(g % 3) as usize],
-    };
-    let placements = opts.placements.max(1);
-    let mut done: u64 = 0;
-    let mut g0: u64 = 0;
-    for p in 0..placements {
-        let left = opts.iterations - done;
-        if left == 0 {
-            break;
-        }
-        let share = left.div_ceil((placements - p) as u64);
-        let cores = placement(cpus, threads, p + opts.rotate);
-        let barrier = Barrier::new(threads);
-        let batches_out = AtomicU64::new(0);
-        let done_out = AtomicU64::new(0);
-        let abandoned = AtomicBool::new(false);
-        let plan_for = |g: u64, left: u64, scale: u64| -> Option<Plan> {
-            if left == 0 {
-                return None;
-            }
-            // `value` adds at most 15 to a generation: keep the largest one below 2^32 − 16.
-            let gen = u32::try_from((g + 2) * u64::from(GEN_STEP)).ok()? - GEN_STEP;
-            let kind = kind_of(g);
-            let ki = LayoutKind::ALL.iter().position(|&l| l == kind).unwrap_or(0);
-            let batch = (opts.batch.max(1) as u64) << scale.min(u64::from(max_scale));
-            let k = (caps[ki] as u64).min(batch).min(left) as usize;
-            let parity = (g % 2) as usize;
-            Some(Plan {
-                g,
-                k,
-                gen,
-                layout: Layout::new(kind, nvars, k, (g / 3) as usize),
-                base: base + parity * half,
-                parity,
-            })
-        };
-        let (results, states, barrier) = (&results, &states, &barrier);
-        let (batches_out, done_out, abandoned) = (&batches_out, &done_out, &abandoned);
-        let body = |slot: usize| {
-            // SAFETY: only this slot touches its state until `run_on` returns.
-            let st = unsafe { &mut *states.0[slot].get() };
-            let mut pace = Pace::new(per_us);
-            let mut prev: Option<Plan> = None;
-            let (mut b, mut local, mut epoch) = (0u64, 0u64, 0u64);
-            let mut stop = false;
-            // Slot 0 tunes the stagger: it proposes one per batch (the others propose 0, and the
-            // barrier agrees on the maximum) and scores it by the relaxed outcomes it counts in
-            // its share of that batch, one batch later.
-            let mut agree = Agreement::new(slot, opts, &mut st.tuner, max_scale);
-            loop {
-                epoch += 1;
-                // The untimed modes read the counter only for the time budget.
-                let untimed = matches!(
-                    sync,
-                    SyncMode::Barrier | SyncMode::Handshake | SyncMode::Lockstep
-                );
-                let now = if untimed && soft == 0 {
-                    0
-                } else {
-                    clock::ticks()
-                };
-                let vote = stop || (soft != 0 && now > soft);
-                let msg = agree.propose(now, &pace, vote);
-                let Some(agreed) = barrier.arrive(slot, epoch, msg, hard) else {
-                    abandoned.store(true, Ordering::Relaxed);
-                    return;
-                };
-                let plan = if Agreement::stop(&agreed) {
-                    None
-                } else {
-                    plan_for(g0 + b, share - local, agree.scale(&agreed))
-                };
-                if let Some(pl) = plan {
-                    let role = (slot + pl.g as usize) % threads;
-                    // SAFETY: this slot alone plays `role` in this batch, and nobody reads this
-                    // parity's arrays until the next barrier (see `Cells`).
-                    let out = unsafe { &mut *results.0[pl.parity * threads + role].get() };
-                    let step = Step {
-                        mode: sync,
-                        agreed: &agreed,
-                        hs,
-                        lockstep,
-                        every: opts.every.max(1),
-                        progress: progress.map(|p| (p, &mut st.skew)),
-                    };
-                    let gave_up = run_batch(test, role, &pl, out, step, &mut pace);
-                    agree.ran(&agreed, gave_up);
-                    if let Some(p) = progress {
-                        p.done(role, pl.g, pl.k);
-                    }
-                    local += pl.k as u64;
-                }
-                if let Some(pp) = prev.take() {
-                    if st.bad.is_none() {
-                        let range = slot * pp.k / threads..(slot + 1) * pp.k / threads;
-                        let regs: [&[u32]; 4] = core::array::from_fn(|r| {
-                            if r < threads {
-                                // SAFETY: batch `pp` is behind the barrier just passed, and
-                                // its parity is written again only after the next one.
-                                unsafe { &*results.0[pp.parity * threads + r].get() }.as_slice()
-                            } else {
-                                &[]
-                            }
-                        });
-                        let finals = |var: usize, i: usize| {
-                            let addr = (pp.base + pp.layout.at(var, i)) as *const u32;
-                            // SAFETY: inside the arena half (span checked), aligned; every
-                            // write of batch `pp` is ordered before this read by the barrier,
-                            // and the half is written again only after the next one.
-                            unsafe { core::ptr::read_volatile(addr) }
-                        };
-                        let n = range.len() as u64;
-                        match tally_range(test, pp.gen, range, &regs, &finals, &mut st.hist) {
-                            Ok(relaxed) => agree.scored(relaxed, n),
-                            Err(e) => {
-                                st.bad = Some((pp.g, e));
-                                stop = true;
-                            }
-                        }
-                    }
-                }
-                match plan {
-                    Some(pl) => {
-                        prev = Some(pl);
-                        agree.next();
-                        b += 1;
-                    }
-                    None => break,
-                }
-            }
-            if slot == 0 {
-                batches_out.store(b, Ordering::Relaxed);
-                done_out.store(local, Ordering::Relaxed);
-            }
-        };
-        platform
-            .run_on(&cores, timeout_ms, &body)
-            .map_err(|e| RunFailure::Platform(format!("{e:?}")))?;
-        if abandoned.load(Ordering::Relaxed) {
-            return Err(RunFailure::Platform(format!(
-                "{}: a core did not reach a batch barrier within {GIVE_UP_MS} ms of the time \
-                 budget",
-                test.name
-            )));
-        }
-        for cell in &states.0 {
-            // SAFETY: `run_on` returned: no slot touches its state any more.
-            if let Some((g, bad)) = unsafe { &*cell.get() }.bad {
-                return Err(RunFailure::Harness(HarnessError(format!(
-                    "batch {g} (layout {}): {}",
-                    kind_of(g).name(),
-                    bad.error(test).0
-                ))));
-            }
-        }
-        let ran = done_out.load(Ordering::Relaxed);
-        g0 += batches_out.load(Ordering::Relaxed);
-        done += ran;
-        if ran < share {
-            break; // time budget spent (or generations exhausted)
-        }
-    }
-    let mut hist = Histogram::new(test.obs.len());
-    let mut skew = Skew::default();
-    let mut stagger = None;
-    for (slot, cell) in states.0.into_iter().enumerate() {
-        let st = cell.into_inner();
-        if slot == 0 && opts.sync == SyncMode::Lockstep && opts.stagger.is_none() {
-            stagger = Some(learn(&st.tuner));
-        }
-        hist.merge(&st.hist);
-        skew.merge(&st.skew);
-    }
-    let histogram = hist.entries();
-    let observed = hist.observed(test);
-    Ok(Outcome {
-        iterations: done,
-        histogram,
-        observed,
-        elapsed_ns: platform.now_ns().saturating_sub(t0),
-        skew: opts.skew.then_some(skew),
-        stagger,
-    })
-}
-
 /// How a batch keeps its roles in step: the mode, what the barrier agreed, the handshake flags.
 pub(crate) struct Step<'a> {
     pub(crate) mode: SyncMode,
@@ -1522,55 +956,9 @@ pub(crate) struct Step<'a> {
     pub(crate) progress: Option<(&'a Progress, &'a mut Skew)>,
 }
 
-/// Run batch `pl` as `role`, its registers into `out`, in step as `sync` says.
-/// Returns whether a role gave up meeting ([`SyncMode::Lockstep`]).
-#[inline(always)]
-fn run_batch(
-    test: &Test,
-    role: usize,
-    pl: &Plan,
-    out: &mut [u32],
-    sync: Step,
-    pace: &mut Pace,
-) -> bool {
-    let f = test.threads[role];
-    let nregs = test.regs[role];
-    let nvars = test.vars.len();
-    let mut w = [[0u32; 3]; MAX_VARS];
-    for (v, row) in w.iter_mut().enumerate() {
-        *row = [0, value(pl.gen, v, 1), value(pl.gen, v, 2)];
-    }
-    let mut l = Locs {
-        p: [core::ptr::null_mut(); MAX_VARS],
-        w,
-    };
-    let mut o = [0u32; MAX_REGS];
-    let run_one = |i: usize| {
-        for v in 0..nvars {
-            l.p[v] = (pl.base + pl.layout.at(v, i)) as *mut u32;
-        }
-        // SAFETY: every address is inside the batch's arena half (span checked when the run
-        // started), 4-byte aligned (layout offsets and strides are multiples of 4, the arena is
-        // page aligned) and shared only by the threads of instance `i`.
-        unsafe { f(&l, &mut o) };
-        out[i * nregs..i * nregs + nregs].copy_from_slice(&o[..nregs]);
-    };
-    in_step(
-        role,
-        test.thread_count(),
-        pl.g,
-        pl.k,
-        pl.gen,
-        sync,
-        pace,
-        run_one,
-    )
-}
-
 /// Run instances `0..k` of batch `g` as `role` (of `threads`), `run_one(i)` running instance
 /// `i`, in step with the other roles as `sync` says; `tag` is the batch's handshake tag (it
-/// must grow from batch to batch). The one implementation of the sync modes inside a batch,
-/// shared by the built-in tests ([`run`]) and the tests from `.litmus` files
+/// must grow from batch to batch). The one implementation of the sync modes inside a batch
 /// ([`super::file::run`]). Returns whether a role gave up meeting ([`SyncMode::Lockstep`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -1745,123 +1133,28 @@ impl<'a> Meetings<'a> {
     }
 }
 
-/// The `litmus` record for an outcome.
-pub fn record(test: &Test, attr: &str, cpus: &[usize], out: &Outcome) -> Litmus {
-    let (model, rule) = model_for(test, attr);
-    let verdict = if model == ModelVerdict::Forbidden && out.observed > 0 {
-        Verdict::Violation
-    } else {
-        Verdict::Ok
-    };
-    Litmus {
-        name: test.name.into(),
-        attr: attr.into(),
-        cpus: cpus.iter().map(|&c| c as u32).collect(),
-        iterations: out.iterations,
-        histogram: out
-            .histogram
-            .iter()
-            .map(|(v, c)| HistogramEntry {
-                outcome: test.outcome(v),
-                count: *c,
-            })
-            .collect(),
-        condition: test.condition(),
-        observed: out.observed,
-        model,
-        verdict,
-        elapsed_ms: out.elapsed_ns / 1_000_000,
-        iter_per_s: out.iter_per_s(),
-        relaxed_per_s: out.relaxed_per_s(),
-        rule,
-        reason: None,
-        map: Default::default(),
-    }
-}
-
-/// The model verdict and its source for `test` on memory `attr`. The x86-TSO verdicts (and the
-/// herd7 `x86tso.cat` ones) describe write-back memory; write-combining memory is weakly ordered
-/// (Intel SDM Vol. 3A 12.3 "Methods of Caching Available": WC writes may be combined and
-/// delayed, reads are speculative), so no outcome is forbidden there and none is judged a
-/// violation.
-pub fn model_for(test: &Test, attr: &str) -> (ModelVerdict, String) {
-    if attr == "wc" && test.model == ModelVerdict::Forbidden {
-        return (
-            ModelVerdict::Allowed,
-            format!(
-                "Intel SDM Vol. 3A 12.3: WC memory is weakly ordered, so x86-TSO's guarantees do \
-                 not apply (forbidden on WB memory: {})",
-                test.source.cite()
-            ),
-        );
-    }
-    (test.model, test.source.cite())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A placement keeps role 0 on the calling core and gives every role its own core; two-thread
+    /// tests visit every other core from placement to placement.
     #[test]
-    fn wc_memory_has_no_forbidden_outcome() {
-        // x86 MP's shape and verdict (the body is never run here).
-        unsafe fn nop(_: &Locs, _: &mut [u32; MAX_REGS]) {}
-        let mp = Test {
-            name: "MP",
-            arch: crate::attr::Arch::X86_64,
-            vars: &["x", "y"],
-            threads: &[nop, nop],
-            regs: &[0, 2],
-            obs: &[],
-            cond: &[],
-            model: ModelVerdict::Forbidden,
-            source: super::super::Source::X86Kinds,
-            needs: super::super::Needs::Nothing,
-        };
-        let t = &mp;
-        let (m, rule) = model_for(t, "wc");
-        assert_eq!(m, ModelVerdict::Allowed);
-        assert!(rule.contains("12.3"));
-        assert_eq!(model_for(t, "wb").0, ModelVerdict::Forbidden);
-        assert_eq!(model_for(t, "uc").0, ModelVerdict::Forbidden);
-    }
-
-    /// Every layout keeps every (instance, variable) at its own aligned address inside the span.
-    #[test]
-    fn layouts_are_disjoint_and_aligned() {
-        for kind in LayoutKind::ALL {
-            for nvars in 1..=MAX_VARS {
-                for k in [1usize, 2, 15, 16, 17, 100] {
-                    for variant in [0usize, 1, 7, 15, 16, 99, usize::MAX] {
-                        let l = Layout::new(kind, nvars, k, variant);
-                        let mut addrs: Vec<usize> = (0..k)
-                            .flat_map(|i| (0..nvars).map(move |v| (i, v)))
-                            .map(|(i, v)| l.at(v, i))
-                            .collect();
-                        assert!(addrs.iter().all(|a| a % 4 == 0));
-                        assert!(addrs.iter().all(|a| a + 4 <= l.span(nvars, k)));
-                        addrs.sort();
-                        assert!(
-                            addrs.windows(2).all(|w| w[1] >= w[0] + 4),
-                            "{kind:?} {nvars} {k} {variant}"
-                        );
-                    }
-                }
+    fn placements_keep_the_caller_and_distinct_cores() {
+        let cpus = [0, 1, 2, 3];
+        for threads in 1..=4 {
+            for p in 0..8 {
+                let v = placement(&cpus, threads, p);
+                assert_eq!(v.len(), threads);
+                assert_eq!(v[0], 0);
+                let mut s = v.clone();
+                s.sort();
+                s.dedup();
+                assert_eq!(s.len(), threads, "{v:?}");
             }
         }
-    }
-
-    #[test]
-    fn capacity_fits() {
-        for kind in LayoutKind::ALL {
-            for nvars in 1..=MAX_VARS {
-                let len = 1 << 16;
-                let k = capacity(kind, nvars, len);
-                assert!(k > 0);
-                let l = Layout::new(kind, nvars, k, usize::MAX);
-                assert!(l.span(nvars, k) + LINE <= len, "{kind:?} {nvars}");
-            }
-        }
+        let seen: Vec<usize> = (0..3).map(|p| placement(&cpus, 2, p)[1]).collect();
+        assert_eq!(seen, vec![1, 2, 3]);
     }
 
     /// A flag releases only its own batch's tag: a tag left by an earlier batch (or none) keeps
@@ -1901,7 +1194,7 @@ mod tests {
             for role in 0..2 {
                 s.spawn(move || {
                     for batch in 1..=5u32 {
-                        let tag = batch * GEN_STEP;
+                        let tag = batch * 16;
                         for i in 0..K {
                             if i % 2 == role {
                                 data[2 * i + role].store(tag + i as u32, Ordering::Relaxed);
@@ -1984,14 +1277,5 @@ mod tests {
             }
         });
         assert_eq!(l.meet(0, (13u64 << 32) | 499, 0), Some(false));
-    }
-
-    #[test]
-    fn histogram_orders_outcomes() {
-        let mut h = Histogram::new(2);
-        h.add(&[1, 0]);
-        h.add(&[0, 1]);
-        h.add(&[1, 0]);
-        assert_eq!(h.entries(), vec![(vec![0, 1], 1), (vec![1, 0], 2)]);
     }
 }

@@ -1,7 +1,7 @@
-//! The runner of generated litmus tests.
+//! The runner of generated litmus tests (every litmus test runs here).
 //!
-//! It runs *instances* in *batches* exactly as [`crate::litmus::engine`] does, with the same
-//! machinery: one `Platform::run_on` call per placement runs many batches; before every batch
+//! It runs *instances* in *batches* with the machinery of [`crate::litmus::engine`]: one
+//! `Platform::run_on` call per placement runs many batches; before every batch
 //! the slots meet at the engine's batch barrier ([`engine::Barrier`]: plain stores, one
 //! store-release and one load-acquire per slot pair, no read-modify-write), which also agrees on
 //! the stop vote, the stagger and the batch scale ([`engine::Agreement`]); slot `s` plays role
@@ -10,8 +10,8 @@
 //! sync modes ([`engine::in_step`]: `Barrier`, `BarrierStart`, `BarrierClock`, `Handshake`, and
 //! on bare metal `Lockstep`, meeting points every few instances with the self-tuning stagger).
 //!
-//! What differs is the values: a generated body stores what its instructions compute, so memory
-//! cannot carry generation tags as the built-in tests' values do. Instead every instance's
+//! Values: a generated body stores what its instructions compute, so memory cannot carry
+//! generation tags (as the hand-written tests' values once did). Instead every instance's
 //! locations hold their initial values when the batch that uses them starts:
 //!
 //! 1. batch `g` uses arena half `g mod 2`; every instance has its own locations there;
@@ -30,7 +30,7 @@
 //!    outside the arena).
 //!
 //! Layouts. A test whose locations all start at 0 (nearly every test) changes layout from
-//! batch to batch as the engine does: kind `g mod 3` of [`LayoutKind::ALL`] (a line per
+//! batch to batch: kind `g mod 3` of [`LayoutKind::ALL`] (a line per
 //! location; one array per location, neighbouring instances sharing lines as in litmus7's
 //! default; an instance's locations side by side in one line), shifted by `g / 3` slots inside
 //! the line. Every location not in use is 0 (zeroed at the start, reset after each use), so any
@@ -54,11 +54,11 @@
 //! calls the body, which loads its operands from the frame, adds the offset to the address
 //! operands and stores the kept registers straight into the role's result array
 //! ([`super::Frame`]; before it, a loop filled every slot and copied the kept ones out: with the
-//! rotating layouts as well, SB on QEMU virt went from 2.4–3.5 M to 3.7–5.1 M it/s); the
-//! classification compares the
-//! outcome against the last one seen before searching the slot's short list of outcomes (the
-//! condition is evaluated once per distinct outcome, not per instance), and a value is looked
-//! up among the instance's location addresses only when it lies between the first and the last.
+//! rotating layouts as well, SB on QEMU virt went from 2.4–3.5 M to 3.7–5.1 M it/s). The
+//! classification resolves each column's source once per batch, finds the outcome in the slot's
+//! list by a hash of its values (the condition is evaluated once per distinct outcome, not per
+//! instance), and looks a value up among the instance's location addresses only when it lies in
+//! the arena: under QEMU TCG it had taken 45 % of SB's run (docs/probes.md, "Classification").
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -115,7 +115,7 @@ pub struct FileOutcome {
     /// `RunOpts::skew`: how far apart the roles ran.
     pub skew: Option<Skew>,
     /// [`SyncMode::Lockstep`] with a tuned stagger: the best stagger at the end and every
-    /// arm's relaxed fraction per million (as [`engine::Outcome::stagger`]).
+    /// arm's relaxed fraction per million ([`engine::STAGGERS`]).
     pub stagger: Option<(u64, [u64; ARMS])>,
     /// [`RunOpts::adaptive`]: the trials' relaxed outcomes and nanoseconds (`Barrier`, then
     /// `BarrierClock`) and the mode the rest ran in.
@@ -154,7 +154,7 @@ impl Layout {
 
     /// Layout `kind` of half `half` with `slot` bytes per location, shifted by `variant` slots
     /// inside the line (reduced to the
-    /// shifts the kind has), as the engine's [`engine::Layout`]: `LinePerVar` a line per
+    /// shifts the kind has): `LinePerVar` a line per
     /// location, `Packed` one array per location (neighbouring instances share lines, as
     /// litmus7's default), `SameLine` an instance's locations side by side in one line (only
     /// where they fit in one).
@@ -349,7 +349,7 @@ pub fn run(
         0
     };
     let sync = opts.sync;
-    // `Lockstep` grows its batches up to 2^MAX_SCALE times while meetings fail, as the engine.
+    // `Lockstep` grows its batches up to 2^MAX_SCALE times while meetings fail.
     let max_scale = if sync == SyncMode::Lockstep {
         MAX_SCALE
     } else {
@@ -358,7 +358,7 @@ pub fn run(
     let most = opts.batch.max(1) << max_scale;
     // Location slots: 8 bytes (the widest access, naturally aligned), or 4 when no instruction
     // accesses more and no location is wider (the packed arrays then hold 16 instances a line,
-    // as the engine's: under QEMU TCG, WRC ran at 0.12 M it/s packed 8 bytes apart, 0.24 M 4
+    // as the hand-written tests' did: under QEMU TCG, WRC ran at 0.12 M it/s packed 8 bytes apart, 0.24 M 4
     // bytes apart; issue 14).
     let slot = if !t.wide && p.locs.iter().all(|l| l.size <= 4) {
         4
@@ -427,7 +427,7 @@ pub fn run(
     let progress = Progress::new(if opts.skew { threads } else { 0 });
     let progress = opts.skew.then_some(&progress);
     // Tests whose locations all start at 0 (nearly every test) change layout from batch to
-    // batch, as the engine does: the whole arena starts at zero and every instance is reset to
+    // batch: the whole arena starts at zero and every instance is reset to
     // zero after its classification, so any layout of a half finds every location at its
     // initial value. (Under QEMU TCG the three kinds give SB very different relaxed shares:
     // measured 17 % a line per location, 5 % packed, 11 % side by side, with a stagger of 16;
@@ -503,9 +503,9 @@ pub fn run(
                 let mut lay = Layout::of(arena, h, kind, (g / 3) as usize, nlocs, slot, most);
                 let k = (lay.cap as u64).min(batch).min(left) as usize;
                 if kind == LayoutKind::Packed {
-                    // Arrays as long as this batch needs (plus the line the shift may use), as
-                    // the engine's: an instance's locations then lie a few lines apart, not
-                    // a whole capacity's arrays apart.
+                    // Arrays as long as this batch needs (plus the line the shift may use): an
+                    // instance's locations then lie a few lines apart, not a whole capacity's
+                    // arrays apart.
                     lay.per_loc = (k * slot).div_ceil(LINE) * LINE + LINE;
                 }
                 return Some(Plan {
