@@ -152,6 +152,14 @@ pub struct RunOpts {
     /// threads together (5 %) at about a third of the rate; a test whose relaxed outcome is
     /// forbidden keeps the faster `Barrier` (measured, issue 14, `docs/probes.md`).
     pub adaptive: bool,
+    /// Before classifying its share of a batch, a slot asks for all of the share's lines at
+    /// once ([`cache::prefetch_read`], [`cache::prefetch_write`]). The roles' result arrays
+    /// and the locations were last written by other cores; read one after another, each line's
+    /// miss waited for the last, because the histogram's branches on the loaded values
+    /// mispredict and stop the loads behind them. OS-hosted only: the arena is Normal
+    /// write-back memory there, and under QEMU TCG a hint costs an instruction and saves
+    /// nothing (measured, issue 14, `docs/probes.md`).
+    pub prefetch: bool,
 }
 
 impl RunOpts {
@@ -169,6 +177,7 @@ impl RunOpts {
             stagger: None,
             every: 4,
             adaptive: false,
+            prefetch: false,
         }
     }
 
@@ -191,6 +200,7 @@ impl RunOpts {
             o.budget_ms = budget_ms(iterations, BARE_FLOOR_PER_S);
         } else {
             o.adaptive = true;
+            o.prefetch = true;
         }
         o
     }
@@ -717,6 +727,54 @@ impl Pace {
     fn slots(&mut self, busy: u64, k: usize) {
         let mean = busy / k.max(1) as u64;
         self.delta = (mean + mean / 8 + 1).clamp(1, self.max_delta);
+    }
+}
+
+/// Cache hints of the classification ([`RunOpts::prefetch`]). Hints only: they never fault and
+/// change no value, so a hint that is ignored (an implementation may) costs nothing but the
+/// instruction.
+pub mod cache {
+    /// Start fetching the cache line of `addr` for reading.
+    #[inline(always)]
+    pub fn prefetch_read(addr: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: PREFETCHT0 is a hint: it does not fault on any address (Intel SDM Vol. 2B,
+        // PREFETCHh) and changes no architectural state.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                addr as *const i8,
+            )
+        };
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: PRFM is a hint: it generates no fault (Arm ARM C6.2, PRFM (immediate)) and
+        // changes no architectural state.
+        unsafe {
+            core::arch::asm!("prfm pldl1keep, [{a}]", a = in(reg) addr, options(nostack, readonly))
+        };
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let _ = addr;
+    }
+
+    /// Start fetching the cache line of `addr` with the intent to write it (one ownership
+    /// transfer, not a shared copy then an upgrade when the reset writes it).
+    #[inline(always)]
+    pub fn prefetch_write(addr: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: PREFETCHW is a hint that does not fault (Intel SDM Vol. 2B, PREFETCHW; AMD APM
+        // Vol. 3); on processors without it the opcode (0F 0D) executes as a NOP.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(
+                addr as *const i8,
+            )
+        };
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: PRFM is a hint: it generates no fault (Arm ARM C6.2, PRFM (immediate)) and
+        // changes no architectural state.
+        unsafe {
+            core::arch::asm!("prfm pstl1keep, [{a}]", a = in(reg) addr, options(nostack, readonly))
+        };
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let _ = addr;
     }
 }
 

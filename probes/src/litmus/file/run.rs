@@ -70,8 +70,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::{Col, FileTest, Frame, InitVal, Prepared, ADDR, MAX_COLS, MAX_IO};
 use crate::litmus::engine::{
-    self, clock, in_step, placement, Agreement, Barrier, Bounds, Handshake, LayoutKind, Lockstep,
-    Pace, Progress, RunOpts, Skew, Stagger, Step, SyncMode, ARMS, GIVE_UP_MS, MAX_SCALE,
+    self, cache, clock, in_step, placement, Agreement, Barrier, Bounds, Handshake, LayoutKind,
+    Lockstep, Pace, Progress, RunOpts, Skew, Stagger, Step, SyncMode, ARMS, GIVE_UP_MS, MAX_SCALE,
 };
 use crate::litmus::parse::Quant;
 use crate::platform::{Arena, Platform};
@@ -101,8 +101,8 @@ fn relaxed_so_far(states: &Cells<SlotState>) -> u64 {
         // SAFETY: `run_on` has returned (or not started): no slot touches its state.
         .map(|c| unsafe { &*c.get() })
         .flat_map(|st| st.hist.entries.iter())
-        .filter(|e| e.2)
-        .map(|e| e.1)
+        .filter(|e| e.relaxed)
+        .map(|e| e.count)
         .sum()
 }
 
@@ -230,26 +230,112 @@ enum Src {
     Loc { loc: usize, size: usize },
 }
 
-/// Where a column's values are in one batch: a role's saved value for instance 0 and the values
-/// saved per instance (the stride), or location `loc` of `size` bytes.
+/// Where a column's values are in one batch: the address of instance 0's value, the bytes from
+/// one instance's value to the next, and the value's size. A saved register is a `u64` of its
+/// role's result array (the stride: the values saved per instance), a final value the location's
+/// slot (the stride: the layout's bytes per instance): one form, so reading a column is one
+/// multiply-add and one load, with no branch on where it comes from.
 #[derive(Clone, Copy)]
-enum ColAt {
-    Reg(*const u64, usize),
-    Loc(usize, usize),
+struct ColAt {
+    at: usize,
+    stride: usize,
+    size: usize,
+}
+
+impl ColAt {
+    /// Column value of instance `i` of the batch, zero-extended.
+    ///
+    /// # Safety
+    /// Instance `i` is one of the batch's, whose values the barrier ordered before this read.
+    #[inline(always)]
+    unsafe fn read(&self, i: usize) -> u64 {
+        // SAFETY: by the caller, `at + i · stride` is instance `i`'s value: in its role's result
+        // array, or its location's slot inside the arena.
+        unsafe { read_loc(self.at + i * self.stride, self.size) as u64 }
+    }
+}
+
+/// Ask for every line the classification of instances `lo..hi` of a batch (the half's
+/// `first + lo..first + hi` in layout `lay`) reads (the columns, `at`) or resets (its `nlocs`
+/// locations), all at once ([`RunOpts::prefetch`]).
+#[inline(always)]
+fn prefetch_share(lay: &Layout, first: usize, lo: usize, hi: usize, nlocs: usize, at: &[ColAt]) {
+    if lo >= hi {
+        return;
+    }
+    for c in at {
+        let (from, to) = (c.at + lo * c.stride, c.at + (hi - 1) * c.stride);
+        for a in (from & !(LINE - 1)..=to).step_by(LINE) {
+            cache::prefetch_read(a);
+        }
+    }
+    for v in 0..nlocs {
+        let (mut i, mut last) = (first + lo, usize::MAX);
+        while i < first + hi {
+            let line = lay.at(i, v) & !(LINE - 1);
+            if line != last {
+                cache::prefetch_write(line);
+                last = line;
+            }
+            i += 1;
+        }
+    }
 }
 
 /// One slot's histogram: the outcomes it counted, each with whether it is the relaxed one the
 /// stagger tuner scores (evaluated once, when the outcome is first seen).
 struct Hist {
     n: usize,
-    entries: Vec<([i64; MAX_COLS], u64, bool)>,
+    entries: Vec<Entry>,
     /// Entry index + 1 (0: none) by a hash of the values: a counted outcome is found with one
     /// comparison, whatever the order outcomes come in (SB's four alternate at random).
     index: [u32; HIST_INDEX],
 }
 
+/// An outcome, its count and whether it is relaxed; `key` is its values packed into one word
+/// ([`pack`]), or [`NO_KEY`] where they do not fit.
+struct Entry {
+    vals: [i64; MAX_COLS],
+    count: u64,
+    relaxed: bool,
+    key: u64,
+}
+
 /// Hash buckets of [`Hist::index`].
 const HIST_INDEX: usize = 64;
+/// Bits of one column's value in a packed outcome ([`pack`]).
+const PACK_BITS: u32 = 8;
+/// Values packed are below this.
+const PACK_LIMIT: u64 = 1 << PACK_BITS;
+/// Most columns of a packed outcome: `PACK_COLS · PACK_BITS` bits stay clear of [`NO_KEY`].
+const PACK_COLS: usize = 7;
+/// The key of an outcome whose values do not pack.
+const NO_KEY: u64 = u64::MAX;
+
+/// `vals` packed into one word, `PACK_BITS` a column (column `c` at bit `c · PACK_BITS`), if
+/// there are at most `PACK_COLS` and each is in `0..PACK_LIMIT`; else [`NO_KEY`]. The litmus
+/// tests' values are small, so nearly every instance is counted by one word: hosted, comparing
+/// the values one by one made classifying an instance cost more than running it (issue 14,
+/// `docs/probes.md`).
+fn pack(vals: &[i64]) -> u64 {
+    if vals.len() > PACK_COLS {
+        return NO_KEY;
+    }
+    let mut key = 0u64;
+    for (c, &v) in vals.iter().enumerate() {
+        if !(0..PACK_LIMIT as i64).contains(&v) {
+            return NO_KEY;
+        }
+        key |= (v as u64) << (PACK_BITS * c as u32);
+    }
+    key
+}
+
+/// The bucket of a packed outcome (one multiply: Fibonacci hashing).
+#[inline(always)]
+fn key_bucket(key: u64) -> usize {
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % HIST_INDEX
+}
 
 impl Hist {
     fn new(n: usize) -> Hist {
@@ -260,14 +346,35 @@ impl Hist {
         }
     }
 
+    /// Count the outcome packed as `key` ([`pack`] of its values); returns whether it is
+    /// relaxed. One multiply, one load and one comparison when its bucket holds it.
+    #[inline(always)]
+    fn add_packed(&mut self, key: u64, relaxed: &dyn Fn(&[i64]) -> bool) -> bool {
+        let bucket = key_bucket(key);
+        if let Some(e) = self
+            .entries
+            .get_mut((self.index[bucket] as usize).wrapping_sub(1))
+        {
+            if e.key == key {
+                e.count += 1;
+                return e.relaxed;
+            }
+        }
+        let mut vals = [0i64; MAX_COLS];
+        for (c, v) in vals.iter_mut().enumerate().take(self.n) {
+            *v = ((key >> (PACK_BITS * c as u32)) % PACK_LIMIT) as i64;
+        }
+        self.add_slow(key, bucket, &vals, relaxed)
+    }
+
     /// Count `vals`; returns whether it is relaxed (`relaxed` decides for a new outcome).
     #[inline(always)]
     fn add(&mut self, vals: &[i64; MAX_COLS], relaxed: &dyn Fn(&[i64]) -> bool) -> bool {
         let n = self.n;
-        // Compared value by value: a slice comparison calls `memcmp`, which in the kernel is
-        // `compiler_builtins`' byte loop (SB on virt under QEMU TCG: 1.7 M it/s with it, 3.0 M
-        // without).
-        let same = |a: &[i64; MAX_COLS]| (0..n).all(|c| a[c] == vals[c]);
+        let key = pack(&vals[..n]);
+        if key != NO_KEY {
+            return self.add_packed(key, relaxed);
+        }
         let mut h = 0u64;
         for &v in &vals[..n] {
             h = (h ^ v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -277,19 +384,43 @@ impl Hist {
             .entries
             .get_mut((self.index[bucket] as usize).wrapping_sub(1))
         {
-            if same(&e.0) {
-                e.1 += 1;
-                return e.2;
+            // Compared value by value: a slice comparison calls `memcmp`, which in the kernel
+            // is `compiler_builtins`' byte loop (SB on virt under QEMU TCG: 1.7 M it/s with it,
+            // 3.0 M without).
+            if e.key == NO_KEY && (0..n).all(|c| e.vals[c] == vals[c]) {
+                e.count += 1;
+                return e.relaxed;
             }
         }
-        // Not in its bucket (a new outcome, or another one shares the bucket).
-        if let Some(k) = self.entries.iter().position(|e| same(&e.0)) {
+        self.add_slow(key, bucket, vals, relaxed)
+    }
+
+    /// Count `vals` (packed as `key`, or [`NO_KEY`]) whose hash bucket is `bucket`, looking
+    /// through every entry: a new outcome, or one whose bucket another has taken.
+    fn add_slow(
+        &mut self,
+        key: u64,
+        bucket: usize,
+        vals: &[i64; MAX_COLS],
+        relaxed: &dyn Fn(&[i64]) -> bool,
+    ) -> bool {
+        let n = self.n;
+        // Value by value, as in `add`.
+        let same = |e: &Entry| e.key == key && (0..n).all(|c| e.vals[c] == vals[c]);
+        if let Some(k) = self.entries.iter().position(same) {
             self.index[bucket] = k as u32 + 1;
-            self.entries[k].1 += 1;
-            return self.entries[k].2;
+            self.entries[k].count += 1;
+            return self.entries[k].relaxed;
         }
         let r = relaxed(&vals[..n]);
-        self.entries.push((*vals, 1, r));
+        let mut kept = [0i64; MAX_COLS];
+        kept[..n].copy_from_slice(&vals[..n]);
+        self.entries.push(Entry {
+            vals: kept,
+            count: 1,
+            relaxed: r,
+            key,
+        });
         self.index[bucket] = self.entries.len() as u32;
         r
     }
@@ -437,6 +568,10 @@ pub fn run(
     // Values that may be a location's address (`symbolic`) lie in the arena: anything else is
     // taken as it is, with two comparisons.
     let arena_vals = arena.base as u64..arena.base as u64 + arena.len as u64;
+    // Outcomes of up to `PACK_COLS` columns are counted by one word while their values are
+    // small ([`Hist::add_packed`]); the arena, holding every address a value may be, lies
+    // above the values packed.
+    let packable = ncols <= PACK_COLS && arena_vals.start >= PACK_LIMIT;
     if rotate {
         // SAFETY: the arena is `arena.len` writable bytes, used by nothing else while the
         // suite runs this test.
@@ -661,41 +796,64 @@ pub fn run(
                     // Each column's source in this batch, looked up once: under QEMU TCG
                     // every instruction of this loop costs about as much as one of the
                     // instance's own (classifying took 45 % of SB's time on virt).
-                    let mut at = [ColAt::Reg(core::ptr::null(), 0); MAX_COLS];
+                    let mut at = [ColAt {
+                        at: 0,
+                        stride: 0,
+                        size: 8,
+                    }; MAX_COLS];
                     for (c, src) in srcs.iter().enumerate() {
                         at[c] = match *src {
                             Src::Reg { thread, j, n } => {
                                 // SAFETY: batch `pp`'s results, written before the barrier
                                 // this slot passed; written again only after the next one.
                                 let r = unsafe { &*results.0[pp.half * threads + thread].get() };
-                                ColAt::Reg(r[j..].as_ptr(), n)
+                                ColAt {
+                                    at: r[j..].as_ptr() as usize,
+                                    stride: n * 8,
+                                    size: 8,
+                                }
                             }
-                            Src::Loc { loc, size } => ColAt::Loc(loc, size),
+                            Src::Loc { loc, size } => ColAt {
+                                at: lay.at(pp.first, loc),
+                                stride: lay.per_instance,
+                                size,
+                            },
                         };
                     }
                     let mut vals = [0i64; MAX_COLS];
                     let (lo, hi) = (slot * pp.k / slots, (slot + 1) * pp.k / slots);
+                    if opts.prefetch {
+                        prefetch_share(&lay, pp.first, lo, hi, nlocs, &at[..ncols]);
+                    }
                     let mut relaxed = 0u64;
                     for i in lo..hi {
-                        for (c, val) in vals.iter_mut().enumerate().take(ncols) {
-                            let raw = match at[c] {
-                                // SAFETY: value `j` of instance `i` (< `k` ≤ `max_k`) of a
-                                // role's array of `n · max_k` (`r[j..]` above, `j` < `n`).
-                                ColAt::Reg(r, n) => unsafe { *r.add(i * n) },
-                                // SAFETY: a slot of instance `i` in the arena half of `pp`;
-                                // every write of batch `pp` is ordered before this read by
-                                // the barrier.
-                                ColAt::Loc(loc, size) => unsafe {
-                                    read_loc(lay.at(pp.first + i, loc), size) as u64
-                                },
-                            };
-                            *val = if arena_vals.contains(&raw) {
-                                symbolic(raw, &lay, pp.first + i)
-                            } else {
-                                raw as i64
-                            };
+                        // The outcome packed into one word while every value is below
+                        // `PACK_LIMIT` (then none is an address); else value by value.
+                        let mut key = 0u64;
+                        let mut small = packable;
+                        for (c, col) in at.iter().enumerate().take(ncols) {
+                            // SAFETY: instance `i` (< `k`) of batch `pp`: a value `j` of its
+                            // role's array of `n · max_k` (`j` < `n`), or a slot of the arena
+                            // half of `pp`; the barrier ordered every write of `pp` before.
+                            let raw = unsafe { col.read(i) };
+                            small &= raw < PACK_LIMIT;
+                            key |= raw.wrapping_shl(PACK_BITS * c as u32);
                         }
-                        relaxed += u64::from(st.hist.add(&vals, &relaxed_of));
+                        let r = if small {
+                            st.hist.add_packed(key, &relaxed_of)
+                        } else {
+                            for (c, val) in vals.iter_mut().enumerate().take(ncols) {
+                                // SAFETY: as above.
+                                let raw = unsafe { at[c].read(i) };
+                                *val = if arena_vals.contains(&raw) {
+                                    symbolic(raw, &lay, pp.first + i)
+                                } else {
+                                    raw as i64
+                                };
+                            }
+                            st.hist.add(&vals, &relaxed_of)
+                        };
+                        relaxed += u64::from(r);
                         reset(&lay, pp.first + i);
                     }
                     let n = (hi - lo) as u64;
@@ -751,8 +909,8 @@ pub fn run(
         if slot == 0 && used_lockstep && opts.stagger.is_none() {
             stagger = Some(engine::learn(&st.tuner));
         }
-        for (key, c, _) in st.hist.entries {
-            *hist.entry(key).or_insert(0) += c;
+        for e in st.hist.entries {
+            *hist.entry(e.vals).or_insert(0) += e.count;
         }
         skew.merge(&st.skew);
     }
@@ -849,13 +1007,77 @@ mod tests {
             }
         }
         assert_eq!(hist.entries.len(), 300);
-        for (vals, count, r) in &hist.entries {
+        for e in &hist.entries {
             let key = {
                 let mut k = [0i64; MAX_COLS];
-                k[..3].copy_from_slice(&vals[..3]);
+                k[..3].copy_from_slice(&e.vals[..3]);
                 k
             };
-            assert_eq!(expect[&key], (*count, *r), "outcome {:?}", &vals[..3]);
+            assert_eq!(
+                expect[&key],
+                (e.count, e.relaxed),
+                "outcome {:?}",
+                &e.vals[..3]
+            );
+        }
+    }
+
+    /// Packing: small values of up to `PACK_COLS` columns pack, and unpack to themselves; a
+    /// negative value, one of `PACK_LIMIT` or more, or too many columns do not.
+    #[test]
+    fn outcomes_pack_only_when_every_value_fits() {
+        assert_eq!(pack(&[0, 0]), 0);
+        assert_eq!(pack(&[1, 2, 255]), 1 | 2 << 8 | 255 << 16);
+        assert_eq!(pack(&[1, 256]), NO_KEY);
+        assert_eq!(pack(&[-1, 0]), NO_KEY);
+        assert_eq!(pack(&[ADDR, 0]), NO_KEY);
+        assert_eq!(pack(&[1; PACK_COLS]), 0x01_0101_0101_0101);
+        assert_eq!(pack(&[1; PACK_COLS + 1]), NO_KEY);
+    }
+
+    /// An outcome counted by its packed word (`add_packed`, the classification's fast path)
+    /// and by its values (`add`) is one entry, with one count; outcomes that do not pack are
+    /// counted beside them, and the relaxed flag is decided once per outcome.
+    #[test]
+    fn packed_and_unpacked_counts_meet_in_one_entry() {
+        let mut hist = Hist::new(2);
+        let decided = core::cell::Cell::new(0);
+        let relaxed = |v: &[i64]| {
+            decided.set(decided.get() + 1);
+            v == [0, 0]
+        };
+        let mut expect: BTreeMap<(i64, i64), u64> = BTreeMap::new();
+        let values = [0i64, 1, 2, 255, 256, -1, ADDR + 1];
+        for round in 0..4 {
+            for (a_i, &a) in values.iter().enumerate() {
+                for &b in &values[(a_i + round) % 3..] {
+                    let mut vals = [0i64; MAX_COLS];
+                    vals[..2].copy_from_slice(&[a, b]);
+                    let key = pack(&vals[..2]);
+                    let r = if key != NO_KEY && (a + b + round as i64) % 2 == 0 {
+                        hist.add_packed(key, &relaxed)
+                    } else {
+                        hist.add(&vals, &relaxed)
+                    };
+                    assert_eq!(r, a == 0 && b == 0, "relaxed flag of ({a}, {b})");
+                    *expect.entry((a, b)).or_insert(0) += 1;
+                }
+            }
+        }
+        assert_eq!(hist.entries.len(), expect.len());
+        assert_eq!(
+            decided.get(),
+            expect.len(),
+            "relaxed decided once per outcome"
+        );
+        for e in &hist.entries {
+            assert_eq!(e.key, pack(&e.vals[..2]));
+            assert_eq!(
+                expect[&(e.vals[0], e.vals[1])],
+                e.count,
+                "{:?}",
+                &e.vals[..2]
+            );
         }
     }
 }
