@@ -153,12 +153,12 @@ pub struct RunOpts {
     /// forbidden keeps the faster `Barrier` (measured, issue 14, `docs/probes.md`).
     pub adaptive: bool,
     /// Before classifying its share of a batch, a slot asks for all of the share's lines at
-    /// once ([`cache::prefetch_read`], [`cache::prefetch_write`]). The roles' result arrays
-    /// and the locations were last written by other cores; read one after another, each line's
-    /// miss waited for the last, because the histogram's branches on the loaded values
-    /// mispredict and stop the loads behind them. OS-hosted only: the arena is Normal
-    /// write-back memory there, and under QEMU TCG a hint costs an instruction and saves
-    /// nothing (measured, issue 14, `docs/probes.md`).
+    /// once ([`cache::prefetch`]): the roles' result arrays and the locations were last written
+    /// by the other cores, and reached as the loop came to them their misses added up (hosted,
+    /// the classification of 32 instances took about 15 % fewer ticks with the hints: issue 14,
+    /// `docs/probes.md`). OS-hosted only: the arena is Normal write-back memory there, while on
+    /// bare metal it may be Device or Non-cacheable, and under QEMU TCG there is no cache to
+    /// warm, only a translated instruction to pay.
     pub prefetch: bool,
 }
 
@@ -730,13 +730,14 @@ impl Pace {
     }
 }
 
-/// Cache hints of the classification ([`RunOpts::prefetch`]). Hints only: they never fault and
-/// change no value, so a hint that is ignored (an implementation may) costs nothing but the
-/// instruction.
+/// The cache hint of the classification ([`RunOpts::prefetch`]).
 pub mod cache {
-    /// Start fetching the cache line of `addr` for reading.
+    /// Start fetching the cache line of `addr` (for reading: PREFETCHT0, `PRFM PLDL1KEEP`). A
+    /// hint only: it never faults and changes no value, so an implementation that ignores it
+    /// costs the instruction alone. A write-intent hint (PREFETCHW) for the locations the reset
+    /// writes measured no better (issue 14, `docs/probes.md`).
     #[inline(always)]
-    pub fn prefetch_read(addr: usize) {
+    pub fn prefetch(addr: usize) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: PREFETCHT0 is a hint: it does not fault on any address (Intel SDM Vol. 2B,
         // PREFETCHh) and changes no architectural state.
@@ -750,28 +751,6 @@ pub mod cache {
         // changes no architectural state.
         unsafe {
             core::arch::asm!("prfm pldl1keep, [{a}]", a = in(reg) addr, options(nostack, readonly))
-        };
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        let _ = addr;
-    }
-
-    /// Start fetching the cache line of `addr` with the intent to write it (one ownership
-    /// transfer, not a shared copy then an upgrade when the reset writes it).
-    #[inline(always)]
-    pub fn prefetch_write(addr: usize) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: PREFETCHW is a hint that does not fault (Intel SDM Vol. 2B, PREFETCHW; AMD APM
-        // Vol. 3); on processors without it the opcode (0F 0D) executes as a NOP.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(
-                addr as *const i8,
-            )
-        };
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: PRFM is a hint: it generates no fault (Arm ARM C6.2, PRFM (immediate)) and
-        // changes no architectural state.
-        unsafe {
-            core::arch::asm!("prfm pstl1keep, [{a}]", a = in(reg) addr, options(nostack, readonly))
         };
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = addr;

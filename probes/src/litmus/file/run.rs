@@ -266,7 +266,7 @@ fn prefetch_share(lay: &Layout, first: usize, lo: usize, hi: usize, nlocs: usize
     for c in at {
         let (from, to) = (c.at + lo * c.stride, c.at + (hi - 1) * c.stride);
         for a in (from & !(LINE - 1)..=to).step_by(LINE) {
-            cache::prefetch_read(a);
+            cache::prefetch(a);
         }
     }
     for v in 0..nlocs {
@@ -274,7 +274,7 @@ fn prefetch_share(lay: &Layout, first: usize, lo: usize, hi: usize, nlocs: usize
         while i < first + hi {
             let line = lay.at(i, v) & !(LINE - 1);
             if line != last {
-                cache::prefetch_write(line);
+                cache::prefetch(line);
                 last = line;
             }
             i += 1;
