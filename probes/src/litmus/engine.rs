@@ -13,7 +13,7 @@
 //!    slot `s` plays role `(s + g) mod threads`, so the thread-to-core mapping rotates from batch
 //!    to batch (and the set of cores from placement to placement);
 //! 3. the roles run the batch's instances back to back ([`SyncMode::Barrier`]), from a common
-//!    start time ([`SyncMode::BarrierStart`]), in per-instance time slots
+//!    start time ([`SyncMode::BarrierStart`]), in time slots of [`RunOpts::every`] instances
 //!    ([`SyncMode::BarrierClock`]), each after a one-way per-instance handshake
 //!    ([`SyncMode::Handshake`], litmus7's userfence) or meeting every few instances
 //!    ([`SyncMode::Lockstep`], the bare-metal default). One implementation of these modes
@@ -105,7 +105,12 @@ pub enum SyncMode {
     /// batch, then runs its instances back to back. One counter read or two per batch.
     BarrierStart,
     /// As `BarrierStart`, and every role starts instance `j` at `start + offset + j·Δ`, Δ adapted
-    /// to what an instance costs (litmus7's timebase mode). A counter read per instance.
+    /// to what an instance costs (litmus7's timebase mode). A role whose instances fill most of
+    /// a slot does so only for every [`RunOpts::every`]-th instance `j` and runs the ones between
+    /// back to back, reading the counter once per group; a much faster role keeps a slot per
+    /// instance ([`Pace::group`]). Hosted, against a slot per instance for every role: 1.01–1.18×
+    /// the instances per second and 0.85–1.38× the relaxed outcomes per second (medians of 5
+    /// paired rounds on the 9 tests that run this mode; issue 14, `docs/probes.md`).
     BarrierClock,
     /// The batch barrier, and before every instance a one-way handshake (litmus7's `-barrier
     /// userfence`): the role `i mod threads` releases instance `i` by storing the batch's tag to
@@ -142,10 +147,11 @@ pub struct RunOpts {
     /// [`SyncMode::Lockstep`]: delay-loop iterations a role that came last to a meeting point
     /// waits before it goes on; `None`: tuned during the run ([`Stagger`]).
     pub stagger: Option<u64>,
-    /// [`SyncMode::Lockstep`]: instances between two meeting points.
+    /// [`SyncMode::Lockstep`]: instances between two meeting points; [`SyncMode::BarrierClock`]:
+    /// instances a time slot holds.
     pub every: usize,
     /// OS-hosted, tests from `.litmus` files ([`super::file::run`]): before the run proper,
-    /// short trials of `Barrier` and of `BarrierClock` (every instance in a time slot of its
+    /// short trials of `Barrier` and of `BarrierClock` (instances in time slots of their
     /// own, litmus7's timebase idea), two of each, alternating, then the rest in the one that
     /// counted more relaxed outcomes per second. With the batch barrier alone a test with a slow
     /// and a fast thread (SB+mfence+po) drifts apart (0.01 % relaxed); the time slots keep its
@@ -698,7 +704,13 @@ pub(crate) struct Pace {
     min_lead: u64,
     max: u64,
     max_delta: u64,
+    /// `BarrierClock`: ticks per instance this slot last measured playing role `r` (0: not
+    /// yet), for the roles below [`PACED_ROLES`].
+    role_mean: [u64; PACED_ROLES],
 }
+
+/// Roles whose instance cost a [`Pace`] keeps; a role beyond them gets a slot per instance.
+const PACED_ROLES: usize = 4;
 
 impl Pace {
     pub(crate) fn new(per_us: u64) -> Pace {
@@ -708,6 +720,7 @@ impl Pace {
             min_lead: (per_us / 4).max(2),
             max: (per_us * 200).max(16),
             max_delta: (per_us * 20).max(16),
+            role_mean: [0; PACED_ROLES],
         }
     }
 
@@ -724,9 +737,25 @@ impl Pace {
     /// `BarrierClock`: the instances of the last batch took `busy` ticks inside the bodies
     /// (each instance counted at most 2Δ + 2, so a preempted instance does not widen the slots):
     /// propose 9/8 of the mean, slots just wider than an instance.
-    fn slots(&mut self, busy: u64, k: usize) {
+    fn slots(&mut self, busy: u64, k: usize, role: usize) {
         let mean = busy / k.max(1) as u64;
         self.delta = (mean + mean / 8 + 1).clamp(1, self.max_delta);
+        if let Some(m) = self.role_mean.get_mut(role) {
+            *m = mean;
+        }
+    }
+
+    /// `BarrierClock`: instances per time slot for `role` in a batch of slots `delta` wide:
+    /// `every` while the role's instances (as this slot last measured them) take at least 3/4
+    /// of a slot, else one. A role much faster than the slowest (SB+mfence+po's role without
+    /// the fence) would run ahead of the others inside a group; with a slot per instance it
+    /// waits for each (hosted, groups of 4 for every role cut SB+mfence+po's relaxed outcomes
+    /// per second to a tenth: issue 14, `docs/probes.md`).
+    fn group(&self, role: usize, delta: u64, every: usize) -> usize {
+        match self.role_mean.get(role) {
+            Some(&m) if m != 0 && m * 4 >= delta * 3 => every.max(1),
+            _ => 1,
+        }
     }
 }
 
@@ -1091,21 +1120,35 @@ pub(crate) fn in_step(
             pace.delta = per.clamp(1, pace.max_delta);
         }
         _ => {
+            // A group of `every` instances starts at its first instance's slot, `Δ` a slot per
+            // instance: the counter is read once per group, not per instance (RDTSC takes tens of
+            // cycles, more than a `Barrier` instance's run, about 14 ticks hosted).
             let mut busy = 0u64;
-            let cap = 2 * delta + 2;
+            let every = pace.group(role, delta, sync.every);
+            // Each group counted at most `every · (2Δ + 2)` ticks: a preempted group does not
+            // widen the slots.
+            let cap = (2 * delta + 2) * every as u64;
+            // Instances left in the current group.
+            let mut left = 0usize;
             for i in 0..k {
-                let due = start.wrapping_add(i as u64 * delta);
-                while now < due {
-                    core::hint::spin_loop();
-                    now = clock::ticks();
+                if left == 0 {
+                    let due = start.wrapping_add(i as u64 * delta);
+                    while now < due {
+                        core::hint::spin_loop();
+                        now = clock::ticks();
+                    }
+                    left = every;
                 }
                 note(i);
                 run_one(i);
-                let after = clock::ticks();
-                busy += after.saturating_sub(now).min(cap);
-                now = after;
+                left -= 1;
+                if left == 0 || i + 1 == k {
+                    let after = clock::ticks();
+                    busy += after.saturating_sub(now).min(cap);
+                    now = after;
+                }
             }
-            pace.slots(busy, k);
+            pace.slots(busy, k, role);
         }
     }
     false
@@ -1173,6 +1216,31 @@ impl<'a> Meetings<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `BarrierClock` groups: a role filling at least 3/4 of a slot runs `every` instances a
+    /// slot, a faster role, one not measured yet, or one beyond `PACED_ROLES` one a slot.
+    #[test]
+    fn clock_groups_only_roles_that_fill_their_slots() {
+        let mut pace = Pace::new(2450);
+        assert_eq!(pace.group(0, 100, 4), 1, "not measured yet");
+        pace.slots(64 * 80, 64, 0);
+        pace.slots(64 * 20, 64, 1);
+        assert_eq!(pace.group(0, 100, 4), 4, "80 of 100 ticks");
+        assert_eq!(pace.group(0, 106, 4), 4, "75 % of 106 is 79.5");
+        assert_eq!(pace.group(0, 107, 4), 1, "80 ticks of 107: under 3/4");
+        assert_eq!(
+            pace.group(1, 100, 4),
+            1,
+            "20 of 100 ticks: keeps a slot per instance"
+        );
+        assert_eq!(pace.group(0, 100, 0), 1, "`every` 0 means 1");
+        pace.slots(64 * 80, 64, PACED_ROLES);
+        assert_eq!(
+            pace.group(PACED_ROLES, 100, 4),
+            1,
+            "a role beyond PACED_ROLES"
+        );
+    }
 
     /// A placement keeps role 0 on the calling core and gives every role its own core; two-thread
     /// tests visit every other core from placement to placement.
