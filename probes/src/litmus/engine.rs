@@ -1121,8 +1121,8 @@ pub(crate) fn in_step(
         }
         _ => {
             // A group of `every` instances starts at its first instance's slot, `Δ` a slot per
-            // instance: the counter is read once per group, not per instance (RDTSC takes tens of
-            // cycles, more than a `Barrier` instance's run, about 14 ticks hosted).
+            // instance: the counter is read once per group, not per instance (hosted, an
+            // instance's run takes about 14 TSC ticks, so a read beside each one weighs).
             let mut busy = 0u64;
             let every = pace.group(role, delta, sync.every);
             // Each group counted at most `every · (2Δ + 2)` ticks: a preempted group does not
