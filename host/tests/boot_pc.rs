@@ -26,6 +26,12 @@ fn pc_default_run() {
         b.ring == Some(0),
         &format!("begin.ring = {:?}, want 0", b.ring),
     );
+    // COM1 answered the UART crate's scratch-register test and runs at `capture`'s default rate.
+    let console = b.platform.get("console").cloned().unwrap_or_default();
+    o.check(
+        console == "COM1 (I/O 0x3f8), 115200 8N1",
+        &format!("begin.platform.console = {console}"),
+    );
 
     let faults = o.probes("fault");
     o.check(!faults.is_empty(), "no probe records with family fault");

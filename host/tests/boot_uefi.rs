@@ -50,6 +50,12 @@ fn pc_uefi_default_suite_4_cores() {
     common::check_suite(&o);
     let b = o.begin();
     o.check(b.ring == Some(0), &format!("begin.ring = {:?}", b.ring));
+    // COM1 at `capture`'s default rate; QEMU's q35 tables have no SPCR.
+    let console = b.platform.get("console").cloned().unwrap_or_default();
+    o.check(
+        console.starts_with("COM1 (I/O 0x3f8), 115200 8N1; "),
+        &format!("platform.console = {console}"),
+    );
     // The PAT aliases work on the kernel's own page tables (not the firmware's identity map).
     for attr in ["wb", "uc"] {
         let v = b

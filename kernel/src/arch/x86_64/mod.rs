@@ -8,11 +8,13 @@
 //! - `smp`: APs from the ACPI MADT via INIT-SIPI-SIPI, and the cross-core engine.
 //! - `paging`: PAT and the arena's memory-type aliases, MTRRs.
 //! - `ring3`: `align-check=on`: CR0.AM, and the guarded ops run at CPL 3 with RFLAGS.AC = 1.
+//! - `serial`: 16550 UARTs at I/O ports (COM1, an SPCR console) through `uart_16550`.
 
 mod apic;
 mod cpu;
 mod paging;
 mod ring3;
+pub mod serial;
 mod smp;
 mod time;
 mod trap;

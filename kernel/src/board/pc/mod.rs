@@ -13,7 +13,6 @@ use alloc::format;
 use alloc::string::String;
 
 use probes::record::RunStatus;
-use uart_16550::SerialPort;
 use x86_64::instructions::port::Port;
 
 use crate::{arch, BootInfo};
@@ -30,18 +29,9 @@ const EXIT_ABORTED: u32 = 0x11;
 /// Most heap the boot core takes from the memory map.
 const HEAP_MAX: usize = 64 << 20;
 
-fn com1() -> SerialPort {
-    // SAFETY: 0x3f8 is COM1 on every PC; the port holds no state beyond the device itself, so a
-    // fresh handle per use is fine. Callers serialise through the console lock.
-    unsafe { SerialPort::new(COM1) }
-}
-
 /// Raw bytes to COM1.
 pub fn console_write(bytes: &[u8]) {
-    let mut port = com1();
-    for &b in bytes {
-        port.send_raw(b);
-    }
+    arch::serial::write(COM1, bytes);
 }
 
 /// Leave QEMU through isa-debug-exit; on hardware without it, park the core.
@@ -56,6 +46,14 @@ pub fn exit(status: RunStatus) -> ! {
     arch::halt()
 }
 
+/// The `console` fact: COM1's settings, or why nothing came out of it.
+fn com1_fact(init: Result<(), &str>) -> String {
+    match init {
+        Ok(()) => format!("COM1 (I/O {COM1:#x}), {} 8N1", arch::serial::DEFAULT_BAUD),
+        Err(why) => format!("COM1 (I/O {COM1:#x}) not used: {why}"),
+    }
+}
+
 extern "C" {
     static __image_end: u8;
 }
@@ -64,7 +62,8 @@ extern "C" {
 /// physical address (identity-mapped).
 #[no_mangle]
 extern "C" fn pc_entry64(start_info: u64) -> ! {
-    com1().init();
+    // Nothing can be printed when this fails; the reason becomes the `console` fact below.
+    let com1 = arch::serial::init(COM1, arch::serial::DEFAULT_BAUD);
     // Exceptions are printed from here on, even before the heap exists (issue 11).
     arch::load_early_idt();
     // Everything is copied out of the start info before the heap can overwrite it.
@@ -88,6 +87,7 @@ extern "C" fn pc_entry64(start_info: u64) -> ! {
 
     let mut platform = BTreeMap::new();
     platform.insert(String::from("entry"), String::from("pvh"));
+    platform.insert(String::from("console"), com1_fact(com1));
     platform.insert(String::from("pvh_start_info"), format!("{start_info:#x}"));
     platform.insert(String::from("rsdp"), format!("{:#x}", info.rsdp));
     platform.insert(

@@ -11,7 +11,6 @@ use acpi::AcpiTables;
 
 use handover::Handover;
 use probes::record::RunStatus;
-use uart_16550::SerialPort;
 use x86_64::instructions::port::Port;
 
 use crate::{arch, BootInfo};
@@ -38,30 +37,16 @@ const MAPPED_RAM_END: u64 = 3 << 30;
 /// above is not drawn on.
 const SCREEN_MAPPED_END: u64 = 1 << 32;
 
-fn com1() -> SerialPort {
-    // SAFETY: 0x3f8 is COM1 on PCs; the port holds no state beyond the device itself, so a
-    // fresh handle per use is fine. Callers serialise through the console lock.
-    unsafe { SerialPort::new(COM1) }
-}
-
 /// A second console port, from the ACPI SPCR when it names a 16550 at another I/O port
 /// (0: none). Set once on the boot core before `kmain`.
 static SPCR_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// Raw bytes to COM1 (and to the SPCR's port, when it is another one).
 pub fn console_write(bytes: &[u8]) {
-    let mut port = com1();
-    for &b in bytes {
-        port.send_raw(b);
-    }
+    arch::serial::write(COM1, bytes);
     let spcr = SPCR_PORT.load(Ordering::Relaxed);
     if spcr != 0 {
-        // SAFETY: an I/O port the firmware's SPCR names as the console's 16550; initialised in
-        // `spcr_console`, serialised by the console lock like COM1.
-        let mut port = unsafe { SerialPort::new(spcr) };
-        for &b in bytes {
-            port.send_raw(b);
-        }
+        arch::serial::write(spcr, bytes);
     }
 }
 
@@ -87,16 +72,24 @@ fn spcr_console(rsdp: u64) -> String {
         kind,
         SpcrInterfaceType::Full16550 | SpcrInterfaceType::Full16450
     );
+    // The rate the firmware (or the BMC's serial-over-LAN) uses; ours when it names none.
+    let (baud, baud_from) = match spcr.baud_rate() {
+        Some(b) => (b.get(), "the SPCR's rate"),
+        None => (arch::serial::DEFAULT_BAUD, "the SPCR names no rate"),
+    };
     match (is_16550, addr.address_space) {
-        (true, AddressSpace::SystemIo) if addr.address == u64::from(COM1) => {
-            "SPCR names COM1".into()
-        }
         (true, AddressSpace::SystemIo) if addr.address <= u64::from(u16::MAX) => {
             let port = addr.address as u16;
-            // SAFETY: the SPCR names this I/O port as the console's 16550.
-            unsafe { SerialPort::new(port) }.init();
-            SPCR_PORT.store(port, Ordering::Relaxed);
-            format!("SPCR 16550 at I/O {port:#x}, used as well")
+            match arch::serial::init(port, baud) {
+                Ok(()) if port == COM1 => {
+                    format!("SPCR names COM1, set to {baud} 8N1 ({baud_from})")
+                }
+                Ok(()) => {
+                    SPCR_PORT.store(port, Ordering::Relaxed);
+                    format!("SPCR 16550 at I/O {port:#x}, used as well, {baud} 8N1 ({baud_from})")
+                }
+                Err(why) => format!("SPCR 16550 at I/O {port:#x} not used: {why}"),
+            }
         }
         _ => format!(
             "SPCR {kind:?} at {:?} {:#x}: not used (only 16550 I/O ports are)",
@@ -144,7 +137,8 @@ fn fail(what: &str) -> ! {
 /// (identity-mapped below 4 GiB: the loader allocated it there).
 #[no_mangle]
 extern "C" fn uefi_entry64(handover: u64) -> ! {
-    com1().init();
+    // Nothing can be printed when this fails; the reason becomes the `console` fact below.
+    let com1 = arch::serial::init(COM1, arch::serial::DEFAULT_BAUD);
     // Exceptions are printed from here on, even before the heap exists (issue 11).
     arch::load_early_idt();
     if handover == 0 || handover >= MAPPED_RAM_END {
@@ -173,7 +167,11 @@ extern "C" fn uefi_entry64(handover: u64) -> ! {
         platform.insert(String::from(k), v);
     };
     super::handover_facts(h, handover, &mut fact);
-    fact("console", format!("COM1 (I/O {COM1:#x}); {spcr}"));
+    let com1 = match com1 {
+        Ok(()) => format!("COM1 (I/O {COM1:#x}), {} 8N1", arch::serial::DEFAULT_BAUD),
+        Err(why) => format!("COM1 (I/O {COM1:#x}) not used: {why}"),
+    };
+    fact("console", format!("{com1}; {spcr}"));
     fact("ram_bytes", format!("{}", h.usable_bytes()));
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
     fact("heap", format!("{:#x}+{:#x}", h.heap_base, h.heap_len));
