@@ -123,10 +123,11 @@ pub fn is_aarch64(elf: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object::elf::{ProgramType, PT_PHDR};
 
     /// Build a little-endian ELF64 (aarch64) with the given (type, paddr, file bytes, memsz)
     /// program headers.
-    fn synth_elf(segs: &[(u32, u64, &[u8], u64)], entry: u64) -> Vec<u8> {
+    fn synth_elf(segs: &[(ProgramType, u64, &[u8], u64)], entry: u64) -> Vec<u8> {
         let ehsize = 64usize;
         let phentsize = 56usize;
         let mut data_off = ehsize + phentsize * segs.len();
@@ -135,7 +136,7 @@ mod tests {
         out.extend_from_slice(&[2, 1, 1, 0]); // ELFCLASS64, little endian, version 1, SysV
         out.extend_from_slice(&[0; 8]);
         out.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-        out.extend_from_slice(&EM_AARCH64.to_le_bytes());
+        out.extend_from_slice(&EM_AARCH64.0.to_le_bytes());
         out.extend_from_slice(&1u32.to_le_bytes());
         out.extend_from_slice(&entry.to_le_bytes());
         out.extend_from_slice(&(ehsize as u64).to_le_bytes()); // e_phoff
@@ -149,7 +150,7 @@ mod tests {
         out.extend_from_slice(&0u16.to_le_bytes()); // e_shstrndx
         assert_eq!(out.len(), ehsize);
         for (ty, paddr, bytes, memsz) in segs {
-            out.extend_from_slice(&ty.to_le_bytes());
+            out.extend_from_slice(&ty.0.to_le_bytes());
             out.extend_from_slice(&5u32.to_le_bytes()); // R+X
             out.extend_from_slice(&(data_off as u64).to_le_bytes());
             // Virtual addresses differ from physical ones to prove paddr is used.
@@ -179,7 +180,7 @@ mod tests {
                 (PT_LOAD, 0x4008_1000, &data, 0x2000),
                 (PT_LOAD, 0x4008_0000, &text, text.len() as u64),
                 (PT_LOAD, 0x4000_0000, &[], 0x1000),
-                (6 /* PT_PHDR */, 0x1000, &[9, 9], 2),
+                (PT_PHDR, 0x1000, &[9, 9], 2),
             ],
             0x4008_0000,
         );
