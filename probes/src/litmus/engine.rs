@@ -108,7 +108,9 @@ pub enum SyncMode {
     /// to what an instance costs (litmus7's timebase mode). A role whose instances fill most of
     /// a slot does so only for every [`RunOpts::every`]-th instance `j` and runs the ones between
     /// back to back, reading the counter once per group; a much faster role keeps a slot per
-    /// instance ([`Pace::group`]). Hosted, against a slot per instance for every role: 1.01–1.18×
+    /// instance ([`Pace::group`]). Once every role's instances cost about the same
+    /// ([`Pace::even`]) the batches grow to [`RunOpts::even_batch`] and run back to back from the
+    /// common start, without slots (the counter still measures each group). Hosted, against a slot per instance for every role: 1.01–1.18×
     /// the instances per second and 0.85–1.38× the relaxed outcomes per second (medians of 5
     /// paired rounds on the 9 tests that run this mode; issue 14, `docs/probes.md`).
     BarrierClock,
@@ -132,6 +134,10 @@ pub struct RunOpts {
     pub sync: SyncMode,
     /// Most instances per batch (fewer where a layout of half the arena holds fewer).
     pub batch: usize,
+    /// [`SyncMode::BarrierClock`]: most instances per batch once every role's instances take at
+    /// least 3/4 as long as the slowest role's ([`Pace::even`]); `batch` before that and for
+    /// uneven roles. 0: always `batch`. See [`HOSTED_EVEN_BATCH`].
+    pub even_batch: usize,
     /// `run_on` calls (core sets) the instances are spread over.
     pub placements: usize,
     /// Stop early (at a batch barrier, all roles agreeing) once a run has taken this long; the
@@ -175,6 +181,7 @@ impl RunOpts {
             iterations,
             sync: SyncMode::Barrier,
             batch: HOSTED_BATCH,
+            even_batch: HOSTED_EVEN_BATCH,
             placements: 4,
             budget_ms: budget_ms(iterations, HOSTED_FLOOR_PER_S),
             rotate: 0,
@@ -202,6 +209,7 @@ impl RunOpts {
             o.sync = SyncMode::Lockstep;
             o.every = BARE_EVERY;
             o.batch = BARE_BATCH;
+            o.even_batch = 0;
             o.placements = 1;
             o.budget_ms = budget_ms(iterations, BARE_FLOOR_PER_S);
         } else {
@@ -216,6 +224,17 @@ impl RunOpts {
 /// documentation). Measured on 2 cores, SB with `Barrier`: 1.5 M relaxed/s at 15.8 M it/s with
 /// 64, 0.38 M at 28.7 M with 4096 (`docs/probes.md`, litmus speed).
 pub const HOSTED_BATCH: usize = 64;
+/// [`RunOpts::even_batch`], OS-hosted. Roles of even cost need no time slots to stay together:
+/// from the common start they run a long batch back to back, which spends far less on batch
+/// barriers and start leads, and no ticks waiting for slots. Measured on the 2-core KVM guest
+/// (1 M instances, 5 paired rounds against batches of 64 in slots; issue 14, `docs/probes.md`):
+/// the 8 SB and R tests of the x86-64 catalogue 1.32–1.56× it/s, relaxed/s 0.42–1.42× (every
+/// one still 9× litmus7's or more but SB+po+po-rfi-po); batches of 256, 512 or 2048 were no
+/// better. Roles of uneven cost (SB+mfence+po: the fenced role takes about twice as long) keep
+/// short batches in slots: in long batches, even in slots, the SB+mfence tests lost more than
+/// half their relaxed outcomes (once the slow role falls behind the fast one's slots it catches
+/// up only by the slots' slack of 1/8; a batch barrier ends that).
+pub const HOSTED_EVEN_BATCH: usize = 1024;
 /// Most instances per batch on bare metal. The meeting points keep the roles together inside a
 /// batch, but once a role gives up meeting (its partner was descheduled) the rest of the batch
 /// runs unaligned; small batches bound that loss (measured, SB with `Lockstep`: see
@@ -245,14 +264,19 @@ struct Flag {
 }
 
 /// Words of a barrier message: start time proposal, slot width proposal, and the stop vote (bit
-/// 63) with the stagger proposal ([`SyncMode::Lockstep`], low bits) in one word: the maximum of
-/// that word is a stop if any slot voted for one, else the largest stagger. Three words keep a
-/// flag (epoch and both parities' messages) in one 64-byte line. Measured hosted (SB, 4 M
+/// 63) with the short-batch request (bit 62, [`SHORT`]) and the stagger proposal
+/// ([`SyncMode::Lockstep`], low bits) in one word: the maximum of that word is a stop if any
+/// slot voted for one, a short batch if any slot asked for one, and the largest stagger. Three
+/// words keep a flag (epoch and both parities' messages) in one 64-byte line. Measured hosted (SB, 4 M
 /// instances, 3 rounds against the previous runner): with a fourth word and the skew hook
 /// inside the `Barrier` instance loop the relaxed share fell from 30–34 % to 21–25 %; with both
 /// undone it is 28.6–31 %.
 pub(crate) const MSG: usize = 3;
 pub(crate) const STOP: u64 = 1 << 63;
+/// In the stop word, [`SyncMode::BarrierClock`]: a slot whose roles are not even yet
+/// ([`Pace::even`]) asks for a batch of [`RunOpts::batch`], not [`RunOpts::even_batch`] (the
+/// maximum of the word: any slot's request holds).
+pub(crate) const SHORT: u64 = 1 << 62;
 
 /// The batch barrier of one `run_on` call (see the module documentation).
 pub(crate) struct Barrier {
@@ -745,6 +769,19 @@ impl Pace {
         }
     }
 
+    /// `BarrierClock`: whether this slot has measured each of the first `roles` roles and none
+    /// takes less than 3/4 of the slowest one's ticks per instance (the rule of [`Pace::group`]),
+    /// so long batches keep them together ([`RunOpts::even_batch`]). More roles than
+    /// [`PACED_ROLES`]: never.
+    fn even(&self, roles: usize) -> bool {
+        let Some(means) = self.role_mean.get(..roles) else {
+            return false;
+        };
+        let lo = means.iter().copied().min().unwrap_or(0);
+        let hi = means.iter().copied().max().unwrap_or(0);
+        lo != 0 && lo * 4 >= hi * 3
+    }
+
     /// `BarrierClock`: instances per time slot for `role` in a batch of slots `delta` wide:
     /// `every` while the role's instances (as this slot last measured them) take at least 3/4
     /// of a slot, else one. A role much faster than the slowest (SB+mfence+po's role without
@@ -888,6 +925,10 @@ impl Bounds {
 /// stop vote.
 pub(crate) struct Agreement<'a> {
     sync: SyncMode,
+    /// The test's roles ([`Pace::even`]).
+    roles: usize,
+    /// [`RunOpts::even_batch`] is set: `BarrierClock` batches may be long.
+    may_be_long: bool,
     tuner: Option<&'a mut Stagger>,
     fixed: u64,
     arm: Option<usize>,
@@ -897,10 +938,11 @@ pub(crate) struct Agreement<'a> {
 }
 
 impl<'a> Agreement<'a> {
-    /// Slot `slot`'s side; `tuner` is used by slot 0 of a [`SyncMode::Lockstep`] run without a
-    /// fixed stagger.
+    /// Slot `slot`'s side of a run of `roles` roles; `tuner` is used by slot 0 of a
+    /// [`SyncMode::Lockstep`] run without a fixed stagger.
     pub(crate) fn new(
         slot: usize,
+        roles: usize,
         opts: &RunOpts,
         tuner: &'a mut Stagger,
         max_scale: u32,
@@ -908,6 +950,8 @@ impl<'a> Agreement<'a> {
         let sync = opts.sync;
         Agreement {
             sync,
+            roles,
+            may_be_long: opts.even_batch > 0,
             tuner: (slot == 0 && sync == SyncMode::Lockstep && opts.stagger.is_none())
                 .then_some(tuner),
             fixed: if slot == 0 {
@@ -923,7 +967,8 @@ impl<'a> Agreement<'a> {
     }
 
     /// The message for the next barrier: the start-time proposal (`lead` ticks from `now`), the
-    /// slot width `delta` (or the scale, in `Lockstep`), and the stop vote or stagger.
+    /// slot width `delta` (or the scale, in `Lockstep`), and the stop vote, the short-batch
+    /// request (`BarrierClock` while the roles are not [`Pace::even`]) and the stagger.
     #[inline(always)]
     pub(crate) fn propose(&mut self, now: u64, pace: &Pace, stop: bool) -> [u64; MSG] {
         let stagger = match self.tuner.as_mut() {
@@ -941,7 +986,12 @@ impl<'a> Agreement<'a> {
             } else {
                 pace.delta
             },
-            if stop { STOP } else { stagger.min(STOP - 1) },
+            if stop {
+                STOP
+            } else {
+                let short = self.timed_long() && !pace.even(self.roles);
+                stagger.min(SHORT - 1) | if short { SHORT } else { 0 }
+            },
         ]
     }
 
@@ -949,6 +999,19 @@ impl<'a> Agreement<'a> {
     #[inline(always)]
     pub(crate) fn stop(agreed: &[u64; MSG]) -> bool {
         agreed[2] & STOP != 0
+    }
+
+    /// Whether the barrier agreed on a long batch of [`RunOpts::even_batch`] instances, run back to
+    /// back from the common start (`BarrierClock`, no slot asked for a short one).
+    #[inline(always)]
+    pub(crate) fn long(&self, agreed: &[u64; MSG]) -> bool {
+        self.timed_long() && agreed[2] & SHORT == 0
+    }
+
+    /// Batches may be long: `BarrierClock` with [`RunOpts::even_batch`] set.
+    #[inline(always)]
+    fn timed_long(&self) -> bool {
+        self.sync == SyncMode::BarrierClock && self.may_be_long
     }
 
     /// The agreed batch scale (0 outside `Lockstep`).
@@ -1018,6 +1081,9 @@ pub(crate) struct Step<'a> {
     pub(crate) hs: &'a Handshake,
     pub(crate) lockstep: &'a Lockstep,
     pub(crate) every: usize,
+    /// `BarrierClock`: the barrier agreed on a long batch ([`Agreement::long`]): the roles are
+    /// even, so they run back to back from the common start instead of waiting for slots.
+    pub(crate) long: bool,
     /// `litmus-debug=skew`: the progress words and this slot's measurement.
     pub(crate) progress: Option<(&'a Progress, &'a mut Skew)>,
 }
@@ -1130,10 +1196,12 @@ pub(crate) fn in_step(
             let cap = (2 * delta + 2) * every as u64;
             // Instances left in the current group.
             let mut left = 0usize;
+            // A long batch (even roles) runs back to back: only the measurement stays.
+            let wait = !sync.long;
             for i in 0..k {
                 if left == 0 {
                     let due = start.wrapping_add(i as u64 * delta);
-                    while now < due {
+                    while wait && now < due {
                         core::hint::spin_loop();
                         now = clock::ticks();
                     }
@@ -1181,7 +1249,7 @@ impl<'a> Meetings<'a> {
             lockstep,
             role,
             tag: (g + 1) << 32,
-            stagger: agreed[2] & !STOP,
+            stagger: agreed[2] & !(STOP | SHORT),
             every: every.max(1),
             meeting: true,
         }
@@ -1240,6 +1308,62 @@ mod tests {
             1,
             "a role beyond PACED_ROLES"
         );
+    }
+
+    /// Even roles: every role measured, none under 3/4 of the slowest one's ticks per instance;
+    /// more roles than `PACED_ROLES` never are.
+    #[test]
+    fn even_roles_are_all_measured_and_within_a_quarter() {
+        let mut pace = Pace::new(2450);
+        assert!(!pace.even(2), "nothing measured yet");
+        pace.slots(64 * 80, 64, 0);
+        assert!(pace.even(1), "one role is even with itself");
+        assert!(!pace.even(2), "role 1 not measured yet");
+        pace.slots(64 * 60, 64, 1);
+        assert!(pace.even(2), "60 of 80 ticks is 3/4");
+        pace.slots(64 * 59, 64, 1);
+        assert!(!pace.even(2), "59 of 80 ticks is under 3/4");
+        assert!(!pace.even(PACED_ROLES + 1), "more roles than are paced");
+    }
+
+    /// The short-batch request: `BarrierClock` with `even_batch` set asks for a short batch
+    /// until its roles are even; the barrier's maximum makes any slot's request hold; other
+    /// modes, or `even_batch` 0, never run long batches, and the stagger ignores the bit.
+    #[test]
+    fn long_batches_only_when_every_slot_has_even_roles() {
+        let mut opts = RunOpts::new(1000);
+        opts.sync = SyncMode::BarrierClock;
+        let (mut t0, mut t1) = (Stagger::new(), Stagger::new());
+        let mut a = Agreement::new(0, 2, &opts, &mut t0, 0);
+        let mut b = Agreement::new(1, 2, &opts, &mut t1, 0);
+        let mut even = Pace::new(2450);
+        even.slots(64 * 80, 64, 0);
+        even.slots(64 * 70, 64, 1);
+        let uneven = Pace::new(2450);
+        let max = |x: [u64; MSG], y: [u64; MSG]| -> [u64; MSG] {
+            core::array::from_fn(|w| x[w].max(y[w]))
+        };
+        let both_even = max(a.propose(0, &even, false), b.propose(0, &even, false));
+        assert!(a.long(&both_even) && b.long(&both_even));
+        let one_short = max(a.propose(0, &even, false), b.propose(0, &uneven, false));
+        assert!(!a.long(&one_short) && !b.long(&one_short));
+        assert!(!Agreement::stop(&one_short), "a short request is no stop");
+        let agreed = [0, 0, SHORT | 5];
+        let lockstep = Lockstep::new(2);
+        let m = Meetings::new(&lockstep, 0, 0, &agreed, 4);
+        assert_eq!(m.stagger, 5, "the stagger ignores the short request");
+        for (sync, even_batch) in [
+            (SyncMode::Barrier, HOSTED_EVEN_BATCH),
+            (SyncMode::BarrierClock, 0),
+        ] {
+            opts.sync = sync;
+            opts.even_batch = even_batch;
+            let mut t = Stagger::new();
+            let mut c = Agreement::new(0, 2, &opts, &mut t, 0);
+            let msg = c.propose(0, &uneven, false);
+            assert_eq!(msg[2] & SHORT, 0, "{sync:?}, even_batch {even_batch}");
+            assert!(!c.long(&msg), "{sync:?}, even_batch {even_batch}");
+        }
     }
 
     /// A placement keeps role 0 on the calling core and gives every role its own core; two-thread

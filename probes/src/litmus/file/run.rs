@@ -486,7 +486,11 @@ pub fn run(
     } else {
         0
     };
-    let most = opts.batch.max(1) << max_scale;
+    // `BarrierClock` (a fixed mode or a trial's) may run batches of `even_batch`.
+    let clock_possible =
+        sync == SyncMode::BarrierClock || (opts.adaptive && sync == SyncMode::Barrier);
+    let most =
+        (opts.batch.max(1) << max_scale).max(if clock_possible { opts.even_batch } else { 0 });
     // Location slots: 8 bytes (the widest access, naturally aligned), or 4 when no instruction
     // accesses more and no location is wider (the packed arrays then hold 16 instances a line,
     // as the hand-written tests' did: under QEMU TCG, WRC ran at 0.12 M it/s packed 8 bytes apart, 0.24 M 4
@@ -626,12 +630,16 @@ pub fn run(
         let batches_out = AtomicU64::new(0);
         let done_out = AtomicU64::new(0);
         let abandoned = AtomicBool::new(false);
-        let plan_for = |g: u64, left: u64, scale: u64| -> Option<Plan> {
+        let plan_for = |g: u64, left: u64, scale: u64, long: bool| -> Option<Plan> {
             if left == 0 {
                 return None;
             }
             let h = (g % 2) as usize;
-            let batch = (opts.batch.max(1) as u64) << scale.min(u64::from(max_scale));
+            let batch = if long && opts.even_batch > 0 {
+                opts.even_batch as u64
+            } else {
+                (opts.batch.max(1) as u64) << scale.min(u64::from(max_scale))
+            };
             if rotate {
                 // Layout kind `g mod 3`, shifted by `g / 3` slots, from the half's start.
                 let kind = opts.layout.unwrap_or(LayoutKind::ALL[(g % 3) as usize]);
@@ -713,7 +721,7 @@ pub fn run(
             let mut pace = Pace::new(per_us);
             let mut prev: Option<Plan> = None;
             let (mut b, mut local, mut epoch) = (0u64, 0u64, 0u64);
-            let mut agree = Agreement::new(slot, popts, &mut st.tuner, max_scale);
+            let mut agree = Agreement::new(slot, threads, popts, &mut st.tuner, max_scale);
             let timed = matches!(mode, SyncMode::BarrierStart | SyncMode::BarrierClock);
             loop {
                 epoch += 1;
@@ -732,7 +740,12 @@ pub fn run(
                 let plan = if Agreement::stop(&agreed) {
                     None
                 } else {
-                    plan_for(g0 + b, share - local, agree.scale(&agreed))
+                    plan_for(
+                        g0 + b,
+                        share - local,
+                        agree.scale(&agreed),
+                        agree.long(&agreed),
+                    )
                 };
                 if let Some(plan) = plan {
                     let role = (slot + plan.g as usize) % threads;
@@ -772,6 +785,7 @@ pub fn run(
                         hs,
                         lockstep,
                         every: every.max(1),
+                        long: agree.long(&agreed),
                         progress: progress.map(|p| (p, &mut st.skew)),
                     };
                     let gave_up = in_step(
