@@ -229,8 +229,8 @@ pub const HOSTED_BATCH: usize = 64;
 /// barriers and start leads, and no ticks waiting for slots. Measured on the 2-core KVM guest
 /// (1 M instances, 5 paired rounds against batches of 64 in slots; issue 14, `docs/probes.md`):
 /// the 8 SB and R tests of the x86-64 catalogue 1.32–1.56× it/s, relaxed/s 0.42–1.42× (every
-/// one still 9× litmus7's or more but SB+po+po-rfi-po); batches of 256, 512 or 2048 were no
-/// better. Roles of uneven cost (SB+mfence+po: the fenced role takes about twice as long) keep
+/// one still at least 6.7× litmus7's but SB+po+po-rfi-po, 4.4–4.9×); batches of 256, 512 or
+/// 2048 were no better. Roles of uneven cost (SB+mfence+po: the fenced role takes about twice as long) keep
 /// short batches in slots: in long batches, even in slots, the SB+mfence tests lost more than
 /// half their relaxed outcomes (once the slow role falls behind the fast one's slots it catches
 /// up only by the slots' slack of 1/8; a batch barrier ends that).
