@@ -108,11 +108,12 @@ pub enum SyncMode {
     /// to what an instance costs (litmus7's timebase mode). A role whose instances fill most of
     /// a slot does so only for every [`RunOpts::every`]-th instance `j` and runs the ones between
     /// back to back, reading the counter once per group; a much faster role keeps a slot per
-    /// instance ([`Pace::group`]). Once every role's instances cost about the same
-    /// ([`Pace::even`]) the batches grow to [`RunOpts::even_batch`] and run back to back from the
-    /// common start, without slots (the counter still measures each group). Hosted, against a slot per instance for every role: 1.01–1.18×
-    /// the instances per second and 0.85–1.38× the relaxed outcomes per second (medians of 5
-    /// paired rounds on the 9 tests that run this mode; issue 14, `docs/probes.md`).
+    /// instance ([`Pace::group`]). Hosted, groups against a slot per instance for every role:
+    /// 1.01–1.18× the instances per second and 0.85–1.38× the relaxed outcomes per second
+    /// (medians of 5 paired rounds on the 9 tests that run this mode; issue 14,
+    /// `docs/probes.md`). Once every role's instances cost about the same ([`Pace::even`]) the
+    /// batches grow to [`RunOpts::even_batch`] and run back to back from the common start,
+    /// without slots (the counter still measures each group).
     BarrierClock,
     /// The batch barrier, and before every instance a one-way handshake (litmus7's `-barrier
     /// userfence`): the role `i mod threads` releases instance `i` by storing the batch's tag to
@@ -230,10 +231,10 @@ pub const HOSTED_BATCH: usize = 64;
 /// (1 M instances, 5 paired rounds against batches of 64 in slots; issue 14, `docs/probes.md`):
 /// the 8 SB and R tests of the x86-64 catalogue 1.32–1.56× it/s, relaxed/s 0.42–1.42× (every
 /// one still at least 6.7× litmus7's but SB+po+po-rfi-po, 4.4–4.9×); batches of 256, 512 or
-/// 2048 were no better. Roles of uneven cost (SB+mfence+po: the fenced role takes about twice as long) keep
-/// short batches in slots: in long batches, even in slots, the SB+mfence tests lost more than
-/// half their relaxed outcomes (once the slow role falls behind the fast one's slots it catches
-/// up only by the slots' slack of 1/8; a batch barrier ends that).
+/// 2048 were no better. Roles of uneven cost (SB+mfence+po: the fenced role takes about twice
+/// as long) keep short batches in slots: in long batches, even in slots, the SB+mfence tests
+/// lost more than half their relaxed outcomes (once the slow role falls behind the fast one's
+/// slots it catches up only by the slots' slack of 1/8; a batch barrier ends that).
 pub const HOSTED_EVEN_BATCH: usize = 1024;
 /// Most instances per batch on bare metal. The meeting points keep the roles together inside a
 /// batch, but once a role gives up meeting (its partner was descheduled) the rest of the batch
@@ -267,10 +268,10 @@ struct Flag {
 /// 63) with the short-batch request (bit 62, [`SHORT`]) and the stagger proposal
 /// ([`SyncMode::Lockstep`], low bits) in one word: the maximum of that word is a stop if any
 /// slot voted for one, a short batch if any slot asked for one, and the largest stagger. Three
-/// words keep a flag (epoch and both parities' messages) in one 64-byte line. Measured hosted (SB, 4 M
-/// instances, 3 rounds against the previous runner): with a fourth word and the skew hook
-/// inside the `Barrier` instance loop the relaxed share fell from 30–34 % to 21–25 %; with both
-/// undone it is 28.6–31 %.
+/// words keep a flag (epoch and both parities' messages) in one 64-byte line. Measured hosted
+/// (SB, 4 M instances, 3 rounds against the previous runner): with a fourth word and the skew
+/// hook inside the `Barrier` instance loop the relaxed share fell from 30–34 % to 21–25 %; with
+/// both undone it is 28.6–31 %.
 pub(crate) const MSG: usize = 3;
 pub(crate) const STOP: u64 = 1 << 63;
 /// In the stop word, [`SyncMode::BarrierClock`]: a slot whose roles are not even yet
@@ -1001,8 +1002,8 @@ impl<'a> Agreement<'a> {
         agreed[2] & STOP != 0
     }
 
-    /// Whether the barrier agreed on a long batch of [`RunOpts::even_batch`] instances, run back to
-    /// back from the common start (`BarrierClock`, no slot asked for a short one).
+    /// Whether the barrier agreed on a long batch of [`RunOpts::even_batch`] instances, run back
+    /// to back from the common start (`BarrierClock`, no slot asked for a short one).
     #[inline(always)]
     pub(crate) fn long(&self, agreed: &[u64; MSG]) -> bool {
         self.timed_long() && agreed[2] & SHORT == 0

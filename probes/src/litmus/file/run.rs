@@ -635,7 +635,7 @@ pub fn run(
                 return None;
             }
             let h = (g % 2) as usize;
-            let batch = if long && opts.even_batch > 0 {
+            let batch = if long {
                 opts.even_batch as u64
             } else {
                 (opts.batch.max(1) as u64) << scale.min(u64::from(max_scale))
