@@ -734,6 +734,13 @@ pub(crate) struct Pace {
     role_mean: [u64; PACED_ROLES],
 }
 
+/// `BarrierClock`'s one rule for "about as long": `ticks` is at least 3/4 of `of` (a role's
+/// instances against a slot, [`Pace::group`], or against the slowest role's, [`Pace::even`]).
+#[inline(always)]
+fn fills(ticks: u64, of: u64) -> bool {
+    ticks * 4 >= of * 3
+}
+
 /// Roles whose instance cost a [`Pace`] keeps; a role beyond them gets a slot per instance.
 const PACED_ROLES: usize = 4;
 
@@ -780,7 +787,7 @@ impl Pace {
         };
         let lo = means.iter().copied().min().unwrap_or(0);
         let hi = means.iter().copied().max().unwrap_or(0);
-        lo != 0 && lo * 4 >= hi * 3
+        lo != 0 && fills(lo, hi)
     }
 
     /// `BarrierClock`: instances per time slot for `role` in a batch of slots `delta` wide:
@@ -791,7 +798,7 @@ impl Pace {
     /// per second to a tenth: issue 14, `docs/probes.md`).
     fn group(&self, role: usize, delta: u64, every: usize) -> usize {
         match self.role_mean.get(role) {
-            Some(&m) if m != 0 && m * 4 >= delta * 3 => every.max(1),
+            Some(&m) if m != 0 && fills(m, delta) => every.max(1),
             _ => 1,
         }
     }

@@ -7,10 +7,16 @@
 //! after the transmitter holding register is empty (16550 data sheet, LSR bit 5 "THRE"): a
 //! FIFO-less 16450 (an SPCR may name one) loses nothing. (The old `uart_16550` 0.3 did the same.)
 
+use alloc::format;
+use alloc::string::String;
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use uart_16550::backend::PioBackend;
 use uart_16550::{BaudRate, Config, InitError, Uart16550};
+
+/// COM1's I/O base: the serial console on PCs (both x86 boards; OVMF mirrors its own output
+/// there).
+pub const COM1: u16 = 0x3f8;
 
 /// The baud rate when the firmware names none: 115200 8N1, what `atomprobe capture` reads by
 /// default and what Linux consoles use (`console=ttyS0,115200`).
@@ -49,6 +55,15 @@ pub fn init(base: u16, baud: u32) -> Result<(), &'static str> {
         slot.store(base, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// The `console` fact for COM1 brought up with [`DEFAULT_BAUD`]: its settings, or why nothing
+/// comes out of it (`init`, what [`init`] returned).
+pub fn com1_fact(init: Result<(), &str>) -> String {
+    match init {
+        Ok(()) => format!("COM1 (I/O {COM1:#x}), {DEFAULT_BAUD} 8N1"),
+        Err(why) => format!("COM1 (I/O {COM1:#x}) not used: {why}"),
+    }
 }
 
 /// Bytes to the UART at `base`; nothing if [`init`] found no UART there.

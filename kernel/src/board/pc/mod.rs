@@ -19,8 +19,6 @@ use crate::{arch, BootInfo};
 
 pub const NAME: &str = "qemu-pc";
 
-/// COM1's I/O base.
-const COM1: u16 = 0x3f8;
 /// QEMU `-device isa-debug-exit,iobase=0xf4,iosize=0x04`: writing v exits with (v << 1) | 1.
 const DEBUG_EXIT_PORT: u16 = 0xf4;
 /// Exit codes written to the debug-exit port: QEMU exits 33 (complete) or 35 (aborted).
@@ -31,7 +29,7 @@ const HEAP_MAX: usize = 64 << 20;
 
 /// Raw bytes to COM1.
 pub fn console_write(bytes: &[u8]) {
-    arch::serial::write(COM1, bytes);
+    arch::serial::write(arch::serial::COM1, bytes);
 }
 
 /// Leave QEMU through isa-debug-exit; on hardware without it, park the core.
@@ -46,14 +44,6 @@ pub fn exit(status: RunStatus) -> ! {
     arch::halt()
 }
 
-/// The `console` fact: COM1's settings, or why nothing came out of it.
-fn com1_fact(init: Result<(), &str>) -> String {
-    match init {
-        Ok(()) => format!("COM1 (I/O {COM1:#x}), {} 8N1", arch::serial::DEFAULT_BAUD),
-        Err(why) => format!("COM1 (I/O {COM1:#x}) not used: {why}"),
-    }
-}
-
 extern "C" {
     static __image_end: u8;
 }
@@ -63,7 +53,7 @@ extern "C" {
 #[no_mangle]
 extern "C" fn pc_entry64(start_info: u64) -> ! {
     // Nothing can be printed when this fails; the reason becomes the `console` fact below.
-    let com1 = arch::serial::init(COM1, arch::serial::DEFAULT_BAUD);
+    let com1 = arch::serial::init(arch::serial::COM1, arch::serial::DEFAULT_BAUD);
     // Exceptions are printed from here on, even before the heap exists (issue 11).
     arch::load_early_idt();
     // Everything is copied out of the start info before the heap can overwrite it.
@@ -87,7 +77,7 @@ extern "C" fn pc_entry64(start_info: u64) -> ! {
 
     let mut platform = BTreeMap::new();
     platform.insert(String::from("entry"), String::from("pvh"));
-    platform.insert(String::from("console"), com1_fact(com1));
+    platform.insert(String::from("console"), arch::serial::com1_fact(com1));
     platform.insert(String::from("pvh_start_info"), format!("{start_info:#x}"));
     platform.insert(String::from("rsdp"), format!("{:#x}", info.rsdp));
     platform.insert(

@@ -13,6 +13,7 @@ use handover::Handover;
 use probes::record::RunStatus;
 use x86_64::instructions::port::Port;
 
+use crate::arch::serial::COM1;
 use crate::{arch, BootInfo};
 
 core::arch::global_asm!(
@@ -22,8 +23,6 @@ core::arch::global_asm!(
 
 pub const NAME: &str = "uefi-x86_64";
 
-/// COM1's I/O base (the console on PCs with a serial port; OVMF mirrors its own output there).
-const COM1: u16 = 0x3f8;
 /// QEMU `-device isa-debug-exit,iobase=0xf4,iosize=0x04` (profile `pc-uefi`): writing v exits
 /// with (v << 1) | 1. On a real PC the port is unused and the write does nothing.
 const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -167,10 +166,7 @@ extern "C" fn uefi_entry64(handover: u64) -> ! {
         platform.insert(String::from(k), v);
     };
     super::handover_facts(h, handover, &mut fact);
-    let com1 = match com1 {
-        Ok(()) => format!("COM1 (I/O {COM1:#x}), {} 8N1", arch::serial::DEFAULT_BAUD),
-        Err(why) => format!("COM1 (I/O {COM1:#x}) not used: {why}"),
-    };
+    let com1 = arch::serial::com1_fact(com1);
     fact("console", format!("{com1}; {spcr}"));
     fact("ram_bytes", format!("{}", h.usable_bytes()));
     fact("kernel", format!("{:#x}+{:#x}", h.image_base, h.image_len));
