@@ -162,8 +162,9 @@ pub struct RunOpts {
     /// own, litmus7's timebase idea), two of each, alternating, then the rest in the one that
     /// counted more relaxed outcomes per second. With the batch barrier alone a test with a slow
     /// and a fast thread (SB+mfence+po) drifts apart (0.01 % relaxed); the time slots keep its
-    /// threads together (5 %) at about a third of the rate; a test whose relaxed outcome is
-    /// forbidden keeps the faster `Barrier` (measured, issue 14, `docs/probes.md`).
+    /// threads together (5 %) at about a third of the rate. Where neither mode counted a relaxed
+    /// outcome (it is forbidden), the one with more instances a second off the most common
+    /// outcome ([`super::file::run::clock_wins`]; measured, issue 14, `docs/probes.md`).
     pub adaptive: bool,
     /// Before classifying its share of a batch, a slot asks for all of the share's lines at
     /// once ([`cache::prefetch`]): the roles' result arrays and the locations were last written

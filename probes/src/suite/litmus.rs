@@ -144,12 +144,17 @@ pub fn debug_lines(platform: &dyn Platform, name: &str, attr: &str, out: &frun::
     for line in skew.lines() {
         platform.progress(&alloc::format!("litmus-debug=skew {name} {attr}: {line}"));
     }
-    if let Some(([(rb, nb), (rl, nl)], mode)) = out.trials {
+    if let Some(([b, c], mode)) = out.trials {
         platform.progress(&alloc::format!(
-            "litmus-debug=skew {name} {attr}: trials: Barrier {rb} relaxed in {} us, \
-             BarrierClock {rl} relaxed in {} us; the rest ran in {mode:?}",
-            nb / 1000,
-            nl / 1000
+            "litmus-debug=skew {name} {attr}: trials: Barrier {} relaxed, {} off the most \
+             common outcome in {} us; BarrierClock {} relaxed, {} off it in {} us; the rest \
+             ran in {mode:?}",
+            b.relaxed,
+            b.off_mode,
+            b.ns / 1000,
+            c.relaxed,
+            c.off_mode,
+            c.ns / 1000
         ));
     }
 }
