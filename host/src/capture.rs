@@ -63,7 +63,7 @@ pub struct CaptureArgs {
     #[arg(long, default_value = "115200", value_parser = parse_baud)]
     pub baud: u32,
     /// Save the report (its record lines, JSON Lines) to FILE instead of
-    /// reports/<board>-<UTC time>.jsonl; a capture that does not verify also keeps the whole
+    /// `reports/<board>-<UTC time>.jsonl`; a capture that does not verify also keeps the whole
     /// serial log beside it (FILE.serial.txt).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

@@ -131,7 +131,7 @@ pub enum Cmd {
     Image(ImageArgs),
     /// Check a captured serial log or record file: integrity and records per type.
     Parse(ParseArgs),
-    /// Run the probe suite on this machine as OS threads pinned to CPUs (board hosted-<os>);
+    /// Run the probe suite on this machine as OS threads pinned to CPUs (board `hosted-<os>`);
     /// records to stdout or --out, progress and a per-family summary to stderr.
     Host(crate::hosted_cmd::HostArgs),
     /// Compare reports side by side (probe and litmus records matched by name, attribute and
@@ -154,7 +154,7 @@ pub enum Cmd {
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Board profile (qemu/<board>.toml).
+    /// Board profile (`qemu/<board>.toml`).
     #[arg(long, value_enum, default_value = "virt")]
     pub board: Board,
     /// QEMU CPU model (-cpu), instead of the profile's default.
@@ -167,7 +167,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub append: Option<String>,
     /// Save the report (its record lines, JSON Lines) to FILE instead of
-    /// reports/<board>-<UTC time>.jsonl. A run that fails also keeps its whole serial log
+    /// `reports/<board>-<UTC time>.jsonl`. A run that fails also keeps its whole serial log
     /// beside it (FILE.serial.txt).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

@@ -67,7 +67,7 @@ pub struct HostArgs {
     /// x86 MTRR type over the arena (uc, wc, wt, wp, wb): privileged; skipped with the reason.
     #[arg(long, value_name = "LIST")]
     pub mtrr: Option<String>,
-    /// Save the report to FILE instead of reports/<board>-<UTC time>.jsonl.
+    /// Save the report to FILE instead of `reports/<board>-<UTC time>.jsonl`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]

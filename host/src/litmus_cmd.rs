@@ -55,7 +55,7 @@ pub struct LitmusArgs {
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub append: Option<String>,
     /// Save the report (its record lines, JSON Lines) to FILE instead of
-    /// reports/<board>-<UTC time>.jsonl. A run that fails also keeps its whole serial log
+    /// `reports/<board>-<UTC time>.jsonl`. A run that fails also keeps its whole serial log
     /// beside it (FILE.serial.txt).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

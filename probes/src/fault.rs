@@ -1,10 +1,11 @@
 //! Decoding the faults a probe provokes into the report's `fault` object.
 //!
-//! aarch64: ESR_ELx per Arm ARM D24.2.46 (ESR_EL1) — EC in bits [31:26], and for Data/Instruction
-//! Aborts the fault status code (DFSC/IFSC) in ISS bits [5:0] (Arm ARM D24.2.46, "ISS encoding for
-//! an exception from a Data Abort"). x86: exception vectors per Intel SDM Vol. 3A 6.3.1 / Table 6-1,
-//! #PF error code per SDM Vol. 3A 4.7. Hosted: POSIX signal numbers and si_code (Linux values),
-//! with x86-64 Linux's SIGSEGV/`SI_KERNEL` named `general-protection` like bare metal's #GP.
+//! aarch64: ESR_ELx per Arm ARM D24.2.46 (ESR_EL1) — EC in bits \[31:26\], and for Data/Instruction
+//! Aborts the fault status code (DFSC/IFSC) in ISS bits \[5:0\] (Arm ARM D24.2.46, "ISS encoding
+//! for an exception from a Data Abort"). x86: exception vectors per Intel SDM Vol. 3A 6.3.1 /
+//! Table 6-1, #PF error code per SDM Vol. 3A 4.7. Hosted: POSIX signal numbers and si_code
+//! (Linux values), with x86-64 Linux's SIGSEGV/`SI_KERNEL` named `general-protection` like bare
+//! metal's #GP.
 
 use alloc::format;
 use alloc::string::{String, ToString};

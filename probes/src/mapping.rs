@@ -46,7 +46,7 @@ impl MapSize {
     }
 }
 
-/// Shareability of the Normal aliases (aarch64 SH[9:8], Arm ARM D8.3; Device memory is always
+/// Shareability of the Normal aliases (aarch64 SH\[9:8\], Arm ARM D8.3; Device memory is always
 /// treated as Outer Shareable whatever SH says, D8.6.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Share {
@@ -109,8 +109,8 @@ impl Granule {
     }
 
     /// Whether ID_AA64MMFR0_EL1 value `mmfr0` says stage 1 supports this granule (Arm ARM D19.2
-    /// ID_AA64MMFR0_EL1): TGran4 [31:28] and TGran64 [27:24] are 0b1111 when not implemented
-    /// (0b0000 / 0b0001 implemented), TGran16 [23:20] is 0b0000 when not implemented (0b0001 /
+    /// ID_AA64MMFR0_EL1): TGran4 \[31:28\] and TGran64 \[27:24\] are 0b1111 when not implemented
+    /// (0b0000 / 0b0001 implemented), TGran16 \[23:20\] is 0b0000 when not implemented (0b0001 /
     /// 0b0010 implemented).
     pub const fn implemented(self, mmfr0: u64) -> bool {
         match self {

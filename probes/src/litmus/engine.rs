@@ -17,7 +17,7 @@
 //!    ([`SyncMode::BarrierClock`]), each after a one-way per-instance handshake
 //!    ([`SyncMode::Handshake`], litmus7's userfence) or meeting every few instances
 //!    ([`SyncMode::Lockstep`], the bare-metal default). One implementation of these modes
-//!    ([`in_step`], with [`Barrier`], [`Agreement`], [`Meetings`] and [`Bounds`]) serves the
+//!    (`in_step`, with `Barrier`, `Agreement`, `Meetings` and `Bounds`) serves the
 //!    runner ([`super::file::run`]);
 //! 4. after running batch `g`, every slot classifies its share of batch `g − 1` (registers from
 //!    the per-role result arrays, final values from the other arena half) into its own
@@ -108,10 +108,10 @@ pub enum SyncMode {
     /// to what an instance costs (litmus7's timebase mode). A role whose instances fill most of
     /// a slot does so only for every [`RunOpts::every`]-th instance `j` and runs the ones between
     /// back to back, reading the counter once per group; a much faster role keeps a slot per
-    /// instance ([`Pace::group`]). Hosted, groups against a slot per instance for every role:
+    /// instance (`Pace::group`). Hosted, groups against a slot per instance for every role:
     /// 1.01–1.18× the instances per second and 0.85–1.38× the relaxed outcomes per second
     /// (medians of 5 paired rounds on the 9 tests that run this mode; issue 14,
-    /// `docs/probes.md`). Once every role's instances cost about the same ([`Pace::even`]) the
+    /// `docs/probes.md`). Once every role's instances cost about the same (`Pace::even`) the
     /// batches grow to [`RunOpts::even_batch`] and run back to back from the common start,
     /// without slots (the counter still measures each group).
     BarrierClock,
@@ -136,7 +136,7 @@ pub struct RunOpts {
     /// Most instances per batch (fewer where a layout of half the arena holds fewer).
     pub batch: usize,
     /// [`SyncMode::BarrierClock`]: most instances per batch once every role's instances take at
-    /// least 3/4 as long as the slowest role's ([`Pace::even`]); `batch` before that and for
+    /// least 3/4 as long as the slowest role's (`Pace::even`); `batch` before that and for
     /// uneven roles. 0: always `batch`. See [`HOSTED_EVEN_BATCH`].
     pub even_batch: usize,
     /// `run_on` calls (core sets) the instances are spread over.
@@ -149,7 +149,8 @@ pub struct RunOpts {
     /// Only this layout (benchmarks); `None`: batches rotate through [`LayoutKind::ALL`].
     pub layout: Option<LayoutKind>,
     /// Debug (`litmus-debug=skew`): measure how far apart the roles run ([`Skew`]) and return
-    /// it in [`Outcome::skew`]. Costs a store per instance and a load every [`SKEW_EVERY`].
+    /// it in [`FileOutcome::skew`](super::file::run::FileOutcome::skew). Costs a store per
+    /// instance and a load every [`SKEW_EVERY`].
     pub skew: bool,
     /// [`SyncMode::Lockstep`]: delay-loop iterations a role that came last to a meeting point
     /// waits before it goes on; `None`: tuned during the run ([`Stagger`]).

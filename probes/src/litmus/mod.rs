@@ -1,6 +1,6 @@
-//! Litmus tests: every test takes the `.litmus` path ([`file`]): tests generated from herdtools7
-//! files at build time (the built-in suite of `probes/litmus/` by default, or the files given to
-//! `atomprobe litmus` / `atomprobe image --litmus`) and their runner ([`file::run`]).
+//! Litmus tests: every test takes the `.litmus` path ([`file`](mod@file)): tests generated from
+//! herdtools7 files at build time (the built-in suite of `probes/litmus/` by default, or the files
+//! given to `atomprobe litmus` / `atomprobe image --litmus`) and their runner ([`file::run`]).
 //! [`engine`] holds the machinery that keeps the roles of a batch in step (the batch barrier and
 //! its agreement, the sync modes, the stagger tuner, the time bounds, `litmus-debug=skew`).
 //!

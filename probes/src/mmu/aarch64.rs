@@ -2,9 +2,9 @@
 //! walks start at level 1 (1 GiB per entry), then level 2 (2 MiB), level 3 (4 KiB).
 //!
 //! References (Arm ARM DDI 0487): D8.3 "Translation table descriptor formats" (table, block and
-//! page descriptors: bits[1:0], output address, lower attributes AttrIndx[4:2], NS[5], AP[7:6],
-//! SH[9:8], AF[10], nG[11], upper attributes PXN[53], UXN/XN[54]); D8.6 / D19.2 MAIR_EL1
-//! (Attr<n> encodings: Device 0b0000dd00, Normal 0booooiiii); D19.2 TCR_EL1.
+//! page descriptors: bits\[1:0\], output address, lower attributes AttrIndx\[4:2\], NS\[5\],
+//! AP\[7:6\], SH\[9:8\], AF\[10\], nG\[11\], upper attributes PXN\[53\], UXN/XN\[54\]); D8.6 /
+//! D19.2 MAIR_EL1 (`Attr<n>` encodings: Device 0b0000dd00, Normal 0booooiiii); D19.2 TCR_EL1.
 
 use crate::attr::MemAttr;
 
@@ -28,10 +28,10 @@ pub const AF: u64 = 1 << 10;
 pub const NG: u64 = 1 << 11;
 pub const PXN: u64 = 1 << 53;
 pub const UXN: u64 = 1 << 54;
-/// Output address bits [47:12] of a descriptor.
+/// Output address bits \[47:12\] of a descriptor.
 pub const OA_MASK: u64 = 0x0000_ffff_ffff_f000;
 
-/// SH[1:0] (D8.6.2 "Shareable Normal memory"; ignored for Device memory, which is always
+/// SH\[1:0\] (D8.6.2 "Shareable Normal memory"; ignored for Device memory, which is always
 /// treated as Outer Shareable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shareability {
@@ -55,7 +55,7 @@ impl Shareability {
 
 /// MAIR_EL1 layout: index n holds the attribute of `MAIR_SLOTS[n]`.
 ///
-/// Encodings (D19.2 MAIR_EL1): Normal = outer nibble [7:4], inner nibble [3:0];
+/// Encodings (D19.2 MAIR_EL1): Normal = outer nibble \[7:4\], inner nibble \[3:0\];
 /// 0b1111 write-back non-transient read+write-allocate, 0b1011 write-through non-transient
 /// read+write-allocate, 0b0100 non-cacheable. Device = 0b0000_dd00 with dd = 00 nGnRnE,
 /// 01 nGnRE, 10 nGRE, 11 GRE.

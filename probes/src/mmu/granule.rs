@@ -6,16 +6,16 @@
 //! Geometry (Arm ARM DDI 0487 D8.2 "Translation process", the tables of levels per granule): a
 //! table is one granule of 8-byte descriptors, so each level resolves `shift - 3` bits (9, 11 or
 //! 13) and a page is the granule. With a 39-bit input address:
-//! - 4 KiB: levels 1 (VA[38:30], 1 GiB blocks), 2 (VA[29:21], 2 MiB blocks), 3 (VA[20:12]);
-//! - 16 KiB: levels 1 (VA[38:36], 8 entries, table descriptors only: a level-1 block needs
-//!   FEAT_LPA2), 2 (VA[35:25], 32 MiB blocks), 3 (VA[24:14], 16 KiB pages);
-//! - 64 KiB: levels 2 (VA[38:29], 1024 entries, 512 MiB blocks), 3 (VA[28:16], 64 KiB pages);
+//! - 4 KiB: levels 1 (VA\[38:30\], 1 GiB blocks), 2 (VA\[29:21\], 2 MiB blocks), 3 (VA\[20:12\]);
+//! - 16 KiB: levels 1 (VA\[38:36\], 8 entries, table descriptors only: a level-1 block needs
+//!   FEAT_LPA2), 2 (VA\[35:25\], 32 MiB blocks), 3 (VA\[24:14\], 16 KiB pages);
+//! - 64 KiB: levels 2 (VA\[38:29\], 1024 entries, 512 MiB blocks), 3 (VA\[28:16\], 64 KiB pages);
 //!   a level-1 block (4 TiB) needs FEAT_LPA and 52-bit addresses, not used.
 //!
 //! Descriptors (D8.3): the attribute fields are the same for every granule
-//! (`super::aarch64::leaf_attrs`); the output address is bits [47:shift] of a page or table
-//! descriptor and bits [47:n] of a block descriptor, n = log2 of the block size. With a 64 KiB
-//! granule and FEAT_LPA bits [15:12] would hold OA[51:48]; physical addresses here are below
+//! (`super::aarch64::leaf_attrs`); the output address is bits \[47:shift\] of a page or table
+//! descriptor and bits \[47:n\] of a block descriptor, n = log2 of the block size. With a 64 KiB
+//! granule and FEAT_LPA bits \[15:12\] would hold OA\[51:48\]; physical addresses here are below
 //! 2^48, so those bits are zero.
 
 use crate::mapping::Granule;
@@ -136,7 +136,7 @@ impl Geometry {
         }
     }
 
-    /// TCR_EL1 bits [31:16] for TTBR1 walks with this granule: T1SZ = 25, A1 = 0 (ASID from
+    /// TCR_EL1 bits \[31:16\] for TTBR1 walks with this granule: T1SZ = 25, A1 = 0 (ASID from
     /// TTBR0), EPD1 = 0 (walks enabled), IRGN1 = ORGN1 = 0b01 (write-back read/write-allocate
     /// walks), SH1 = 0b11 (Inner Shareable), TG1.
     pub const fn tcr_ttbr1_bits(self) -> u64 {
@@ -144,7 +144,7 @@ impl Geometry {
     }
 }
 
-/// TCR_EL1 bits [31:16] (T1SZ, A1, EPD1, IRGN1, ORGN1, SH1, TG1).
+/// TCR_EL1 bits \[31:16\] (T1SZ, A1, EPD1, IRGN1, ORGN1, SH1, TG1).
 pub const TCR_TTBR1_MASK: u64 = 0xffff << 16;
 
 /// A translation table builder for one granule over a pool of tables in `pool`: table `i` is
@@ -180,7 +180,7 @@ impl<'a> Tables<'a> {
     }
 
     /// Map `len` bytes at `va` to `pa` with pages of the granule. `va` is a TTBR0 address
-    /// (below 2^39) or a TTBR1 one (bits [63:39] all ones); `va`, `pa`, `len` granule-aligned.
+    /// (below 2^39) or a TTBR1 one (bits \[63:39\] all ones); `va`, `pa`, `len` granule-aligned.
     pub fn map_pages(&mut self, va: u64, pa: u64, len: u64, leaf: Leaf) -> Result<(), MapError> {
         let g = self.geo.granule.bytes();
         let top = va >> VA_BITS;

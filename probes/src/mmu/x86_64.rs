@@ -273,7 +273,7 @@ pub struct Mtrrs {
     pub nvar: usize,
     /// FIX64K_00000, FIX16K_80000, FIX16K_A0000, FIX4K_C0000 .. FIX4K_F8000.
     pub fixed: [u64; 11],
-    /// MAXPHYADDR (CPUID 0x80000008 EAX[7:0]).
+    /// MAXPHYADDR (CPUID 0x80000008 EAX\[7:0\]).
     pub phys_bits: u32,
 }
 

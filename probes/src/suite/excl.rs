@@ -23,7 +23,7 @@
 //! than Normal Write-Back, whether exclusives and LSE atomics work at all is IMPLEMENTATION
 //! DEFINED (Arm ARM B2.9.5, B2.2.6): faults, livelock or lost updates are reported, not deviations.
 //! `offset` is the byte offset of the counter from the start of its cache line. `seed=` chooses
-//! the counter's cache line within the arena's first page ([`super::tear::seeded_offset`];
+//! the counter's cache line within the arena's first page (`super::tear::seeded_offset`;
 //! counter `line`); the lock forms' counter sits in the page's last line, clear of it.
 
 use alloc::format;

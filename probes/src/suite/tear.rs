@@ -19,7 +19,7 @@
 //! on core 0: if either faults the record says `fault`, judged by the alignment rules.
 //!
 //! `seed=` ([`crate::config::SeedRng`], one stream per probe name) chooses, reproducibly: the
-//! cache line of the access within the arena's first page ([`seeded_offset`]: the offset within
+//! cache line of the access within the arena's first page (`seeded_offset`: the offset within
 //! the line, hence the placement, is unchanged; counter `line`), the value the location starts
 //! with (`first_pattern`, 0..3), and where in its cycle of values each writer starts (its
 //! rotation; `race` derives it from the seed, the case and the writer's role).

@@ -298,7 +298,7 @@ pub fn dc_range(start: usize, len: usize, op: Dc) {
 // its own granule). Only one TG1 can be in effect, so `use_granule` switches TTBR1_EL1 and TG1 on
 // every core between combinations; code, stacks and the kernel's data never move.
 
-/// Bottom of the TTBR1_EL1 region with T1SZ = 25 (VA[63:39] all ones). Alias `k` is the 2 MiB
+/// Bottom of the TTBR1_EL1 region with T1SZ = 25 (VA\[63:39\] all ones). Alias `k` is the 2 MiB
 /// window around the arena at `GRANULE_ALIAS_BASE + k × 2 MiB` (the same VA for either granule).
 pub const GRANULE_ALIAS_BASE: u64 = 0xffff_ff80_0000_0000;
 

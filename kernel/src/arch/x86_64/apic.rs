@@ -19,7 +19,7 @@ const REG_SVR: u32 = 0xf0;
 const REG_ICR_LO: u32 = 0x300;
 const REG_ICR_HI: u32 = 0x310;
 
-/// Spurious-interrupt vector (SVR[7:0]) and the engine's wake-up IPI vector.
+/// Spurious-interrupt vector (SVR\[7:0\]) and the engine's wake-up IPI vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 pub const WAKE_VECTOR: u8 = 0xf0;
 
@@ -57,7 +57,7 @@ fn write(reg: u32, v: u32) {
     }
 }
 
-/// CPUID.1:ECX[21]: x2APIC supported.
+/// CPUID.1:ECX\[21\]: x2APIC supported.
 pub fn x2apic_supported() -> bool {
     super::cpuid(1).ecx & (1 << 21) != 0
 }
@@ -104,7 +104,7 @@ pub fn enable_local() {
     write(REG_SVR, 0x100 | u32::from(SPURIOUS_VECTOR));
 }
 
-/// This core's APIC ID (x2APIC: 32 bits; xAPIC: ID[31:24]).
+/// This core's APIC ID (x2APIC: 32 bits; xAPIC: ID\[31:24\]).
 pub fn id() -> u32 {
     let v = read(REG_ID);
     if X2APIC.load(Ordering::Relaxed) {

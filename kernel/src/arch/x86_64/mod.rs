@@ -182,7 +182,7 @@ pub fn platform_facts() -> BTreeMap<String, String> {
 }
 
 /// Split-lock detection is enumerated by IA32_CORE_CAPABILITIES (MSR 0xcf) bit 5; the MSR
-/// exists only when CPUID.(EAX=7,ECX=0):EDX[30] is set (Intel SDM Vol. 4, Vol. 3A 9.1.2.3). It
+/// exists only when CPUID.(EAX=7,ECX=0):EDX\[30\] is set (Intel SDM Vol. 4, Vol. 3A 9.1.2.3). It
 /// is reported, never assumed, and not enabled (MSR_TEST_CTRL is left alone).
 fn split_lock_detect() -> String {
     if cpuid(0).eax < 7 || cpuid_sub(7, 0).edx & (1 << 30) == 0 {

@@ -35,7 +35,7 @@ const GIB: u64 = 1 << 30;
 /// The arena sits at the start of a 2 MiB-aligned window of its own (see `mod.rs`): 4 KiB and
 /// 2 MiB aliases map that window, a 1 GiB alias the GiB holding it.
 pub const WINDOW: u64 = 2 << 20;
-/// Each alias owns one GiB of VA from 8 GiB up: PDPT[8 + size × 6 + type] (PML4[0]), above the
+/// Each alias owns one GiB of VA from 8 GiB up: PDPT[8 + size × 6 + type] (PML4\[0\]), above the
 /// 4 GiB identity map, so a 1 GiB page fits and the arena's VA keeps its PA's offset.
 const ALIAS_PDPT_INDEX: usize = 8;
 const NTYPES: usize = 6;
@@ -53,7 +53,7 @@ static ALIAS_PD: [Table; 2 * NTYPES] = [const { Table(UnsafeCell::new([0; 512]))
 static ALIAS_PT: [Table; NTYPES] = [const { Table(UnsafeCell::new([0; 512])) }; NTYPES];
 
 extern "C" {
-    /// The boot page tables (`entry.S`): PML4[0] -> PDPT, PDPT[0..4] -> the four PDs (2 MiB
+    /// The boot page tables (`entry.S`): PML4\[0\] -> PDPT, PDPT[0..4] -> the four PDs (2 MiB
     /// pages) that identity-map the first 4 GiB.
     static boot_pml4: u8;
     static boot_pdpt: u8;
@@ -86,14 +86,14 @@ fn rdmsr(m: u32) -> u64 {
     unsafe { Msr::new(m).read() }
 }
 
-/// CPUID.1:EDX[16] PAT, [12] MTRR.
+/// CPUID.1:EDX\[16\] PAT, \[12\] MTRR.
 fn has_pat() -> bool {
     cpuid(1).edx & (1 << 16) != 0
 }
 fn has_mtrr() -> bool {
     cpuid(1).edx & (1 << 12) != 0
 }
-/// CPUID.80000001H:EDX[26] Page1GB.
+/// CPUID.80000001H:EDX\[26\] Page1GB.
 fn has_1g_pages() -> bool {
     cpuid(0x8000_0000).eax >= 0x8000_0001 && cpuid(0x8000_0001).edx & (1 << 26) != 0
 }

@@ -108,7 +108,7 @@ pub fn write(text: &str) {
     }
 }
 
-/// [`write`] for the end of the run, when a stuck core might hold the lock.
+/// [`write`](fn@write) for the end of the run, when a stuck core might hold the lock.
 pub fn write_final(text: &str) {
     // SAFETY: the run is over; at worst a core that stopped mid-line leaves a garbled row.
     let mut g = unsafe { SCREEN.lock_or_break(1_000_000) };

@@ -2,12 +2,12 @@
 //!
 //! It runs *instances* in *batches* with the machinery of [`crate::litmus::engine`]: one
 //! `Platform::run_on` call per placement runs many batches; before every batch
-//! the slots meet at the engine's batch barrier ([`engine::Barrier`]: plain stores, one
+//! the slots meet at the engine's batch barrier (`engine::Barrier`: plain stores, one
 //! store-release and one load-acquire per slot pair, no read-modify-write), which also agrees on
-//! the stop vote, the stagger and the batch scale ([`engine::Agreement`]); slot `s` plays role
+//! the stop vote, the stagger and the batch scale (`engine::Agreement`); slot `s` plays role
 //! `(s + g) mod threads` in batch `g`, so the thread-to-core mapping rotates; inside a batch the
 //! roles keep in step as [`RunOpts::sync`] says, through the engine's one implementation of the
-//! sync modes ([`engine::in_step`]: `Barrier`, `BarrierStart`, `BarrierClock`, `Handshake`, and
+//! sync modes (`engine::in_step`: `Barrier`, `BarrierStart`, `BarrierClock`, `Handshake`, and
 //! on bare metal `Lockstep`, meeting points every few instances with the self-tuning stagger).
 //!
 //! Values: a generated body stores what its instructions compute, so memory cannot carry
