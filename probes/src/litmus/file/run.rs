@@ -635,8 +635,8 @@ pub fn run(
     let placements = opts.placements.max(1) + trials;
     let mut done = 0u64;
     let mut g0 = 0u64;
-    // The mode the run proper uses (`RunOpts::adaptive` may change it), and each trial's
-    // relaxed outcomes and nanoseconds.
+    // The mode the run proper uses (`RunOpts::adaptive` may change it), and what each mode's
+    // trials counted.
     let mut chosen = (opts.sync, opts.every);
     let mut trial = [Trial::default(); 2];
     let mut used_lockstep = false;
