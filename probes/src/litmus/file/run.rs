@@ -962,16 +962,16 @@ pub fn run(
             break; // time budget spent
         }
     }
-    let mut hist: BTreeMap<[i64; MAX_COLS], u64> = BTreeMap::new();
+    let hist: BTreeMap<[i64; MAX_COLS], u64> = counted_so_far(&states)
+        .into_iter()
+        .map(|(vals, (count, _))| (vals, count))
+        .collect();
     let mut skew = Skew::default();
     let mut stagger = None;
     for (slot, cell) in states.0.into_iter().enumerate() {
         let st = cell.into_inner();
         if slot == 0 && used_lockstep && opts.stagger.is_none() {
             stagger = Some(engine::learn(&st.tuner));
-        }
-        for e in st.hist.entries {
-            *hist.entry(e.vals).or_insert(0) += e.count;
         }
         skew.merge(&st.skew);
     }
