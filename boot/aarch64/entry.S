@@ -41,10 +41,15 @@ primary_entry:
     ldr     x23, =__bss_start
     sub     x23, x23, x22           // bytes with file contents (4 KiB multiple, see image.ld)
     ldr     x24, =__image_end       // the whole image at its link address ends here (.bss too)
-    // The destination must not overlap where the image was loaded (the copy loop runs from
-    // there), nor the DTB (x19, when it holds the FDT magic).
+    // The file contents' destination must not overlap where they were loaded (the copy loop
+    // runs from there and reads ahead of its writes), nor the DTB (x19, when it holds the FDT
+    // magic). Only the file contents count against the load address: .bss is zeroed after the
+    // jump to the link address, when the loaded copy is no longer used (so a 0x200000 load of an
+    // image linked at 0x80000 works while the file is under 1.5 MiB, whatever .bss holds). The
+    // DTB must clear .bss too: that check uses the whole image's end (x24).
     add     x1, x21, x23
-    cmp     x21, x24
+    add     x2, x22, x23
+    cmp     x21, x2
     b.hs    1f
     cmp     x1, x22
     b.hi    move_overlaps_image
@@ -102,7 +107,7 @@ early_puts:
 6:  ret
 
 msg_overlaps_image:
-    .asciz  "\r\natomprobe: loaded too close below/above its link address to move there (the two copies would overlap); load it at its link address or at least the image size away. Parked.\r\n"
+    .asciz  "\r\natomprobe: loaded too close below/above its link address to move there (the two copies would overlap); load it at its link address or at least the image file's size away. Parked.\r\n"
 msg_overlaps_dtb:
     .asciz  "\r\natomprobe: the device tree lies where the image must move to (its link address); load the DTB elsewhere. Parked.\r\n"
     .balign 4
