@@ -111,9 +111,10 @@ pub enum SyncMode {
     /// instance (`Pace::group`). Hosted, groups against a slot per instance for every role:
     /// 1.01–1.18× the instances per second and 0.85–1.38× the relaxed outcomes per second
     /// (medians of 5 paired rounds on the 9 tests that run this mode; issue 14,
-    /// `docs/probes.md`). Once every role's instances cost about the same (`Pace::even`) the
-    /// batches grow to [`RunOpts::even_batch`] and run back to back from the common start,
-    /// without slots (the counter still measures each group).
+    /// `docs/probes.md`). While every role's instances cost about the same in a batch (the
+    /// narrowest slot at least 3/4 of the widest, [`Agreement::long`]) the next batch grows
+    /// to [`RunOpts::even_batch`] and runs back to back from the common start, without slots
+    /// (the counter still measures each group).
     BarrierClock,
     /// The batch barrier, and before every instance a one-way handshake (litmus7's `-barrier
     /// userfence`): the role `i mod threads` releases instance `i` by storing the batch's tag to
@@ -135,9 +136,10 @@ pub struct RunOpts {
     pub sync: SyncMode,
     /// Most instances per batch (fewer where a layout of half the arena holds fewer).
     pub batch: usize,
-    /// [`SyncMode::BarrierClock`]: most instances per batch once every role's instances take at
-    /// least 3/4 as long as the slowest role's (`Pace::even`); `batch` before that and for
-    /// uneven roles. 0: always `batch`. See [`HOSTED_EVEN_BATCH`].
+    /// [`SyncMode::BarrierClock`]: most instances per batch after a batch in which every role's
+    /// instances took at least 3/4 as long as the slowest role's ([`Agreement::long`]); `batch`
+    /// after one in which they did not, and for the first batch of a `run_on` call. 0: always
+    /// `batch`. See [`HOSTED_EVEN_BATCH`].
     pub even_batch: usize,
     /// `run_on` calls (core sets) the instances are spread over.
     pub placements: usize,
@@ -266,20 +268,31 @@ struct Flag {
     msg: [[AtomicU64; MSG]; 2],
 }
 
-/// Words of a barrier message: start time proposal, slot width proposal, and the stop vote (bit
-/// 63) with the short-batch request (bit 62, [`SHORT`]) and the stagger proposal
-/// ([`SyncMode::Lockstep`], low bits) in one word: the maximum of that word is a stop if any
-/// slot voted for one, a short batch if any slot asked for one, and the largest stagger. Three
+/// Words of a barrier message: start time proposal, slot width proposal, and one word holding
+/// the stop vote (bit 63), the short-batch request (bit 62, [`SHORT`]), the slot width again as
+/// [`WIDTH_SPAN`] minus it (bits 32–61, [`SyncMode::BarrierClock`] only) and the stagger
+/// proposal (bits 0–31, [`SyncMode::Lockstep`] only). The maximum of that word is a stop if any
+/// slot voted for one, else a short batch if any slot asked for one, else the narrowest slot
+/// width (the maximum of its complement) and, in `Lockstep`, where no slot sets the width bits,
+/// the largest stagger. Below a stop or a short request the lower bits come from one slot, but
+/// those decide the batch already. Three
 /// words keep a flag (epoch and both parities' messages) in one 64-byte line. Measured hosted
 /// (SB, 4 M instances, 3 rounds against the previous runner): with a fourth word and the skew
 /// hook inside the `Barrier` instance loop the relaxed share fell from 30–34 % to 21–25 %; with
 /// both undone it is 28.6–31 %.
 pub(crate) const MSG: usize = 3;
 pub(crate) const STOP: u64 = 1 << 63;
-/// In the stop word, [`SyncMode::BarrierClock`]: a slot whose roles are not even yet
-/// ([`Pace::even`]) asks for a batch of [`RunOpts::batch`], not [`RunOpts::even_batch`] (the
-/// maximum of the word: any slot's request holds).
+/// In the stop word, [`SyncMode::BarrierClock`]: a slot that has not measured its role yet (the
+/// first batch of a `run_on` call) asks for a batch of [`RunOpts::batch`], not
+/// [`RunOpts::even_batch`] (the maximum of the word: any slot's request holds).
 pub(crate) const SHORT: u64 = 1 << 62;
+/// Where the stop word keeps [`WIDTH_SPAN`] minus the slot's width ([`Agreement::long`]).
+const WIDTH_SHIFT: u32 = 32;
+/// Widths up to this fit the stop word's bits 32–61 (a slot is at most `max_delta`, 20 µs:
+/// 50 000 ticks at 2.45 GHz).
+const WIDTH_SPAN: u64 = (1 << 30) - 1;
+/// The stop word's stagger bits.
+const STAGGER_BITS: u64 = (1 << WIDTH_SHIFT) - 1;
 
 /// The batch barrier of one `run_on` call (see the module documentation).
 pub(crate) struct Barrier {
@@ -729,15 +742,18 @@ pub(crate) struct Pace {
     /// Ticks from the barrier to the batch's start.
     lead: u64,
     min_lead: u64,
-    max: u64,
+    max_lead: u64,
     max_delta: u64,
+    /// `BarrierClock`: this slot has measured a batch ([`Pace::slots`]): `delta` is its role's.
+    measured: bool,
     /// `BarrierClock`: ticks per instance this slot last measured playing role `r` (0: not
     /// yet), for the roles below [`PACED_ROLES`].
     role_mean: [u64; PACED_ROLES],
 }
 
 /// `BarrierClock`'s one rule for "about as long": `ticks` is at least 3/4 of `of` (a role's
-/// instances against a slot, [`Pace::group`], or against the slowest role's, [`Pace::even`]).
+/// instances against a slot, [`Pace::group`], or the quickest role's slot width against the
+/// slowest one's, [`Agreement::long`]).
 #[inline(always)]
 fn fills(ticks: u64, of: u64) -> bool {
     ticks * 4 >= of * 3
@@ -752,17 +768,25 @@ impl Pace {
             delta: (per_us / 20).max(1),
             lead: (per_us * 2).max(2),
             min_lead: (per_us / 4).max(2),
-            max: (per_us * 200).max(16),
+            max_lead: (per_us * 2).max(2),
             max_delta: (per_us * 20).max(16),
+            measured: false,
             role_mean: [0; PACED_ROLES],
         }
     }
 
-    /// The start came `late` ticks after it was due (0: on time): widen the lead quickly when
-    /// late, narrow it slowly when on time.
+    /// The start came `late` ticks after it was due (0: on time): widen the lead by as much when
+    /// late, but at most double it and never past 2 µs; narrow it slowly when on time.
+    ///
+    /// A core the host preempts between the barrier and the start comes late by its time slice,
+    /// not by how long the barrier's news takes to reach it (a few hundred ticks hosted), and a
+    /// lead as long would not have helped: every slot would only wait it out at every later
+    /// batch. The lead used to grow to twice itself plus the lateness, up to 200 µs: measured
+    /// hosted in a slow spell of the host (R, `BarrierClock`), the slots then waited 3 500–12 000
+    /// ticks a batch with leads of 2 600–30 000, 15–28 % of the run (issue 14, `docs/probes.md`).
     fn started(&mut self, late: u64) {
         self.lead = if late > 0 {
-            (self.lead * 2 + late).min(self.max)
+            (self.lead + late.min(self.lead)).min(self.max_lead)
         } else {
             (self.lead - self.lead / 16).max(self.min_lead)
         };
@@ -774,22 +798,10 @@ impl Pace {
     fn slots(&mut self, busy: u64, k: usize, role: usize) {
         let mean = busy / k.max(1) as u64;
         self.delta = (mean + mean / 8 + 1).clamp(1, self.max_delta);
+        self.measured = true;
         if let Some(m) = self.role_mean.get_mut(role) {
             *m = mean;
         }
-    }
-
-    /// `BarrierClock`: whether this slot has measured each of the first `roles` roles and none
-    /// takes less than 3/4 of the slowest one's ticks per instance (the rule of [`Pace::group`]),
-    /// so long batches keep them together ([`RunOpts::even_batch`]). More roles than
-    /// [`PACED_ROLES`]: never.
-    fn even(&self, roles: usize) -> bool {
-        let Some(means) = self.role_mean.get(..roles) else {
-            return false;
-        };
-        let lo = means.iter().copied().min().unwrap_or(0);
-        let hi = means.iter().copied().max().unwrap_or(0);
-        lo != 0 && fills(lo, hi)
     }
 
     /// `BarrierClock`: instances per time slot for `role` in a batch of slots `delta` wide:
@@ -935,8 +947,6 @@ impl Bounds {
 /// stop vote.
 pub(crate) struct Agreement<'a> {
     sync: SyncMode,
-    /// The test's roles ([`Pace::even`]).
-    roles: usize,
     /// [`RunOpts::even_batch`] is set: `BarrierClock` batches may be long.
     may_be_long: bool,
     tuner: Option<&'a mut Stagger>,
@@ -948,11 +958,10 @@ pub(crate) struct Agreement<'a> {
 }
 
 impl<'a> Agreement<'a> {
-    /// Slot `slot`'s side of a run of `roles` roles; `tuner` is used by slot 0 of a
-    /// [`SyncMode::Lockstep`] run without a fixed stagger.
+    /// Slot `slot`'s side of a run; `tuner` is used by slot 0 of a [`SyncMode::Lockstep`] run
+    /// without a fixed stagger.
     pub(crate) fn new(
         slot: usize,
-        roles: usize,
         opts: &RunOpts,
         tuner: &'a mut Stagger,
         max_scale: u32,
@@ -960,7 +969,6 @@ impl<'a> Agreement<'a> {
         let sync = opts.sync;
         Agreement {
             sync,
-            roles,
             may_be_long: opts.even_batch > 0,
             tuner: (slot == 0 && sync == SyncMode::Lockstep && opts.stagger.is_none())
                 .then_some(tuner),
@@ -977,8 +985,9 @@ impl<'a> Agreement<'a> {
     }
 
     /// The message for the next barrier: the start-time proposal (`lead` ticks from `now`), the
-    /// slot width `delta` (or the scale, in `Lockstep`), and the stop vote, the short-batch
-    /// request (`BarrierClock` while the roles are not [`Pace::even`]) and the stagger.
+    /// slot width `delta` (or the scale, in `Lockstep`), and the stop word ([`MSG`]): the stop
+    /// vote; in `BarrierClock` the short-batch request (before this slot has measured its role)
+    /// and the width again; in `Lockstep` the stagger.
     #[inline(always)]
     pub(crate) fn propose(&mut self, now: u64, pace: &Pace, stop: bool) -> [u64; MSG] {
         let stagger = match self.tuner.as_mut() {
@@ -998,9 +1007,13 @@ impl<'a> Agreement<'a> {
             },
             if stop {
                 STOP
+            } else if self.timed_long() {
+                // The width of this slot's slots from its role in the batch just run: all
+                // slots' widths come from the same batch, in the same layout.
+                let short = if pace.measured { 0 } else { SHORT };
+                short | (WIDTH_SPAN - pace.delta.min(WIDTH_SPAN)) << WIDTH_SHIFT
             } else {
-                let short = self.timed_long() && !pace.even(self.roles);
-                stagger.min(SHORT - 1) | if short { SHORT } else { 0 }
+                stagger.min(STAGGER_BITS)
             },
         ]
     }
@@ -1012,10 +1025,17 @@ impl<'a> Agreement<'a> {
     }
 
     /// Whether the barrier agreed on a long batch of [`RunOpts::even_batch`] instances, run back
-    /// to back from the common start (`BarrierClock`, no slot asked for a short one).
+    /// to back from the common start: `BarrierClock`, no slot asked for a short one, and the
+    /// roles were even in the batch just run, the narrowest slot at least 3/4 of the widest
+    /// ([`fills`]). Every slot proposes the width its own role measured in that batch, so the
+    /// roles are compared in one batch and one layout. (Each slot used to compare the roles it
+    /// had played in its last batches: one measured in another layout than the other, whose
+    /// instances cost 13–43 ticks hosted in R, so even roles looked uneven and 63–85 % of the
+    /// batches of R and R+po+rfi-po were short; issue 14, `docs/probes.md`.)
     #[inline(always)]
     pub(crate) fn long(&self, agreed: &[u64; MSG]) -> bool {
-        self.timed_long() && agreed[2] & SHORT == 0
+        let narrowest = WIDTH_SPAN - ((agreed[2] >> WIDTH_SHIFT) & WIDTH_SPAN);
+        self.timed_long() && agreed[2] & SHORT == 0 && fills(narrowest, agreed[1])
     }
 
     /// Batches may be long: `BarrierClock` with [`RunOpts::even_batch`] set.
@@ -1259,7 +1279,7 @@ impl<'a> Meetings<'a> {
             lockstep,
             role,
             tag: (g + 1) << 32,
-            stagger: agreed[2] & !(STOP | SHORT),
+            stagger: agreed[2] & STAGGER_BITS,
             every: every.max(1),
             meeting: true,
         }
@@ -1320,48 +1340,84 @@ mod tests {
         );
     }
 
-    /// Even roles: every role measured, none under 3/4 of the slowest one's ticks per instance;
-    /// more roles than `PACED_ROLES` never are.
+    /// The lead: widened by the lateness when late, at most doubled and never past 2 µs (a
+    /// preempted core's time slice is not the barrier's lag); narrowed by 1/16 when on time, to
+    /// no less than 1/4 µs.
     #[test]
-    fn even_roles_are_all_measured_and_within_a_quarter() {
+    fn lead_grows_by_the_lateness_at_most_doubling_and_to_2_us() {
         let mut pace = Pace::new(2450);
-        assert!(!pace.even(2), "nothing measured yet");
-        pace.slots(64 * 80, 64, 0);
-        assert!(pace.even(1), "one role is even with itself");
-        assert!(!pace.even(2), "role 1 not measured yet");
-        pace.slots(64 * 60, 64, 1);
-        assert!(pace.even(2), "60 of 80 ticks is 3/4");
-        pace.slots(64 * 59, 64, 1);
-        assert!(!pace.even(2), "59 of 80 ticks is under 3/4");
-        assert!(!pace.even(PACED_ROLES + 1), "more roles than are paced");
+        assert_eq!(pace.lead, 4900, "starts at 2 µs");
+        for _ in 0..200 {
+            pace.started(0);
+        }
+        assert_eq!(pace.lead, 612, "on time: down to 1/4 µs");
+        pace.started(100);
+        assert_eq!(pace.lead, 712, "late by 100: 100 more");
+        pace.started(2_000_000);
+        assert_eq!(pace.lead, 1424, "preempted: at most doubled");
+        for _ in 0..4 {
+            pace.started(2_000_000);
+        }
+        assert_eq!(pace.lead, 4900, "never past 2 µs");
     }
 
-    /// The short-batch request: `BarrierClock` with `even_batch` set asks for a short batch
-    /// until its roles are even; the barrier's maximum makes any slot's request hold; other
-    /// modes, or `even_batch` 0, never run long batches, and the stagger ignores the bit.
+    /// Long batches: `BarrierClock` with `even_batch` set runs one when every slot has measured
+    /// its role and the narrowest slot width the slots proposed (each its own role's, in the
+    /// batch just run) is at least 3/4 of the widest; the barrier's maximum makes any slot's
+    /// short request hold; other modes, or `even_batch` 0, never run long batches, and the
+    /// stagger ignores the short and width bits.
     #[test]
-    fn long_batches_only_when_every_slot_has_even_roles() {
+    fn long_batches_only_when_the_roles_were_even_in_one_batch() {
         let mut opts = RunOpts::new(1000);
         opts.sync = SyncMode::BarrierClock;
         let (mut t0, mut t1) = (Stagger::new(), Stagger::new());
-        let mut a = Agreement::new(0, 2, &opts, &mut t0, 0);
-        let mut b = Agreement::new(1, 2, &opts, &mut t1, 0);
-        let mut even = Pace::new(2450);
-        even.slots(64 * 80, 64, 0);
-        even.slots(64 * 70, 64, 1);
-        let uneven = Pace::new(2450);
+        let mut a = Agreement::new(0, &opts, &mut t0, 0);
+        let mut b = Agreement::new(1, &opts, &mut t1, 0);
+        // Slot widths from ticks per instance m: m + m/8 + 1.
+        let paced = |ticks: u64, role: usize| {
+            let mut p = Pace::new(2450);
+            p.slots(64 * ticks, 64, role);
+            p
+        };
+        let unmeasured = Pace::new(2450);
         let max = |x: [u64; MSG], y: [u64; MSG]| -> [u64; MSG] {
             core::array::from_fn(|w| x[w].max(y[w]))
         };
-        let both_even = max(a.propose(0, &even, false), b.propose(0, &even, false));
-        assert!(a.long(&both_even) && b.long(&both_even));
-        let one_short = max(a.propose(0, &even, false), b.propose(0, &uneven, false));
-        assert!(!a.long(&one_short) && !b.long(&one_short));
-        assert!(!Agreement::stop(&one_short), "a short request is no stop");
+        let mut agree = |p: &Pace, q: &Pace| max(a.propose(0, p, false), b.propose(0, q, false));
+        // 80 ticks: width 91; 61: 69 (69 · 4 = 276 ≥ 91 · 3 = 273); 60: 68 (272 < 273).
+        let even = agree(&paced(80, 0), &paced(61, 1));
+        assert_eq!(even[1], 91, "the widest slot");
+        let uneven = agree(&paced(80, 0), &paced(60, 1));
+        let short = agree(&paced(80, 0), &unmeasured);
+        let same = agree(&paced(80, 0), &paced(80, 1));
+        let stop = max(
+            a.propose(0, &paced(80, 0), true),
+            b.propose(0, &paced(80, 1), false),
+        );
+        assert!(a.long(&even) && b.long(&even), "69 of 91 ticks fills 3/4");
+        assert!(
+            !a.long(&uneven) && !b.long(&uneven),
+            "68 of 91 ticks does not"
+        );
+        assert!(
+            !a.long(&short) && !b.long(&short),
+            "a slot not measured yet"
+        );
+        assert!(a.long(&same), "equal roles");
+        assert!(!Agreement::stop(&short), "a short request is no stop");
+        assert!(Agreement::stop(&stop));
         let agreed = [0, 0, SHORT | 5];
         let lockstep = Lockstep::new(2);
         let m = Meetings::new(&lockstep, 0, 0, &agreed, 4);
         assert_eq!(m.stagger, 5, "the stagger ignores the short request");
+        let mut fixed = RunOpts::new(1000);
+        fixed.stagger = Some(7);
+        fixed.sync = SyncMode::Lockstep;
+        let mut t = Stagger::new();
+        let mut l = Agreement::new(0, &fixed, &mut t, 0);
+        let msg = l.propose(0, &paced(80, 0), false);
+        assert_eq!(msg[2], 7, "Lockstep: the stagger alone");
+        assert_eq!(Meetings::new(&lockstep, 0, 0, &msg, 4).stagger, 7);
         for (sync, even_batch) in [
             (SyncMode::Barrier, HOSTED_EVEN_BATCH),
             (SyncMode::BarrierClock, 0),
@@ -1369,10 +1425,12 @@ mod tests {
             opts.sync = sync;
             opts.even_batch = even_batch;
             let mut t = Stagger::new();
-            let mut c = Agreement::new(0, 2, &opts, &mut t, 0);
-            let msg = c.propose(0, &uneven, false);
-            assert_eq!(msg[2] & SHORT, 0, "{sync:?}, even_batch {even_batch}");
-            assert!(!c.long(&msg), "{sync:?}, even_batch {even_batch}");
+            let mut c = Agreement::new(0, &opts, &mut t, 0);
+            for p in [&unmeasured, &paced(80, 0)] {
+                let msg = c.propose(0, p, false);
+                assert_eq!(msg[2] & SHORT, 0, "{sync:?}, even_batch {even_batch}");
+                assert!(!c.long(&msg), "{sync:?}, even_batch {even_batch}");
+            }
         }
     }
 

@@ -772,7 +772,7 @@ pub fn run(
             let mut pace = Pace::new(per_us);
             let mut prev: Option<Plan> = None;
             let (mut b, mut local, mut epoch) = (0u64, 0u64, 0u64);
-            let mut agree = Agreement::new(slot, threads, popts, &mut st.tuner, max_scale);
+            let mut agree = Agreement::new(slot, popts, &mut st.tuner, max_scale);
             let timed = matches!(mode, SyncMode::BarrierStart | SyncMode::BarrierClock);
             loop {
                 epoch += 1;
