@@ -183,7 +183,7 @@ impl HostedPlatform {
         }
         let b = match size {
             MapSize::Page4k => {
-                let p = sys::map_zeroed(HUGE_WINDOW)?;
+                let p = sys::map_zeroed(HUGE_WINDOW, false)?;
                 #[cfg(target_os = "linux")]
                 // SAFETY: advice on our own fresh mapping; it changes no contents.
                 unsafe {
@@ -241,7 +241,7 @@ impl Platform for HostedPlatform {
         let base = match arenas.get(&attr) {
             Some(&b) => b,
             None => {
-                let b = sys::map_zeroed(ARENA_LEN)? as usize;
+                let b = sys::map_zeroed(ARENA_LEN, true)? as usize;
                 arenas.insert(attr, b);
                 b
             }
