@@ -112,7 +112,7 @@ pub enum SyncMode {
     /// 1.01–1.18× the instances per second and 0.85–1.38× the relaxed outcomes per second
     /// (medians of 5 paired rounds on the 9 tests that run this mode; issue 14,
     /// `docs/probes.md`). While every role's instances cost about the same in a batch (the
-    /// narrowest slot at least 3/4 of the widest, [`Agreement::long`]) the next batch grows
+    /// narrowest slot at least 3/4 of the widest, `Agreement::long`) the next batch grows
     /// to [`RunOpts::even_batch`] and runs back to back from the common start, without slots
     /// (the counter still measures each group).
     BarrierClock,
@@ -137,7 +137,7 @@ pub struct RunOpts {
     /// Most instances per batch (fewer where a layout of half the arena holds fewer).
     pub batch: usize,
     /// [`SyncMode::BarrierClock`]: most instances per batch after a batch in which every role's
-    /// instances took at least 3/4 as long as the slowest role's ([`Agreement::long`]); `batch`
+    /// instances took at least 3/4 as long as the slowest role's (`Agreement::long`); `batch`
     /// after one in which they did not, and for the first batch of a `run_on` call. 0: always
     /// `batch`. See [`HOSTED_EVEN_BATCH`].
     pub even_batch: usize,
