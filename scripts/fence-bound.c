@@ -14,6 +14,10 @@
 // of instances off the most common outcome (how often the threads' accesses interleaved other
 // than one thread's all before the other's), and the outcome counts.
 //
+// Before the tests, two costs the rates are made of: a cache line's round trip between the two
+// CPUs (one thread stores a number to a line, the other waits for it and answers on a second
+// line), and one uncontended `x = 1; MFENCE; r = y` on lines this CPU alone touches.
+//
 // Tests (herdtools7 catalogue, x86_64):
 //   SB+mfences:  P0: x=1; MFENCE; r0=y     P1: y=1; MFENCE; r1=x
 //   R+po+mfence: P0: x=1; y=1              P1: y=2; MFENCE; r1=x       (outcome r1 and [y])
@@ -123,8 +127,53 @@ static void run(enum test t, uint64_t delay) {
                (unsigned long long)counts[3]);
 }
 
+// Ping-pong between the two CPUs (`second_pong` answers on PONG what it reads on PING).
+static volatile uint64_t ping __attribute__((aligned(64)));
+static volatile uint64_t pong __attribute__((aligned(64)));
+#define TRIPS 400000
+
+static void *second_pong(void *arg) {
+    (void)arg;
+    pin(1);
+    for (uint64_t i = 1; i <= TRIPS; i++) {
+        while (ping != i) {
+        }
+        pong = i;
+    }
+    return NULL;
+}
+
+static void costs(void) {
+    ping = pong = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, second_pong, NULL);
+    uint64_t t0 = __rdtsc();
+    for (uint64_t i = 1; i <= TRIPS; i++) {
+        ping = i;
+        while (pong != i) {
+        }
+    }
+    double trip = (double)(__rdtsc() - t0) / TRIPS;
+    pthread_join(th, NULL);
+    // Uncontended: this CPU's own lines (X and Y, after the tests' reset, hold zeros).
+    uint32_t sum = 0;
+    t0 = __rdtsc();
+    for (int k = 0; k < 1000; k++)
+        for (int i = 0; i < N; i++) {
+            X[i] = 1;
+            _mm_mfence();
+            sum += Y[i];
+        }
+    double fenced = (double)(__rdtsc() - t0) / (1000.0 * N);
+    memset((void *)X, 0, sizeof X);
+    printf("line round trip between the CPUs: %.0f TSC ticks; uncontended x=1; MFENCE; r=y: %.1f "
+           "ticks (sum %u)\n",
+           trip, fenced, sum);
+}
+
 int main(void) {
     pin(0);
+    costs();
     static const uint64_t delays[] = {0, 200, 400, 600, 700, 800, 900, 1000, 1200, 1600};
     for (int t = SB_MFENCES; t <= R_PO_MFENCE; t++)
         for (size_t d = 0; d < sizeof delays / sizeof delays[0]; d++) run(t, delays[d]);
